@@ -1,0 +1,237 @@
+"""The docmill pipeline flow: eight stages, one Prefect task per stage per batch of documents.
+
+Run it through the CLI (`docmill run`), the Prefect UI, or `python -m flows.pipeline --config FILE`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from docmill import __version__
+from docmill.offline import apply_offline_defaults
+from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
+from docmill.runtime import Runtime
+from docmill.settings import Settings, load_settings
+from docmill.sources.folder import FolderSource, sha256_file
+from docmill.stages import chunk, clean, embed, enrich, extract, ingest, validate, version
+
+apply_offline_defaults()
+TASK = {"cache_policy": NONE, "persist_result": False}
+
+
+@task(name="ingest", **TASK)
+def ingest_task(rt: Runtime) -> dict[str, float]:
+    """List every source folder, hash files, record new/changed ones as pending, forget vanished ones."""
+    cfg = rt.settings.ingest
+    stats: Counter[str] = Counter()
+    for root in cfg.sources:
+        items = list(FolderSource(root, cfg.include, cfg.exclude).list())
+        for start in range(0, len(items), 1000):
+            known = {
+                uri: row["doc_id"]
+                for uri in (i.source_uri for i in items[start : start + 1000])
+                if (row := rt.catalog.source(uri))
+            }
+            result = ingest.ingest(items[start : start + 1000], known.get, sha256_file)
+            stats.update(result.stats)
+            stats.update(rt.record_sources(result.records))
+            rt.record_rejects(result.rejects)
+    stats.update(rt.remove_vanished())
+    return dict(stats)
+
+
+@task(name="extract", task_run_name="extract-batch-{batch_no:04d}", **TASK)
+def extract_task(rt: Runtime, sources: list[SourceFile], batch_no: int) -> StageResult[Document]:
+    """Parse a batch in worker processes."""
+    rt.start_batch(sources)
+    result = extract.extract(sources, rt.settings.extract, rt.parser_pool)
+    rt.record_rejects(result.rejects)
+    return result
+
+
+@task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **TASK)
+def clean_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[Document]:
+    """Repair and normalise text; record exact duplicates."""
+    result = clean.clean(docs, rt.settings.clean, rt.catalog.canonical_for_text)
+    rt.record_rejects(result.rejects)
+    return result
+
+
+@task(name="chunk", task_run_name="chunk-batch-{batch_no:04d}", **TASK)
+def chunk_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[Chunk]:
+    """Split documents into token-bounded chunks."""
+    result = chunk.chunk(docs, rt.settings.chunk.model_copy(update={"max_tokens": rt.max_tokens}), rt.tokenizer)
+    rt.record_rejects(result.rejects)
+    return result
+
+
+@task(name="enrich", task_run_name="enrich-batch-{batch_no:04d}", **TASK)
+def enrich_task(
+    rt: Runtime, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], batch_no: int
+) -> StageResult[Chunk]:
+    """Attach metadata and language."""
+    from docmill.language import detect_language
+
+    return enrich.enrich(docs, chunks, {s.doc_id: s for s in sources}, rt.settings.enrich, detect_language)
+
+
+@task(name="embed", task_run_name="embed-batch-{batch_no:04d}", **TASK)
+def embed_task(rt: Runtime, chunks: list[Chunk], batch_no: int) -> StageResult[Chunk]:
+    """Embed chunks not already in the embedding cache."""
+    return embed.embed(chunks, rt.settings.embed, rt.embedder, rt.catalog.cached_vectors)
+
+
+@task(
+    name="validate",
+    task_run_name="validate-batch-{batch_no:04d}",
+    retries=3,
+    retry_delay_seconds=[2, 10, 30],
+    **TASK,
+)
+def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_no: int) -> StageResult[Chunk]:
+    """Check the contracts, then write what passed to Qdrant and the catalog (retried: I/O)."""
+    result = validate.validate(docs, chunks, rt.settings.validate_, rt.max_tokens, rt.embedder.dimension)
+    rt.record_rejects(result.rejects)
+    result.stats["documents_published"] = rt.publish(docs, result.records)
+    return result
+
+
+@task(name="version", retries=2, retry_delay_seconds=[5, 30], **TASK)
+def version_task(rt: Runtime) -> StageResult[str]:
+    """Write the dataset version, DVC-track it, commit and push."""
+    return version.version(rt.catalog.iter_chunks(), rt.settings.version, rt.repo, rt.embedder.dimension, rt.manifest())
+
+
+def _process_batch(rt: Runtime, sources: list[SourceFile], n: int, stages: dict[str, Counter[str]]) -> None:
+    def keep(name: str, result: StageResult[Any]) -> StageResult[Any]:
+        stages[name].update({k: v for k, v in result.stats.items() if isinstance(v, int | float)})
+        return result
+
+    docs = keep("extract", extract_task(rt, sources, n)).records
+    docs = keep("clean", clean_task(rt, docs, n)).records
+    chunks = keep("chunk", chunk_task(rt, docs, n)).records
+    chunks = keep("enrich", enrich_task(rt, docs, chunks, sources, n)).records
+    chunks = keep("embed", embed_task(rt, chunks, n)).records
+    keep("validate", validate_task(rt, docs, chunks, n))
+
+
+@flow(name="docmill-pipeline", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
+def pipeline(
+    config_path: str | None = None, sources: list[str] | None = None, batch_size: int | None = None
+) -> dict[str, Any]:
+    """Ingest the configured sources and produce an embedded, validated, versioned dataset."""
+    logger = get_run_logger()
+    overrides: dict[str, Any] = {}
+    settings = load_settings(config_path)
+    if sources:
+        overrides["ingest"] = settings.ingest.model_copy(update={"sources": [Path(s) for s in sources]})
+    if batch_size:
+        overrides["pipeline"] = settings.pipeline.model_copy(update={"batch_size": batch_size})
+    settings = settings.model_copy(update=overrides)
+    rt = Runtime(settings, str(flow_run.get_id() or f"local-{time.time_ns()}"))
+    rt.catalog.start_run(rt.run_id, config_hash(settings), __version__)
+    started = time.perf_counter()
+    stages: dict[str, Counter[str]] = defaultdict(Counter)
+    try:
+        t0 = time.perf_counter()
+        stages["ingest"].update(ingest_task(rt))
+        stages["ingest"]["seconds"] += time.perf_counter() - t0
+        for n, batch in enumerate(rt.pending_batches(settings.pipeline.batch_size)):
+            logger.info("batch %d: %d documents", n, len(batch))
+            _process_batch(rt, batch, n, stages)
+        validate.check_reject_rate(
+            int(stages["validate"]["rejected"]), int(stages["validate"]["in"]), settings.validate_
+        )
+        result = version_task(rt)
+        stages["version"].update(result.stats)
+        summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
+    except BaseException as exc:
+        rt.catalog.finish_run(rt.run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        rt.close()
+        raise
+    rt.catalog.finish_run(rt.run_id, "completed", summary)
+    rt.close()
+    _artifacts(summary)
+    logger.info(
+        "dataset %s version %s (%s)",
+        settings.version.dataset_name,
+        summary["dataset_version"],
+        summary["dataset_tag"],
+    )
+    return summary
+
+
+def _summary(
+    rt: Runtime, settings: Settings, stages: dict[str, Counter[str]], version_out: list[str], seconds: float
+) -> dict[str, Any]:
+    reasons = {
+        f"{r['stage']}/{r['reason']}": r["n"]
+        for r in rt.catalog.query(
+            "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NULL GROUP BY stage, reason"
+        )
+    }
+    return {
+        "run_id": rt.run_id,
+        "seconds": round(seconds, 2),
+        "documents": rt.catalog.counts(),
+        "ingest": dict(stages["ingest"]),
+        "stages": {name: dict(c) for name, c in stages.items()},
+        "chunks_embedded": int(stages["embed"]["embedded"]),
+        "chunks_cached": int(stages["embed"]["cached"]),
+        "quarantine": reasons,
+        "points": rt.store.count(),
+        "dataset": settings.version.dataset_name,
+        "dataset_version": version_out[0],
+        "dataset_tag": version_out[1],
+        "dataset_rows": int(stages["version"]["rows"]),
+        "new_version": bool(stages["version"]["new_version"]),
+        "data_dir": str(settings.paths.data_dir.resolve()),
+    }
+
+
+def _artifacts(summary: dict[str, Any]) -> None:
+    rows = [
+        {"stage": name, **{k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}}
+        for name, stats in summary["stages"].items()
+    ]
+    create_table_artifact(rows, key="docmill-stage-counts", description="Per-stage counts of this run")
+    quarantine = [{"reason": k, "documents": v} for k, v in sorted(summary["quarantine"].items())]
+    create_table_artifact(
+        quarantine or [{"reason": "none", "documents": 0}],
+        key="docmill-quarantine",
+        description="Quarantined documents by stage/reason",
+    )
+    create_markdown_artifact(
+        f"# docmill run {summary['run_id']}\n\n"
+        f"- dataset **{summary['dataset']}** version `{summary['dataset_version']}` ({summary['dataset_tag']})\n"
+        f"- chunks embedded {summary['chunks_embedded']}, reused {summary['chunks_cached']}, "
+        f"points in Qdrant {summary['points']}\n- data: `{summary['data_dir']}`\n",
+        key="docmill-run-report",
+        description="docmill run report",
+    )
+
+
+def main() -> None:
+    """Command-line entry used by `docmill run`: runs the flow and prints its summary as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config")
+    parser.add_argument("--source", action="append")
+    parser.add_argument("--batch-size", type=int)
+    args = parser.parse_args()
+    summary = pipeline(config_path=args.config, sources=args.source, batch_size=args.batch_size)
+    print(json.dumps(summary, default=str))
+
+
+if __name__ == "__main__":
+    main()

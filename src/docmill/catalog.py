@@ -1,0 +1,234 @@
+"""The catalog: a SQLite database under `data/` recording every source, document, chunk, run and reject.
+
+It is the source of truth for incrementality (what changed since the last run), for the embedding cache
+(vectors keyed by chunk text hash and model id) and for answering "why is this document missing".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docmill.records import Chunk, Reject, SourceFile
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, started_at REAL, finished_at REAL, status TEXT,
+    config_hash TEXT, code_version TEXT, summary TEXT);
+CREATE TABLE IF NOT EXISTS sources (
+    source_uri TEXT PRIMARY KEY, doc_id TEXT NOT NULL, path TEXT, size INTEGER, mtime REAL,
+    extension TEXT, first_seen_run TEXT, last_seen_run TEXT);
+CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, source_uri TEXT, status TEXT NOT NULL, stage TEXT, file_type TEXT,
+    title TEXT, text_hash TEXT, duplicate_of TEXT, n_chunks INTEGER DEFAULT 0, run_id TEXT, updated_at REAL);
+CREATE INDEX IF NOT EXISTS documents_status ON documents(status);
+CREATE INDEX IF NOT EXISTS documents_text ON documents(text_hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, chunk_index INTEGER, text TEXT, text_hash TEXT,
+    token_count INTEGER, char_start INTEGER, char_end INTEGER, page_start INTEGER, page_end INTEGER,
+    metadata TEXT, model_key TEXT, vector BLOB, point_id TEXT, run_id TEXT);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS chunks_cache ON chunks(text_hash, model_key);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, doc_id TEXT, source_uri TEXT, chunk_id TEXT,
+    stage TEXT, reason TEXT, message TEXT, created_at REAL);
+CREATE INDEX IF NOT EXISTS quarantine_doc ON quarantine(doc_id);
+"""
+
+PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined", "duplicate"
+
+
+class Catalog:
+    """Thin, typed access to the catalog database. One instance per thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query."""
+        return list(self._db.execute(sql, tuple(params)))
+
+    # runs ---------------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, config_hash: str, code_version: str) -> None:
+        """Record a run as started (idempotent for a retried flow run)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs(run_id, started_at, status, config_hash, code_version) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (run_id, time.time(), config_hash, code_version),
+            )
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        """Record the end of a run with its summary."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=?",
+                (time.time(), status, json.dumps(summary, default=str), run_id),
+            )
+
+    def last_runs(self, limit: int = 5) -> list[sqlite3.Row]:
+        """Most recent runs first."""
+        return self.query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
+
+    # sources and documents ---------------------------------------------------------------------------
+    def source(self, source_uri: str) -> sqlite3.Row | None:
+        """The catalog row of one source, if known."""
+        rows = self.query("SELECT * FROM sources WHERE source_uri=?", (source_uri,))
+        return rows[0] if rows else None
+
+    def document(self, doc_id: str) -> sqlite3.Row | None:
+        """The catalog row of one document, if known."""
+        rows = self.query("SELECT * FROM documents WHERE doc_id=?", (doc_id,))
+        return rows[0] if rows else None
+
+    def upsert_source(self, db: sqlite3.Connection, item: SourceFile, run_id: str) -> None:
+        """Insert or update a source row (inside a transaction)."""
+        db.execute(
+            "INSERT INTO sources(source_uri, doc_id, path, size, mtime, extension, first_seen_run, last_seen_run) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_uri) DO UPDATE SET doc_id=excluded.doc_id, "
+            "path=excluded.path, size=excluded.size, mtime=excluded.mtime, last_seen_run=excluded.last_seen_run",
+            (item.source_uri, item.doc_id, item.path, item.size, item.mtime, item.extension, run_id, run_id),
+        )
+
+    def pending_documents(self, after: str, limit: int) -> list[sqlite3.Row]:
+        """The next page of documents waiting for processing, by doc_id (keyset pagination)."""
+        return self.query(
+            "SELECT d.doc_id, d.source_uri, s.path, s.extension, s.size, s.mtime FROM documents d "
+            "JOIN sources s ON s.source_uri = d.source_uri "
+            "WHERE d.status=? AND d.doc_id > ? ORDER BY d.doc_id LIMIT ?",
+            (PENDING, after, limit),
+        )
+
+    def set_status(
+        self, db: sqlite3.Connection, doc_id: str, status: str, stage: str, run_id: str, **cols: Any
+    ) -> None:
+        """Set a document's status and any extra columns (inside a transaction)."""
+        sets = ", ".join(f"{name}=?" for name in cols)
+        extra = (", " + sets) if sets else ""
+        db.execute(
+            f"UPDATE documents SET status=?, stage=?, run_id=?, updated_at=?{extra} WHERE doc_id=?",
+            (status, stage, run_id, time.time(), *cols.values(), doc_id),
+        )
+
+    def canonical_for_text(self, text_hash: str) -> str | None:
+        """The doc_id of an already processed document with the same normalised text, if any."""
+        rows = self.query(
+            "SELECT doc_id FROM documents WHERE text_hash=? AND status=? ORDER BY doc_id LIMIT 1",
+            (text_hash, EMBEDDED),
+        )
+        return rows[0]["doc_id"] if rows else None
+
+    # quarantine --------------------------------------------------------------------------------------
+    def add_rejects(self, db: sqlite3.Connection, rejects: Iterable[Reject], run_id: str) -> None:
+        """Append reject rows (inside a transaction)."""
+        now = time.time()
+        db.executemany(
+            "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, stage, reason, message, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, r.doc_id, r.source_uri, r.chunk_id, r.stage, r.reason, r.message, now) for r in rejects],
+        )
+
+    def clear_rejects(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:
+        """Forget earlier rejects of documents that are being processed again."""
+        db.executemany("DELETE FROM quarantine WHERE doc_id=?", [(d,) for d in doc_ids])
+
+    def quarantine(self, stage: str | None = None, reason: str | None = None) -> list[sqlite3.Row]:
+        """Current reject rows, optionally filtered by stage and reason prefix."""
+        sql, params = "SELECT * FROM quarantine WHERE 1=1", list[str]()
+        if stage:
+            sql, params = sql + " AND stage=?", [*params, stage]
+        if reason:
+            sql, params = sql + " AND reason LIKE ?", [*params, reason + "%"]
+        return self.query(sql + " ORDER BY stage, reason, source_uri", params)
+
+    # chunks ------------------------------------------------------------------------------------------
+    def cached_vectors(self, text_hashes: list[str], model_key: str) -> dict[str, list[float]]:
+        """Vectors already computed for these chunk texts with this model (the embedding cache)."""
+        found: dict[str, list[float]] = {}
+        for start in range(0, len(text_hashes), 500):
+            part = text_hashes[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.query(
+                f"SELECT text_hash, vector FROM chunks WHERE model_key=? AND text_hash IN ({marks})",
+                (model_key, *part),
+            ):
+                found[row["text_hash"]] = np.frombuffer(row["vector"], dtype=np.float32).tolist()
+        return found
+
+    def replace_chunks(
+        self, db: sqlite3.Connection, doc_id: str, chunks: list[Chunk], model_key: str, run_id: str
+    ) -> None:
+        """Make `chunks` the only chunks of `doc_id` (inside a transaction)."""
+        db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.chunk_id,
+                    c.doc_id,
+                    c.index,
+                    c.text,
+                    c.text_hash,
+                    c.token_count,
+                    c.char_start,
+                    c.char_end,
+                    c.page_start,
+                    c.page_end,
+                    json.dumps(c.metadata, sort_keys=True, default=str),
+                    model_key,
+                    np.asarray(c.vector, dtype=np.float32).tobytes(),
+                    c.point_id,
+                    run_id,
+                )
+                for c in chunks
+            ],
+        )
+
+    def iter_chunks(self, page: int = 2000) -> Iterator[list[sqlite3.Row]]:
+        """All current chunks in (doc_id, chunk_index) order, page by page (bounded memory)."""
+        last = ("", -1)
+        while True:
+            rows = self.query(
+                "SELECT * FROM chunks WHERE (doc_id, chunk_index) > (?, ?) ORDER BY doc_id, chunk_index LIMIT ?",
+                (*last, page),
+            )
+            if not rows:
+                return
+            yield rows
+            last = (rows[-1]["doc_id"], rows[-1]["chunk_index"])
+
+    def counts(self) -> dict[str, int]:
+        """Documents per status plus chunk and source totals."""
+        out = {r["status"]: r["n"] for r in self.query("SELECT status, COUNT(*) n FROM documents GROUP BY status")}
+        out["sources"] = self.query("SELECT COUNT(*) n FROM sources")[0]["n"]
+        out["chunks"] = self.query("SELECT COUNT(*) n FROM chunks")[0]["n"]
+        return out

@@ -1,0 +1,238 @@
+"""docmill's command line: a thin layer over the same functions the flows call.
+
+Heavy libraries (torch, unstructured, prefect) are imported only inside commands, never at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Documents and chunks that left the pipeline, with reasons.")
+server_app = typer.Typer(help="The embedded Prefect server (UI at http://127.0.0.1:4200).")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(server_app, name="server")
+console = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/docmill.yaml).")]
+
+
+def _settings(config: Path | None) -> Any:
+    from docmill.settings import load_settings
+
+    try:
+        return load_settings(config)
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]config error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _catalog(settings: Any) -> Any:
+    from docmill.catalog import Catalog
+
+    return Catalog(settings.paths.catalog)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    source: Annotated[list[Path] | None, typer.Option(help="Source folder (repeatable); overrides config.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Documents per batch.")] = None,
+) -> None:
+    """Run the pipeline flow against the Prefect server (starting the embedded one if needed)."""
+    from docmill import server
+
+    settings = _settings(config)
+    data_dir = settings.paths.data_dir
+    env = server.server_env(data_dir)
+    if env["PREFECT_API_URL"] == server.api_url():
+        with console.status("starting the Prefect server (UI http://127.0.0.1:4200) ..."):
+            server.start(data_dir)
+    elif not server.is_healthy(env["PREFECT_API_URL"]):
+        console.print(
+            f"[red]Prefect API at {env['PREFECT_API_URL']} does not answer[/red]: start it or unset PREFECT_API_URL"
+        )
+        raise typer.Exit(1)
+    args = [sys.executable, "-m", "flows.pipeline"]
+    args += ["--config", str(config)] if config else []
+    for folder in source or []:
+        args += ["--source", str(folder)]
+    args += ["--batch-size", str(batch_size)] if batch_size else []
+    log_path = data_dir / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)
+        _follow(proc, settings)
+        output = proc.stdout.read().decode() if proc.stdout else ""
+    if proc.wait() != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
+        console.print("\n".join(tail), markup=False)
+        console.print(f"[red]run failed[/red]; full log: {log_path}")
+        raise typer.Exit(1)
+    _print_summary(json.loads(output.strip().splitlines()[-1]), log_path)
+
+
+def _follow(proc: subprocess.Popen[bytes], settings: Any) -> None:
+    """Show a progress bar of documents processed, read from the catalog while the flow runs."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("documents", total=None)
+        while proc.poll() is None:
+            time.sleep(1.0)
+            if not settings.paths.catalog.exists():
+                continue
+            try:
+                catalog = _catalog(settings)
+                counts = catalog.counts()
+                catalog.close()
+            except Exception:  # the flow may hold a write lock for a moment
+                continue
+            total = sum(v for k, v in counts.items() if k not in {"sources", "chunks"})
+            progress.update(bar, total=total or None, completed=total - counts.get("pending", 0))
+
+
+def _print_summary(summary: dict[str, Any], log_path: Path) -> None:
+    docs = summary["documents"]
+    table = Table(title=f"docmill run {summary['run_id']}", show_header=False)
+    ingest = summary["ingest"]
+    table.add_row(
+        "files listed",
+        f"{int(ingest.get('listed', 0))} (new {int(ingest.get('new', 0))}, changed "
+        f"{int(ingest.get('changed', 0))}, unchanged {int(ingest.get('unchanged', 0))}, deleted "
+        f"{int(ingest.get('sources_deleted', 0))})",
+    )
+    table.add_row("documents", ", ".join(f"{k} {v}" for k, v in sorted(docs.items()) if k not in {"sources", "chunks"}))
+    table.add_row("chunks embedded", f"{summary['chunks_embedded']} new, {summary['chunks_cached']} reused")
+    table.add_row("Qdrant points", str(summary["points"]))
+    for reason, count in sorted(summary["quarantine"].items()):
+        table.add_row("quarantined", f"{reason}: {count}")
+    state = "new version" if summary["new_version"] else "unchanged"
+    table.add_row("dataset", f"{summary['dataset']} {summary['dataset_tag']} ({state}), {summary['dataset_rows']} rows")
+    table.add_row("dataset version", summary["dataset_version"])
+    table.add_row("Prefect UI", os.environ.get("PREFECT_UI_URL", "http://127.0.0.1:4200"))
+    table.add_row("data", summary["data_dir"])
+    table.add_row("log", str(log_path))
+    table.add_row("took", f"{summary['seconds']:.1f} s")
+    console.print(table)
+
+
+@app.command()
+def demo(config: ConfigOpt = None) -> None:
+    """Generate the sample corpus into the first source folder if it is empty, then run."""
+    settings = _settings(config)
+    inbox = settings.ingest.sources[0]
+    if not inbox.exists() or not any(p for p in inbox.rglob("*") if p.name != ".gitkeep"):
+        from docmill.samples import write_sample_corpus
+
+        written = write_sample_corpus(inbox)
+        console.print(f"wrote {len(written)} sample documents to {inbox}")
+    run(config=config, source=None, batch_size=None)
+
+
+@app.command("sample-corpus")
+def sample_corpus(target: Annotated[Path, typer.Argument(help="Folder to write into.")]) -> None:
+    """Write docmill's deterministic sample corpus."""
+    from docmill.samples import write_sample_corpus
+
+    console.print(f"wrote {len(write_sample_corpus(target))} files to {target}")
+
+
+@app.command()
+def status(config: ConfigOpt = None) -> None:
+    """Documents by status and stage, the last runs, quarantine counts."""
+    settings = _settings(config)
+    if not settings.paths.catalog.exists():
+        console.print(f"no catalog at {settings.paths.catalog}: nothing has run yet")
+        raise typer.Exit(0)
+    catalog = _catalog(settings)
+    table = Table("status", "stage", "documents", title="documents")
+    for row in catalog.query("SELECT status, stage, COUNT(*) n FROM documents GROUP BY status, stage ORDER BY 1, 2"):
+        table.add_row(row["status"], row["stage"] or "", str(row["n"]))
+    console.print(table)
+    counts = catalog.counts()
+    console.print(f"sources {counts['sources']}, chunks {counts['chunks']}")
+    runs = Table("run", "status", "started", "seconds", "dataset version", title="last runs")
+    for row in catalog.last_runs():
+        summary = json.loads(row["summary"] or "{}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["started_at"]))
+        took = f"{row['finished_at'] - row['started_at']:.1f}" if row["finished_at"] else ""
+        runs.add_row(
+            row["run_id"],
+            row["status"],
+            started,
+            took,
+            summary.get("dataset_version") or summary.get("error", ""),
+        )
+    console.print(runs)
+    _quarantine_counts(catalog)
+
+
+def _quarantine_counts(catalog: Any) -> None:
+    table = Table("stage", "reason", "count", title="quarantine")
+    for row in catalog.query("SELECT stage, reason, COUNT(*) n FROM quarantine GROUP BY stage, reason ORDER BY 1, 2"):
+        table.add_row(row["stage"], row["reason"], str(row["n"]))
+    console.print(table)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    config: ConfigOpt = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Only reasons starting with this.")] = None,
+) -> None:
+    """Every quarantined document or chunk with its stage, reason and message."""
+    settings = _settings(config)
+    catalog = _catalog(settings)
+    table = Table("stage", "reason", "source", "message", title="quarantine")
+    rows = catalog.quarantine(stage, reason)
+    for row in rows:
+        table.add_row(row["stage"], row["reason"], row["source_uri"] or row["doc_id"] or "", row["message"])
+    console.print(table)
+    console.print(f"{len(rows)} rows")
+
+
+@server_app.command("start")
+def server_start(config: ConfigOpt = None) -> None:
+    """Start the embedded Prefect server in the background (no-op when it already runs)."""
+    from docmill import server
+
+    url = server.start(_settings(config).paths.data_dir)
+    console.print(f"Prefect API {url}; UI http://127.0.0.1:4200")
+
+
+@server_app.command("stop")
+def server_stop(config: ConfigOpt = None) -> None:
+    """Stop the embedded Prefect server started by docmill."""
+    from docmill import server
+
+    console.print("stopped" if server.stop(_settings(config).paths.data_dir) else "no server started by docmill")
+
+
+@server_app.command("status")
+def server_status(config: ConfigOpt = None) -> None:
+    """Say whether the Prefect API answers."""
+    from docmill import server
+
+    url = server.server_env(_settings(config).paths.data_dir)["PREFECT_API_URL"]
+    healthy = server.is_healthy(url)
+    console.print(f"{url}: {'healthy' if healthy else 'not answering'}")
+    raise typer.Exit(0 if healthy else 1)
+
+
+@app.command("config-doc")
+def config_doc() -> None:
+    """Print the configuration reference (Markdown) generated from the settings models."""
+    from docmill.configdoc import render
+
+    sys.stdout.write(render())

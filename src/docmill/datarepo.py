@@ -1,0 +1,119 @@
+"""The data repository: a git repo with DVC at the root of `data/`, holding dataset pointer files.
+
+Datasets live in `datasets/<name>/` (DVC-tracked, git-ignored); `datasets/<name>.dvc` is committed to git
+and every new version is tagged `<name>@v<N>`. The version id is DVC's content hash of the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+_GITIGNORE = """\
+# Everything under data/ is runtime state except the DVC pointers and configuration.
+/*
+!/.gitignore
+!/.dvcignore
+!/.dvc
+!/datasets
+"""
+
+
+class DataRepo:
+    """git + DVC operations on the data repository."""
+
+    def __init__(self, root: Path, remote_name: str, remote_url: str) -> None:
+        self.root = root.resolve()
+        self.remote_name = remote_name
+        self.remote_url = remote_url if "://" in remote_url else str(Path(remote_url).resolve())
+
+    def _git(self, *args: str) -> str:
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "docmill",
+            "GIT_AUTHOR_EMAIL": "docmill@localhost",
+            "GIT_COMMITTER_NAME": "docmill",
+            "GIT_COMMITTER_EMAIL": "docmill@localhost",
+        }
+        proc = subprocess.run(
+            ["git", "-C", str(self.root), *args], capture_output=True, text=True, env=env, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args)} failed in {self.root}: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def ensure(self) -> None:
+        """Initialise git and DVC in the data folder and configure the default remote (idempotent)."""
+        from dvc.repo import Repo
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / ".git").exists():
+            self._git("init", "-q", "-b", "main")
+        if not (self.root / ".gitignore").exists():
+            (self.root / ".gitignore").write_text(_GITIGNORE)
+        if not (self.root / ".dvc").exists():
+            Repo.init(str(self.root)).close()
+        with Repo(str(self.root)) as repo, repo.config.edit() as conf:
+            conf["core"]["analytics"] = False
+            conf["core"]["remote"] = self.remote_name
+            conf["remote"][self.remote_name] = {"url": self.remote_url}
+        if self.remote_url.startswith("/"):
+            Path(self.remote_url).mkdir(parents=True, exist_ok=True)
+        (self.root / "datasets").mkdir(exist_ok=True)
+        self._git("add", "-A")
+        if self._git("status", "--porcelain"):
+            self._git("commit", "-q", "-m", "docmill: initialise data repository")
+
+    def dataset_dir(self, name: str) -> Path:
+        """Folder of a dataset's current version."""
+        return self.root / "datasets" / name
+
+    def manifest(self, name: str) -> dict[str, Any] | None:
+        """The current version's manifest, if any."""
+        path = self.dataset_dir(name) / "manifest.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def version_id(self, name: str) -> str | None:
+        """DVC's hash of the dataset folder as committed, or None before the first version."""
+        pointer = self.root / "datasets" / f"{name}.dvc"
+        if not pointer.exists():
+            return None
+        outs = yaml.safe_load(pointer.read_text())["outs"][0]
+        return str(outs["md5"])
+
+    def commit_version(self, name: str, message: str, push: bool) -> tuple[str, str]:
+        """`dvc add` the dataset folder, commit the pointer, tag `<name>@vN`, push. Returns (version id, tag)."""
+        from dvc.repo import Repo
+
+        with Repo(str(self.root)) as repo:
+            repo.add(str(self.dataset_dir(name)))
+            if push:
+                repo.push(remote=self.remote_name)
+        self._git("add", f"datasets/{name}.dvc", "datasets/.gitignore")
+        self._git("commit", "-q", "-m", message)
+        number = len([t for t in self._git("tag", "--list", f"{name}@v*").splitlines() if t]) + 1
+        tag = f"{name}@v{number}"
+        self._git("tag", tag)
+        version = self.version_id(name)
+        assert version is not None
+        return version, tag
+
+    def current_tag(self, name: str) -> str | None:
+        """The newest `<name>@vN` tag, if any."""
+        tags = self._git("tag", "--list", f"{name}@v*", "--sort=-v:refname").splitlines()
+        return tags[0] if tags else None
+
+    def status_clean(self) -> bool:
+        """True when the DVC-tracked data matches the committed pointers."""
+        from dvc.repo import Repo
+
+        with Repo(str(self.root)) as repo:
+            return not repo.status()

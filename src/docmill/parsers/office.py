@@ -1,0 +1,128 @@
+"""Office, HTML and e-mail parsing through unstructured's partitioners (offline: see scripts/install.sh)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from docmill.parsers import Parsed, ParseError
+from docmill.records import Element
+
+_KINDS = {
+    "Title": "title",
+    "Header": "header",
+    "Footer": "footer",
+    "ListItem": "list_item",
+    "Table": "table",
+    "PageBreak": "",
+    "Image": "",
+}
+_ZIP_FORMATS = {".docx", ".pptx", ".xlsx"}
+
+
+def _partition(path: Path) -> list[Any]:
+    ext = path.suffix.lower()
+    if ext == ".docx":
+        from unstructured.partition.docx import partition_docx
+
+        return partition_docx(filename=str(path))
+    if ext == ".pptx":
+        from unstructured.partition.pptx import partition_pptx
+
+        return partition_pptx(filename=str(path), include_slide_notes=True)
+    if ext == ".xlsx":
+        from unstructured.partition.xlsx import partition_xlsx
+
+        return partition_xlsx(filename=str(path))
+    if ext in {".html", ".htm"}:
+        from unstructured.partition.html import partition_html
+
+        return partition_html(filename=str(path))
+    if ext == ".eml":
+        from unstructured.partition.email import partition_email
+
+        return partition_email(filename=str(path), process_attachments=True)
+    if ext == ".msg":
+        from unstructured.partition.msg import partition_msg
+
+        return partition_msg(filename=str(path), process_attachments=True)
+    raise ParseError(f"unsupported_type:{ext}", "no unstructured partitioner configured")
+
+
+def _check_container(path: Path) -> None:
+    ext = path.suffix.lower()
+    if ext not in _ZIP_FORMATS:
+        return
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ParseError("encrypted", f"{ext} is an OLE container: password-protected Office file")
+    if not zipfile.is_zipfile(path):
+        raise ParseError("corrupt_office", f"{ext} is not a valid ZIP container")
+
+
+def _element(raw: Any) -> Element | None:
+    kind = _KINDS.get(raw.category, "text")
+    text = (raw.metadata.text_as_html if kind == "table" and raw.metadata.text_as_html else str(raw)).strip()
+    if not kind or not text:
+        return None
+    attached = getattr(raw.metadata, "attached_to_filename", None)
+    if attached:
+        kind = f"attachment:{kind}"
+    return Element(text, kind, page=raw.metadata.page_number)
+
+
+def parse_with_unstructured(path: Path) -> Parsed:
+    """Partition a DOCX/PPTX/XLSX/HTML/EML/MSG file; e-mail attachments are parsed inline.
+
+    Raises:
+        ParseError: `encrypted`, `corrupt_office`, `parse_failed:<Type>` or `empty`.
+    """
+    import unstructured
+
+    _check_container(path)
+    try:
+        raw_elements = _partition(path)
+    except ParseError:
+        raise
+    except Exception as exc:
+        code = (
+            "corrupt_office"
+            if isinstance(exc, (zipfile.BadZipFile, KeyError))
+            else f"parse_failed:{type(exc).__name__}"
+        )
+        raise ParseError(code, str(exc)[:500]) from exc
+    elements = [e for e in (_element(r) for r in raw_elements) if e is not None]
+    if not elements:
+        raise ParseError("empty", "the partitioner found no text")
+    metadata: dict[str, Any] = {}
+    first = raw_elements[0].metadata
+    for key in ("last_modified", "sent_from", "sent_to", "subject", "languages"):
+        value = getattr(first, key, None)
+        if value:
+            metadata[key] = value
+    pages = {e.page for e in elements if e.page}
+    if pages:
+        metadata["pages"] = max(pages)
+    return Parsed(elements, metadata, f"unstructured-{unstructured.__version__}")
+
+
+def parse_legacy_office(path: Path) -> Parsed:
+    """DOC/PPT/XLS: convert with LibreOffice to the OOXML format, then partition."""
+    target = {".doc": "docx", ".ppt": "pptx", ".xls": "xlsx"}[path.suffix.lower()]
+    with tempfile.TemporaryDirectory(prefix="docmill-soffice-") as out:
+        proc = subprocess.run(
+            ["soffice", "--headless", "--convert-to", target, "--outdir", out, str(path)],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        converted = Path(out) / f"{path.stem}.{target}"
+        if proc.returncode != 0 or not converted.exists():
+            raise ParseError("corrupt_office", f"LibreOffice could not convert: {proc.stderr.decode()[:300]}")
+        parsed = parse_with_unstructured(converted)
+    parsed.parser += "+soffice"
+    return parsed

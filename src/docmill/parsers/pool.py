@@ -1,0 +1,132 @@
+"""A pool of parser worker processes that can be killed: per-document time limit, memory limit, crash safety.
+
+A parser that hangs is killed after `timeout_s` (`timeout`); one that exhausts its address-space limit
+reports `too_large`; one that dies (segfault in a C library) reports `parser_crashed`. The pool replaces
+the worker and goes on with the next document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from docmill.parsers import Parsed, ParseError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Worker:
+    process: Any
+    conn: Connection
+    job: tuple[str, str, str] | None = None
+    started: float = 0.0
+
+
+def _worker_main(conn: Connection, max_memory_mb: int) -> None:
+    from docmill.offline import apply_offline_defaults
+    from docmill.parsers import parse_file
+
+    apply_offline_defaults()
+    if max_memory_mb:
+        import resource
+
+        limit = max_memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        job = conn.recv()
+        if job is None:
+            return
+        _key, path, ext = job
+        try:
+            conn.send(("ok", parse_file(Path(path), ext)))
+        except ParseError as exc:
+            conn.send(("err", exc.reason, exc.message))
+        except MemoryError:
+            conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit"))
+        except Exception as exc:
+            conn.send(("err", f"parser_error:{type(exc).__name__}", str(exc)[:500]))
+
+
+class ParserPool:
+    """Parse files in `workers` killable processes (spawned, so no state leaks from the parent)."""
+
+    def __init__(self, workers: int, timeout_s: float, max_memory_mb: int = 0) -> None:
+        self.size = workers
+        self.timeout_s = timeout_s
+        self.max_memory_mb = max_memory_mb
+        self._ctx = mp.get_context("spawn")
+        self._workers: list[_Worker] = []
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.max_memory_mb), daemon=True)
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.process.kill()
+        worker.process.join(5)
+        worker.conn.close()
+        self._workers[self._workers.index(worker)] = self._spawn()
+
+    def parse_many(self, jobs: list[tuple[str, str, str]]) -> Iterator[tuple[str, Parsed | ParseError]]:
+        """Parse (key, path, extension) jobs; yields (key, Parsed or ParseError) as they finish."""
+        while len(self._workers) < self.size:
+            self._workers.append(self._spawn())
+        queue = deque(jobs)
+        while queue or any(w.job for w in self._workers):
+            for worker in self._workers:
+                if worker.job is None and queue:
+                    worker.job, worker.started = queue.popleft(), time.monotonic()
+                    worker.conn.send(worker.job)
+            busy = [w for w in self._workers if w.job]
+            deadline = min(w.started for w in busy) + self.timeout_s
+            ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))
+            for worker in busy:
+                if worker.job is None:
+                    continue
+                key = worker.job[0]
+                if worker.conn in ready:
+                    yield key, self._receive(worker)
+                elif time.monotonic() - worker.started >= self.timeout_s:
+                    log.warning("parser timeout after %.0f s: %s", self.timeout_s, worker.job[1])
+                    self._replace(worker)
+                    yield key, ParseError("timeout", f"parsing took longer than {self.timeout_s:.0f} s")
+
+    def _receive(self, worker: _Worker) -> Parsed | ParseError:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            code = worker.process.exitcode
+            self._replace(worker)
+            return ParseError("parser_crashed", f"parser process died (exit code {code})")
+        worker.job = None
+        if message[0] == "ok":
+            return message[1]  # type: ignore[no-any-return]
+        return ParseError(message[1], message[2])
+
+    def close(self) -> None:
+        """Stop all workers."""
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+            worker.process.join(5)
+            if worker.process.is_alive():
+                worker.process.kill()
+        self._workers = []
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,125 @@
+"""Typed records that flow between stages, and the content-derived identities they carry.
+
+Identity is content: a document's id is the sha256 of its source bytes, a chunk's id is derived from
+(doc_id, position, text), and a Qdrant point id is the uuid5 of the chunk id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+POINT_NAMESPACE = uuid.UUID("6f0d2b7e-4a5c-5e2a-9b1f-d0c0ffee0001")
+
+
+def sha256_hex(data: bytes | str) -> str:
+    """Hex sha256 of bytes, or of a string encoded as UTF-8."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_chunk_id(doc_id: str, index: int, text: str) -> str:
+    """Stable chunk id from its document, position and text."""
+    return sha256_hex(f"{doc_id}:{index}:{sha256_hex(text)}")[:32]
+
+
+def make_point_id(chunk_id: str) -> str:
+    """Qdrant point id: uuid5 of the chunk id, so re-uploading updates instead of duplicating."""
+    return str(uuid.uuid5(POINT_NAMESPACE, chunk_id))
+
+
+def config_hash(config: Any) -> str:
+    """Short hash of a settings model (or any JSON-able value), stable across key order."""
+    data = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
+    return sha256_hex(json.dumps(data, sort_keys=True, default=str))[:16]
+
+
+@dataclass(slots=True)
+class SourceFile:
+    """One file found by ingest. `doc_id` is the sha256 of its bytes."""
+
+    source_uri: str
+    path: str
+    size: int
+    mtime: float
+    doc_id: str
+    extension: str
+
+
+@dataclass(slots=True)
+class Element:
+    """A structural piece of a document: a title, a paragraph, a table, a list item."""
+
+    text: str
+    kind: str = "text"
+    page: int | None = None
+    char_start: int = 0
+    char_end: int = 0
+
+
+@dataclass(slots=True)
+class Document:
+    """A parsed (and later cleaned) document. `text` is set by the clean stage."""
+
+    doc_id: str
+    source_uri: str
+    file_type: str
+    elements: list[Element]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parser: str = ""
+    text: str = ""
+    text_hash: str = ""
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A span of a cleaned document's text, the unit that gets embedded."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    token_count: int
+    char_start: int
+    char_end: int
+    page_start: int | None = None
+    page_end: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    vector: list[float] | None = None
+
+    @property
+    def point_id(self) -> str:
+        """The Qdrant point id of this chunk."""
+        return make_point_id(self.chunk_id)
+
+    @property
+    def text_hash(self) -> str:
+        """sha256 of the chunk text: the embedding cache key together with the model id."""
+        return sha256_hex(self.text)
+
+
+@dataclass(slots=True)
+class Reject:
+    """A document or chunk that left the pipeline, with the stage and a specific reason code."""
+
+    stage: str
+    reason: str
+    message: str
+    doc_id: str | None = None
+    source_uri: str | None = None
+    chunk_id: str | None = None
+
+
+@dataclass(slots=True)
+class StageResult(Generic[T]):
+    """What every stage returns: records that go on, rejects with reasons, and counters."""
+
+    records: list[T]
+    rejects: list[Reject] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)

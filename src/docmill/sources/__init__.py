@@ -1,0 +1,1 @@
+"""Source connectors: list items and read their bytes."""

@@ -1,0 +1,65 @@
+"""Embed: vectors for chunks, reusing cached vectors for texts this model has already embedded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from docmill.records import Chunk, StageResult
+from docmill.settings import EmbedConfig
+
+
+class Encoder(Protocol):
+    """What embed needs from a model (see `docmill.embedding.Embedder`)."""
+
+    model_key: str
+    model_name: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def embed(
+    chunks: list[Chunk],
+    config: EmbedConfig,
+    encoder: Encoder,
+    cached: Callable[[list[str], str], dict[str, list[float]]],
+) -> StageResult[Chunk]:
+    """Set `vector` on every chunk.
+
+    Args:
+        chunks: enriched chunks.
+        config: embed settings.
+        encoder: the embedding model.
+        cached: (text hashes, model key) -> vectors already computed for those texts.
+
+    Returns:
+        The chunks with vectors; stats count freshly embedded vs cached chunks.
+    """
+    started = time.perf_counter()
+    hashes = [c.text_hash for c in chunks]
+    known = cached(sorted(set(hashes)), encoder.model_key)
+    todo = {h: c.text for h, c in zip(hashes, chunks, strict=True) if h not in known}
+    fresh: dict[str, list[float]] = {}
+    if todo:
+        vectors = encoder.encode(list(todo.values()))
+        fresh = dict(zip(todo.keys(), vectors.tolist(), strict=True))
+    for text_hash, item in zip(hashes, chunks, strict=True):
+        item.vector = known.get(text_hash) or fresh[text_hash]
+        item.metadata["model"] = encoder.model_key
+    seconds = time.perf_counter() - started
+    return StageResult(
+        chunks,
+        [],
+        {
+            "in": len(chunks),
+            "out": len(chunks),
+            "rejected": 0,
+            "embedded": len(todo),
+            "cached": len(chunks) - len([h for h in hashes if h in todo]),
+            "seconds": seconds,
+            "chunks_per_s": len(todo) / seconds if todo and seconds else 0.0,
+        },
+    )

@@ -1,0 +1,76 @@
+"""Enrich: attach document metadata (source, type, hash, title, dates, pages, language, department) to chunks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import PurePath
+from typing import Any
+
+from docmill.records import Chunk, Document, SourceFile, StageResult
+from docmill.settings import EnrichConfig
+from docmill.sources.folder import glob_match
+
+_CARRIED = ("author", "created", "modified", "last_modified", "subject", "sent_from", "sent_to", "encoding")
+
+
+def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
+    """Department and category from the first path rule whose glob matches the file's POSIX path."""
+    posix = PurePath(path).as_posix().lstrip("/")
+    for rule in config.rules:
+        if glob_match(posix, rule.pattern.lstrip("/")):
+            return {k: v for k, v in (("department", rule.department), ("category", rule.category)) if v}
+    return {}
+
+
+def _title(doc: Document, source: SourceFile) -> str:
+    title = str(doc.metadata.get("title") or "").strip()
+    if title:
+        return title
+    first = next((e.text for e in doc.elements if e.kind.endswith("title")), "")
+    return first.split("\n")[0][:200] if first else PurePath(source.path).stem
+
+
+def document_metadata(
+    doc: Document, source: SourceFile, config: EnrichConfig, language: Callable[[str], str] | None
+) -> dict[str, Any]:
+    """The metadata every chunk of `doc` carries."""
+    meta: dict[str, Any] = {
+        "source_uri": source.source_uri,
+        "source_path": source.path,
+        "file_name": PurePath(source.path).name,
+        "file_type": doc.file_type,
+        "sha256": source.doc_id,
+        "size_bytes": source.size,
+        "title": _title(doc, source),
+        "file_mtime": datetime.fromtimestamp(source.mtime, UTC).isoformat(timespec="seconds"),
+        "pages": doc.metadata.get("pages"),
+        "parser": doc.parser,
+    }
+    meta.update({k: doc.metadata[k] for k in _CARRIED if doc.metadata.get(k)})
+    meta.update(path_labels(source.path, config))
+    if language and config.detect_language:
+        meta["language"] = language(doc.text[:5000])
+    return meta
+
+
+def enrich(
+    docs: list[Document],
+    chunks: list[Chunk],
+    sources: dict[str, SourceFile],
+    config: EnrichConfig,
+    language: Callable[[str], str] | None = None,
+) -> StageResult[Chunk]:
+    """Give every chunk its document's metadata and its own language."""
+    started = time.perf_counter()
+    per_doc = {d.doc_id: document_metadata(d, sources[d.doc_id], config, language) for d in docs}
+    for item in chunks:
+        item.metadata = {**per_doc[item.doc_id], **item.metadata}
+        if language and config.detect_language:
+            item.metadata["chunk_language"] = language(item.text)
+    return StageResult(
+        chunks,
+        [],
+        {"in": len(chunks), "out": len(chunks), "rejected": 0, "seconds": time.perf_counter() - started},
+    )

@@ -1,0 +1,51 @@
+"""Ingest: hash each listed file and classify it against what the catalog already knows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import PurePath
+
+from docmill.records import Reject, SourceFile, StageResult
+from docmill.sources.folder import FileItem
+
+NEW, CHANGED, UNCHANGED = "new", "changed", "unchanged"
+
+
+def classify(known_doc_id: str | None, doc_id: str) -> str:
+    """new (never seen this source), changed (bytes differ) or unchanged."""
+    if known_doc_id is None:
+        return NEW
+    return UNCHANGED if known_doc_id == doc_id else CHANGED
+
+
+def ingest(
+    items: Iterable[FileItem],
+    known: Callable[[str], str | None],
+    hasher: Callable[[str], str],
+) -> StageResult[tuple[SourceFile, str]]:
+    """Hash a batch of listed files and pair each with its change class.
+
+    Args:
+        items: files from a source listing.
+        known: source_uri -> doc_id recorded by the previous run (None if unknown).
+        hasher: path -> sha256 of the file's bytes.
+
+    Returns:
+        (SourceFile, change) pairs; unreadable files become `unreadable` rejects.
+    """
+    result: StageResult[tuple[SourceFile, str]] = StageResult(records=[])
+    counts = {NEW: 0, CHANGED: 0, UNCHANGED: 0}
+    for item in items:
+        try:
+            doc_id = hasher(item.path)
+        except OSError as exc:
+            result.rejects.append(Reject("ingest", "unreadable", str(exc), source_uri=item.source_uri))
+            continue
+        change = classify(known(item.source_uri), doc_id)
+        counts[change] += 1
+        source = SourceFile(
+            item.source_uri, item.path, item.size, item.mtime, doc_id, PurePath(item.path).suffix.lower()
+        )
+        result.records.append((source, change))
+    result.stats = {"listed": len(result.records) + len(result.rejects), **counts}
+    return result

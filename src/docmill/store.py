@@ -1,0 +1,135 @@
+"""Vector store adapter: Qdrant, embedded (`QdrantClient(path=...)`) by default or a server by URL.
+
+Point ids are uuid5 of the chunk id, so re-upserting a chunk updates it. Replacing a document's points
+upserts the new points first and then deletes the document's other points, so a document never has zero
+points while it is being replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from docmill.records import Chunk
+
+log = logging.getLogger(__name__)
+
+
+class StoreUnavailable(RuntimeError):
+    """The vector store cannot be reached or opened."""
+
+
+def point_payload(item: Chunk, run_id: str) -> dict[str, Any]:
+    """Text, metadata and lineage stored with every point."""
+    return {
+        **item.metadata,
+        "text": item.text,
+        "doc_id": item.doc_id,
+        "chunk_id": item.chunk_id,
+        "chunk_index": item.index,
+        "char_start": item.char_start,
+        "char_end": item.char_end,
+        "page_start": item.page_start,
+        "page_end": item.page_end,
+        "token_count": item.token_count,
+        "run_id": run_id,
+    }
+
+
+class QdrantStore:
+    """One collection in Qdrant."""
+
+    def __init__(
+        self,
+        collection: str,
+        url: str | None = None,
+        path: Path | None = None,
+        api_key: str | None = None,
+        write_batch: int = 128,
+    ) -> None:
+        from qdrant_client import QdrantClient
+
+        self.collection = collection
+        self.write_batch = write_batch
+        self.location = url or str(path)
+        try:
+            if url:
+                self.client = QdrantClient(url=url, api_key=api_key, timeout=30)
+            else:
+                assert path is not None
+                path.mkdir(parents=True, exist_ok=True)
+                self.client = QdrantClient(path=str(path))
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot open Qdrant at {self.location}: {exc}") from exc
+
+    def ensure_collection(self, dimension: int) -> None:
+        """Create the collection (cosine distance, keyword index on doc_id) or check its dimension.
+
+        Raises:
+            ValueError: when the existing collection has another vector size (a different model).
+        """
+        from qdrant_client import models
+
+        if self.client.collection_exists(self.collection):
+            size = self.client.get_collection(self.collection).config.params.vectors.size  # type: ignore[union-attr]
+            if size != dimension:
+                raise ValueError(
+                    f"collection {self.collection!r} holds {size}-d vectors but the model makes {dimension}-d: "
+                    "use another embed.collection for another model"
+                )
+            return
+        self.client.create_collection(
+            self.collection,
+            vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+        )
+        self.client.create_payload_index(self.collection, "doc_id", models.PayloadSchemaType.KEYWORD)
+
+    def replace_document(self, doc_id: str, chunks: list[Chunk], run_id: str) -> None:
+        """Make `chunks` the only points of `doc_id`: upsert first, then delete the rest."""
+        from qdrant_client import models
+
+        for start in range(0, len(chunks), self.write_batch):
+            part = chunks[start : start + self.write_batch]
+            self.client.upsert(
+                self.collection,
+                points=[
+                    models.PointStruct(id=c.point_id, vector=c.vector or [], payload=point_payload(c, run_id))
+                    for c in part
+                ],
+                wait=True,
+            )
+        keep: list[models.ExtendedPointId] = [c.point_id for c in chunks]
+        self.client.delete(
+            self.collection,
+            points_selector=models.FilterSelector(
+                filter=models.Filter(
+                    must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))],
+                    must_not=[models.HasIdCondition(has_id=keep)] if keep else [],
+                )
+            ),
+            wait=True,
+        )
+
+    def delete_documents(self, doc_ids: Iterable[str]) -> None:
+        """Remove every point of these documents."""
+        from qdrant_client import models
+
+        ids = list(doc_ids)
+        if ids:
+            self.client.delete(
+                self.collection,
+                points_selector=models.FilterSelector(
+                    filter=models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=ids))])
+                ),
+                wait=True,
+            )
+
+    def count(self) -> int:
+        """Number of points in the collection."""
+        return int(self.client.count(self.collection, exact=True).count)
+
+    def close(self) -> None:
+        """Release the client (and the embedded store's folder lock)."""
+        self.client.close()
