@@ -1,7 +1,7 @@
-"""The data repository: a git repo with DVC at the root of `data/`, holding dataset pointer files.
+"""The data repository: a git repo with DVC in `data/datasets/`, holding dataset pointer files.
 
-Datasets live in `datasets/<name>/` (DVC-tracked, git-ignored); `datasets/<name>.dvc` is committed to git
-and every new version is tagged `<name>@v<N>`. The version id is DVC's content hash of the folder.
+Each dataset lives in `<name>/` (DVC-tracked, git-ignored by DVC); `<name>.dvc` is committed to git and every
+new version is tagged `<name>@v<N>`. The version id is DVC's content hash of the folder.
 """
 
 from __future__ import annotations
@@ -18,12 +18,8 @@ import yaml
 log = logging.getLogger(__name__)
 
 _GITIGNORE = """\
-# Everything under data/ is runtime state except the DVC pointers and configuration.
-/*
-!/.gitignore
-!/.dvcignore
-!/.dvc
-!/datasets
+# half-written dataset versions
+*.staging/
 """
 
 
@@ -67,14 +63,13 @@ class DataRepo:
             conf["remote"][self.remote_name] = {"url": self.remote_url}
         if self.remote_url.startswith("/"):
             Path(self.remote_url).mkdir(parents=True, exist_ok=True)
-        (self.root / "datasets").mkdir(exist_ok=True)
         self._git("add", "-A")
         if self._git("status", "--porcelain"):
             self._git("commit", "-q", "-m", "docmill: initialise data repository")
 
     def dataset_dir(self, name: str) -> Path:
         """Folder of a dataset's current version."""
-        return self.root / "datasets" / name
+        return self.root / name
 
     def manifest(self, name: str) -> dict[str, Any] | None:
         """The current version's manifest, if any."""
@@ -83,7 +78,7 @@ class DataRepo:
 
     def version_id(self, name: str) -> str | None:
         """DVC's hash of the dataset folder as committed, or None before the first version."""
-        pointer = self.root / "datasets" / f"{name}.dvc"
+        pointer = self.root / f"{name}.dvc"
         if not pointer.exists():
             return None
         outs = yaml.safe_load(pointer.read_text())["outs"][0]
@@ -97,7 +92,7 @@ class DataRepo:
             repo.add(str(self.dataset_dir(name)))
             if push:
                 repo.push(remote=self.remote_name)
-        self._git("add", f"datasets/{name}.dvc", "datasets/.gitignore")
+        self._git("add", f"{name}.dvc", ".gitignore")
         self._git("commit", "-q", "-m", message)
         number = len([t for t in self._git("tag", "--list", f"{name}@v*").splitlines() if t]) + 1
         tag = f"{name}@v{number}"

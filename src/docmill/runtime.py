@@ -102,7 +102,7 @@ class Runtime:
         from docmill.datarepo import DataRepo
 
         cfg = self.settings.version
-        repo = DataRepo(self.settings.paths.data_dir, cfg.remote_name, cfg.remote_url)
+        repo = DataRepo(self.settings.paths.data_dir / "datasets", cfg.remote_name, cfg.remote_url)
         repo.ensure()
         return repo
 
