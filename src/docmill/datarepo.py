@@ -59,6 +59,7 @@ class DataRepo:
             Repo.init(str(self.root)).close()
         with Repo(str(self.root)) as repo, repo.config.edit() as conf:
             conf["core"]["analytics"] = False
+            conf["core"]["autostage"] = True
             conf["core"]["remote"] = self.remote_name
             conf["remote"][self.remote_name] = {"url": self.remote_url}
         if self.remote_url.startswith("/"):

@@ -89,6 +89,13 @@ def embedding_schema(config: ValidateConfig, dimension: int) -> pa.DataFrameSche
     )
 
 
+def _check_name(schema: pa.DataFrameSchema, column: object, check: object, number: object) -> str:
+    """The declared name of a failed check (pandera reports the error message in `check`)."""
+    if isinstance(column, str) and column in schema.columns and pd.notna(number):
+        return str(schema.columns[column].checks[int(number)].name)  # type: ignore[arg-type]
+    return str(check)
+
+
 def failed_rows(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[int, list[str]]:
     """Row index -> names of failed checks.
 
@@ -102,8 +109,10 @@ def failed_rows(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> dict[int, li
         if cases["index"].isna().any():
             raise
         failed: dict[int, list[str]] = defaultdict(list)
-        for index, check in zip(cases["index"], cases["check"], strict=True):
-            name = f"{schema.name}.{check}"
+        for index, column, check, number in zip(
+            cases["index"], cases["column"], cases["check"], cases["check_number"], strict=True
+        ):
+            name = f"{schema.name}.{_check_name(schema, column, check, number)}"
             if name not in failed[int(index)]:
                 failed[int(index)].append(name)
         return dict(failed)

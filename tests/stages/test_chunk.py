@@ -1,0 +1,71 @@
+from pathlib import Path
+
+from docmill.records import Document, Element
+from docmill.settings import ChunkConfig, CleanConfig
+from docmill.stages.chunk import chunk, chunk_document
+from docmill.stages.clean import clean_document
+from tests.helpers import cleaned
+
+
+def test_chunks_are_exact_spans_within_the_token_budget(corpus_subset: Path, parser_pool, tokenizer) -> None:
+    docs = cleaned(corpus_subset, parser_pool)
+    result = chunk(docs, ChunkConfig(), tokenizer)
+    assert len(result.records) >= len(docs)
+    texts = {d.doc_id: d.text for d in docs}
+    for item in result.records:
+        assert texts[item.doc_id][item.char_start : item.char_end] == item.text
+        assert 1 <= item.token_count <= tokenizer.max_tokens
+        assert item.token_count == len(tokenizer.offsets([item.text])[0])
+    assert len({c.chunk_id for c in result.records}) == len(result.records)
+
+
+def test_pdf_chunks_keep_page_numbers(corpus_subset: Path, parser_pool, tokenizer) -> None:
+    docs = [d for d in cleaned(corpus_subset, parser_pool) if d.source_uri.endswith("layout-parser-paper-fast.pdf")]
+    chunks = chunk(docs, ChunkConfig(), tokenizer).records
+    assert chunks[0].page_start == 1
+    assert max(c.page_end or 0 for c in chunks) == docs[0].metadata["pages"]
+    assert all(c.page_start is not None and c.page_start <= (c.page_end or 0) for c in chunks)
+
+
+def _long_doc() -> Document:
+    body = " ".join(f"Sentence number {i} talks about retention policies and audits." for i in range(60))
+    doc = Document(
+        "d" * 64,
+        "file:///d.txt",
+        "txt",
+        [
+            Element("Introduction", "title"),
+            Element(body),
+            Element("Second part", "title"),
+            Element("Short closing words for the second part."),
+        ],
+    )
+    return clean_document(doc, CleanConfig())
+
+
+def test_titles_start_chunks_and_long_sections_overlap(tokenizer) -> None:
+    doc = _long_doc()
+    chunks = chunk_document(doc, ChunkConfig(max_tokens=64, overlap_tokens=16), tokenizer)
+    assert chunks[0].text.startswith("Introduction")
+    assert chunks[-1].text.startswith("Second part")
+    body = [c for c in chunks if "Sentence number" in c.text]
+    assert len(body) > 3
+    for previous, current in zip(body, body[1:], strict=False):
+        assert current.char_start < previous.char_end, "neighbouring chunks of one section overlap"
+    assert all(c.token_count <= 64 for c in chunks)
+
+
+def test_no_overlap_when_disabled_and_ids_are_stable(tokenizer) -> None:
+    chunks = chunk_document(_long_doc(), ChunkConfig(max_tokens=64, overlap_tokens=0), tokenizer)
+    for previous, current in zip(chunks, chunks[1:], strict=False):
+        assert current.char_start >= previous.char_end
+    again = chunk_document(_long_doc(), ChunkConfig(max_tokens=64, overlap_tokens=0), tokenizer)
+    assert [c.chunk_id for c in chunks] == [c.chunk_id for c in again]
+
+
+def test_an_over_long_sentence_is_cut_at_token_boundaries(tokenizer) -> None:
+    doc = clean_document(Document("e" * 64, "file:///e.txt", "txt", [Element("word " * 700)]), CleanConfig())
+    chunks = chunk_document(doc, ChunkConfig(overlap_tokens=0), tokenizer)
+    assert len(chunks) == 3
+    assert all(c.token_count <= tokenizer.max_tokens for c in chunks)
+    assert sum(c.token_count for c in chunks) == 700

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+from docmill.language import detect_language
+from docmill.settings import ChunkConfig, EnrichConfig, PathRule
+from docmill.stages.chunk import chunk
+from docmill.stages.enrich import enrich, path_labels
+from tests.helpers import cleaned, sources_of
+
+
+def test_path_rules_first_match_wins() -> None:
+    config = EnrichConfig(
+        rules=[
+            PathRule(pattern="**/finance/**", department="finance"),
+            PathRule(pattern="**/*.csv", department="ops", category="table"),
+        ]
+    )
+    assert path_labels("/srv/share/finance/q1.csv", config) == {"department": "finance"}
+    assert path_labels("/srv/share/ops/list.csv", config) == {"department": "ops", "category": "table"}
+    assert path_labels("/srv/share/misc.txt", config) == {}
+
+
+def test_language_detection_on_real_documents(corpus_subset: Path, parser_pool) -> None:
+    docs = {Path(d.source_uri).name: d for d in cleaned(corpus_subset, parser_pool)}
+    assert detect_language(docs["fake-html-lang-de.html"].text) == "de"
+    assert detect_language(docs["handbook-1p.docx"].text) == "en"
+    assert detect_language("ok") == "und"
+
+
+def test_chunks_carry_document_metadata(sample_corpus: Path, parser_pool, tokenizer) -> None:
+    docs = cleaned(sample_corpus, parser_pool)
+    chunks = chunk(docs, ChunkConfig(), tokenizer).records
+    sources = {s.doc_id: s for s in sources_of(sample_corpus)}
+    config = EnrichConfig(rules=[PathRule(pattern="**/finance/**", department="finance")])
+    result = enrich(docs, chunks, sources, config, detect_language)
+    by_file = {c.metadata["file_name"]: c.metadata for c in result.records}
+    report = by_file["quarterly-report.pdf"]
+    assert report["department"] == "finance" and report["title"] == "Quarterly Report"
+    assert report["pages"] == 3 and report["created"] == "2025-03-01T09:00:00" and report["file_type"] == "pdf"
+    assert report["sha256"] == next(s.doc_id for s in sources.values() if s.path.endswith("quarterly-report.pdf"))
+    assert by_file["security-policy.docx"]["title"] == "Information Security Policy"
+    assert "department" not in by_file["runbook.md"] and by_file["runbook.md"]["title"] == "Data Platform Runbook"
+    assert all(m["file_mtime"] and m["language"] for m in by_file.values())
+    assert {name for name, m in by_file.items() if m["language"] != "en"} == {"inventory.csv"}  # a table: und

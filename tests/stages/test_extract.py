@@ -1,0 +1,88 @@
+from pathlib import Path
+
+from docmill.parsers import ParseError
+from docmill.parsers.pool import ParserPool
+from docmill.parsers.text import decode_bytes
+from docmill.settings import ExtractConfig
+from docmill.stages.extract import extract
+from tests.helpers import extracted, sources_of
+
+
+def test_every_subset_file_is_extracted_or_rejected_with_a_specific_reason(corpus_subset: Path, parser_pool) -> None:
+    docs, rejects = extracted(corpus_subset, parser_pool)
+    names = {Path(d.source_uri).name for d in docs}
+    all_files = {p.name for p in corpus_subset.rglob("*") if p.is_file()}
+    assert names | set(rejects) == all_files
+    assert not names & set(rejects)
+    assert rejects["password.pdf"] == "encrypted"
+    assert rejects["password_protected.xlsx"] == "encrypted"
+    assert rejects["loremipsum-flat.pdf"] == "no_text_layer"
+    assert rejects["empty.txt"] == "empty"
+    assert rejects["fake-text-all-whitespace.txt"] == "empty"
+    assert rejects["example.jpg"] == "unsupported_type:.jpg"
+    assert rejects["file_we_dont_want_imported"] == "unsupported_type:(none)"
+    assert rejects["fake.doc"] in {"missing_dependency:soffice"} or "fake.doc" in names
+    assert all(reason and "unknown" not in reason for reason in rejects.values())
+
+
+def test_pdf_keeps_pages_and_metadata(corpus_subset: Path, parser_pool) -> None:
+    docs, _ = extracted(corpus_subset, parser_pool)
+    paper = next(d for d in docs if d.source_uri.endswith("layout-parser-paper-fast.pdf"))
+    pages = {e.page for e in paper.elements}
+    assert pages == set(range(1, paper.metadata["pages"] + 1)) and len(pages) >= 2
+    assert paper.parser.startswith("pymupdf")
+    assert "LayoutParser" in " ".join(e.text for e in paper.elements)
+
+
+def test_office_html_email_and_text_formats(corpus_subset: Path, parser_pool) -> None:
+    docs, _ = extracted(corpus_subset, parser_pool)
+    text = {Path(d.source_uri).name: "\n".join(e.text for e in d.elements) for d in docs}
+    assert "Lorem ipsum" in text["fake.docx"]
+    assert "Adding a Bullet Slide" in text["fake-power-point.pptx"]
+    assert "My First Heading" in text["fake-html.html"]
+    assert "Stanley" in text["stanley-cups.csv"] or "Team" in text["stanley-cups.csv"]
+    assert "ö" in text["umlauts-non-utf8.md"] or "ü" in text["umlauts-non-utf8.md"]  # cp1252/latin-1 decoded
+    assert "This is a test document to use for unit tests." in text["fake-text-utf-16-be.txt"]
+    email = next(d for d in docs if d.source_uri.endswith("fake-email-attachment.eml"))
+    assert any(e.kind.startswith("attachment:") for e in email.elements), "attachment text is extracted"
+    kinds = {e.kind for d in docs for e in d.elements}
+    assert {"title", "text", "list_item"} <= kinds
+
+
+def test_generated_corrupt_pdf_and_sample_formats(sample_corpus: Path, parser_pool) -> None:
+    docs, rejects = extracted(sample_corpus, parser_pool)
+    assert rejects == {"corrupt.pdf": "corrupt_pdf"}
+    by_name = {Path(d.source_uri).name: d for d in docs}
+    handbook = by_name["handbook.pdf"]
+    assert handbook.metadata["title"] == "Employee Handbook" and handbook.metadata["pages"] == 4
+    assert handbook.metadata["created"] == "2025-03-01T09:00:00"
+    assert "Annual" in " ".join(e.text for e in handbook.elements if e.page == 2)
+    slides = by_name["quarterly-review.pptx"]
+    assert any("Speaker note" in e.text for e in slides.elements), "speaker notes are extracted"
+
+
+def test_per_document_timeout_kills_the_worker_and_goes_on(sample_corpus: Path) -> None:
+    sources = [s for s in sources_of(sample_corpus) if s.extension in {".docx", ".md"}]
+    with ParserPool(1, 0.05) as pool:
+        result = extract(sources, ExtractConfig(timeout_s=0.05, workers=1), pool)
+    assert {r.reason for r in result.rejects} == {"timeout"}
+    with ParserPool(1, 60) as pool:  # a fresh worker afterwards parses normally
+        assert len(extract(sources, ExtractConfig(), pool).records) == len(sources)
+
+
+def test_too_large_files_are_not_parsed(sample_corpus: Path, parser_pool) -> None:
+    sources = [s for s in sources_of(sample_corpus) if s.extension == ".pdf" and s.size > 2000]
+    result = extract(sources, ExtractConfig(max_file_mb=0.001), parser_pool)
+    assert [r.reason for r in result.rejects] == ["too_large"] * len(sources) and not result.records
+
+
+def test_decode_bytes_detects_boms_and_legacy_code_pages() -> None:
+    assert decode_bytes("héllo".encode("utf-16"))[0] == "héllo"
+    assert decode_bytes("héllo".encode("utf-32"))[0] == "héllo"
+    assert decode_bytes(b"\xef\xbb\xbfh\xc3\xa9llo")[0] == "héllo"
+    assert decode_bytes("Grüße aus Köln, schöne Grüße".encode("cp1252"))[0] == "Grüße aus Köln, schöne Grüße"
+
+
+def test_parse_error_carries_reason() -> None:
+    error = ParseError("encrypted", "needs a password")
+    assert error.reason == "encrypted" and "needs a password" in str(error)

@@ -1,0 +1,85 @@
+import math
+
+import pytest
+from pandera.errors import SchemaErrors
+
+from docmill.records import Chunk, Document, Element, make_chunk_id
+from docmill.settings import ValidateConfig
+from docmill.stages.validate import RejectRateExceeded, check_reject_rate, chunk_schema, failed_rows, validate
+
+DIM = 4
+META = {"source_uri": "file:///a.txt", "sha256": "a" * 64, "file_type": "txt", "title": "A", "model": "m@1"}
+
+
+def _doc(doc_id: str = "a" * 64, text: str = "some text") -> Document:
+    return Document(doc_id, "file:///a.txt", "txt", [Element(text)], text=text)
+
+
+def _chunk(
+    index: int,
+    text: str = "valid text",
+    vector: list[float] | None = None,
+    tokens: int = 3,
+    meta: dict | None = None,
+    doc_id: str = "a" * 64,
+) -> Chunk:
+    return Chunk(
+        make_chunk_id(doc_id, index, text),
+        doc_id,
+        index,
+        text,
+        tokens,
+        0,
+        len(text),
+        metadata=dict(META if meta is None else meta),
+        vector=vector or [1.0, 0.0, 0.0, 0.0],
+    )
+
+
+def test_valid_batch_passes_untouched() -> None:
+    chunks = [_chunk(0), _chunk(1, "more text", [0.0, 0.6, 0.8, 0.0])]
+    result = validate([_doc()], chunks, ValidateConfig(), max_tokens=10, dimension=DIM)
+    assert result.records == chunks and not result.rejects
+
+
+def test_each_failing_row_is_rejected_with_the_failed_checks_name() -> None:
+    chunks = [
+        _chunk(0),
+        _chunk(1, vector=[1.0, 0.0, 0.0]),  # wrong dimension
+        _chunk(2, vector=[math.nan, 0.0, 0.0, 1.0]),  # not finite
+        _chunk(3, vector=[0.5, 0.5, 0.0, 0.0]),  # not unit norm
+        _chunk(4, text="   "),  # blank text
+        _chunk(5, tokens=11),  # over the token budget
+        _chunk(6, meta={k: v for k, v in META.items() if k != "title"}),  # missing metadata
+    ]
+    result = validate([_doc()], chunks, ValidateConfig(), max_tokens=10, dimension=DIM)
+    assert [c.index for c in result.records] == [0]
+    reasons = {r.chunk_id: r.reason for r in result.rejects}
+    assert reasons[chunks[1].chunk_id] == "embeddings.dimension"
+    assert "embeddings.finite" in reasons[chunks[2].chunk_id]
+    assert reasons[chunks[3].chunk_id] == "embeddings.unit_norm"
+    assert reasons[chunks[4].chunk_id] == "chunks.non_empty_text"
+    assert reasons[chunks[5].chunk_id] == "chunks.max_tokens"
+    assert reasons[chunks[6].chunk_id] == "chunks.required_metadata"
+    assert result.stats == pytest.approx({"in": 7, "out": 1, "rejected": 6, "seconds": result.stats["seconds"]})
+
+
+def test_a_document_without_valid_chunks_is_quarantined() -> None:
+    docs = [_doc("a" * 64), _doc("b" * 64, "other")]
+    chunks = [_chunk(0), _chunk(0, "bad", [0.0, 0.0, 0.0, 0.0], doc_id="b" * 64)]
+    result = validate(docs, chunks, ValidateConfig(), max_tokens=10, dimension=DIM)
+    doc_level = [r for r in result.rejects if r.chunk_id is None]
+    assert [(r.doc_id, r.reason) for r in doc_level] == [("b" * 64, "no_valid_chunks")]
+
+
+def test_schema_level_failure_stops_the_run() -> None:
+    import pandas as pd
+
+    with pytest.raises(SchemaErrors):
+        failed_rows(chunk_schema(ValidateConfig(), 10), pd.DataFrame({"chunk_id": ["x"]}))
+
+
+def test_reject_rate_gate() -> None:
+    check_reject_rate(1, 100, ValidateConfig(max_reject_rate=0.05))
+    with pytest.raises(RejectRateExceeded, match=r"6 of 100 chunks \(6.0%\).*validate.max_reject_rate"):
+        check_reject_rate(6, 100, ValidateConfig(max_reject_rate=0.05))

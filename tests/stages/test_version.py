@@ -1,0 +1,64 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from docmill.datarepo import DataRepo
+from docmill.settings import VersionConfig
+from docmill.stages.version import version
+
+DIM = 3
+
+
+def _rows(texts: list[str]) -> list[dict]:
+    rows = []
+    for i, text in enumerate(texts):
+        vector = np.array([1.0, float(i), 0.0], dtype=np.float32)
+        rows.append(
+            {
+                "chunk_id": f"c{i}",
+                "doc_id": "d" * 64,
+                "chunk_index": i,
+                "point_id": f"p{i}",
+                "text": text,
+                "token_count": 2,
+                "char_start": 0,
+                "char_end": len(text),
+                "page_start": 1,
+                "page_end": 1,
+                "metadata": json.dumps({"source_uri": "file:///x", "title": "X", "model": "m@1"}),
+                "vector": (vector / np.linalg.norm(vector)).tobytes(),
+            }
+        )
+    return rows
+
+
+def test_versions_are_content_addressed_tagged_and_pushed(tmp_path: Path) -> None:
+    repo = DataRepo(tmp_path / "datasets", "local", str(tmp_path / "remote"))
+    repo.ensure()
+    config = VersionConfig(dataset_name="demo")
+    first = version([_rows(["alpha", "beta"])], config, repo, DIM, {"run_id": "r1"})
+    version_id, tag = first.records
+    assert tag == "demo@v1" and version_id.endswith(".dir") and first.stats["new_version"] == 1
+    table = pq.read_table(repo.dataset_dir("demo") / "chunks.parquet")
+    assert table.column("text").to_pylist() == ["alpha", "beta"]
+    assert table.schema.field("embedding").type.list_size == DIM
+    manifest = json.loads((repo.dataset_dir("demo") / "manifest.json").read_text())
+    assert manifest["rows"] == 2 and manifest["run_id"] == "r1"
+
+    same = version([_rows(["alpha", "beta"])], config, repo, DIM, {"run_id": "r2"})
+    assert same.records == [version_id, "demo@v1"] and same.stats["new_version"] == 0
+
+    changed = version([_rows(["alpha", "gamma"])], config, repo, DIM, {"run_id": "r3"})
+    assert changed.records[1] == "demo@v2" and changed.records[0] != version_id
+    assert repo.status_clean()
+    tags = subprocess.run(["git", "-C", str(repo.root), "tag"], capture_output=True, text=True).stdout.split()
+    assert tags == ["demo@v1", "demo@v2"]
+    remote_files = [p for p in (tmp_path / "remote").rglob("*") if p.is_file()]
+    assert len(remote_files) >= 4, "both versions' files and directory listings were pushed"
+    dvc = Path(sys.executable).with_name("dvc")
+    out = subprocess.run([str(dvc), "status", "--cloud"], cwd=repo.root, capture_output=True, text=True)
+    assert out.returncode == 0 and "in sync" in out.stdout
