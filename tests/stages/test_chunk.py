@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 from docmill.records import Document, Element
@@ -50,14 +51,14 @@ def test_titles_start_chunks_and_long_sections_overlap(tokenizer) -> None:
     assert chunks[-1].text.startswith("Second part")
     body = [c for c in chunks if "Sentence number" in c.text]
     assert len(body) > 3
-    for previous, current in zip(body, body[1:], strict=False):
+    for previous, current in itertools.pairwise(body):
         assert current.char_start < previous.char_end, "neighbouring chunks of one section overlap"
     assert all(c.token_count <= 64 for c in chunks)
 
 
 def test_no_overlap_when_disabled_and_ids_are_stable(tokenizer) -> None:
     chunks = chunk_document(_long_doc(), ChunkConfig(max_tokens=64, overlap_tokens=0), tokenizer)
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         assert current.char_start >= previous.char_end
     again = chunk_document(_long_doc(), ChunkConfig(max_tokens=64, overlap_tokens=0), tokenizer)
     assert [c.chunk_id for c in chunks] == [c.chunk_id for c in again]
