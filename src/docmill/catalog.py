@@ -29,7 +29,7 @@ CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, source_uri TEXT, status TEXT NOT NULL, stage TEXT, file_type TEXT,
     title TEXT, text_hash TEXT, duplicate_of TEXT, n_chunks INTEGER DEFAULT 0, run_id TEXT, updated_at REAL);
-CREATE INDEX IF NOT EXISTS documents_status ON documents(status);
+CREATE INDEX IF NOT EXISTS documents_status ON documents(status, source_uri);
 CREATE INDEX IF NOT EXISTS documents_text ON documents(text_hash);
 CREATE TABLE IF NOT EXISTS chunks (
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, chunk_index INTEGER, text TEXT, text_hash TEXT,
@@ -120,11 +120,14 @@ class Catalog:
         )
 
     def pending_documents(self, after: str, limit: int) -> list[sqlite3.Row]:
-        """The next page of documents waiting for processing, by doc_id (keyset pagination)."""
+        """The next page of documents waiting for processing, in source order (keyset pagination).
+
+        Source order makes "the first of two duplicates" the one whose path sorts first, on every run.
+        """
         return self.query(
             "SELECT d.doc_id, d.source_uri, s.path, s.extension, s.size, s.mtime FROM documents d "
             "JOIN sources s ON s.source_uri = d.source_uri "
-            "WHERE d.status=? AND d.doc_id > ? ORDER BY d.doc_id LIMIT ?",
+            "WHERE d.status=? AND d.source_uri > ? ORDER BY d.source_uri LIMIT ?",
             (PENDING, after, limit),
         )
 

@@ -170,7 +170,7 @@ class Runtime:
         """Pending documents, one bounded batch at a time."""
         after = ""
         while rows := self.catalog.pending_documents(after, batch_size):
-            after = rows[-1]["doc_id"]
+            after = rows[-1]["source_uri"]
             yield [
                 SourceFile(r["source_uri"], r["path"], r["size"], r["mtime"], r["doc_id"], r["extension"]) for r in rows
             ]

@@ -54,6 +54,7 @@ class QdrantStore:
         self.collection = collection
         self.write_batch = write_batch
         self.location = url or str(path)
+        self.is_server = bool(url)
         try:
             if url:
                 self.client = QdrantClient(url=url, api_key=api_key, timeout=30)
@@ -84,7 +85,8 @@ class QdrantStore:
             self.collection,
             vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
         )
-        self.client.create_payload_index(self.collection, "doc_id", models.PayloadSchemaType.KEYWORD)
+        if self.is_server:  # the embedded store scans payloads and warns about indexes
+            self.client.create_payload_index(self.collection, "doc_id", models.PayloadSchemaType.KEYWORD)
 
     def replace_document(self, doc_id: str, chunks: list[Chunk], run_id: str) -> None:
         """Make `chunks` the only points of `doc_id`: upsert first, then delete the rest."""

@@ -1,0 +1,213 @@
+"""End to end through the real Prefect flow (test harness server), the real embedded Qdrant, the real
+bundled model, DVC and git, with outbound network blocked except loopback (tests/netguard)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from docmill.records import POINT_NAMESPACE
+
+pytestmark = pytest.mark.e2e
+LINEAGE = {
+    "doc_id",
+    "chunk_id",
+    "chunk_index",
+    "source_uri",
+    "sha256",
+    "page_start",
+    "char_start",
+    "char_end",
+    "run_id",
+    "model",
+    "text",
+    "title",
+    "file_type",
+}
+
+
+@pytest.fixture(scope="module")
+def prefect_api() -> Iterator[str]:
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="module")
+def e2e(corpus_subset: Path, sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("e2e")
+    inbox = root / "inbox"
+    shutil.copytree(corpus_subset, inbox / "shared")
+    shutil.copytree(sample_corpus, inbox / "samples")
+    text = "Memo\n\nThe archive moves to the new building on Monday. Please label every box.\n"
+    (inbox / "memo-a.txt").write_bytes(text.encode())
+    (inbox / "memo-b.txt").write_bytes(text.replace("\n", "\r\n").encode())  # other bytes, same text
+    config = {
+        "paths": {"data_dir": str(root / "data")},
+        "pipeline": {"batch_size": 12},
+        "ingest": {"sources": [str(inbox)]},
+        "enrich": {"rules": [{"pattern": "**/finance/**", "department": "finance"}]},
+        "version": {"remote_url": str(root / "remote"), "dataset_name": "e2e"},
+    }
+    (root / "docmill.yaml").write_text(yaml.safe_dump(config))
+    return {"root": root, "inbox": inbox, "config": root / "docmill.yaml", "data": root / "data"}
+
+
+def _run(config: Path) -> dict[str, Any]:
+    from flows.pipeline import pipeline
+
+    return pipeline(config_path=str(config))
+
+
+def _points(data: Path) -> dict[str, dict[str, Any]]:
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(data / "qdrant"))
+    try:
+        points, offset = [], None
+        while True:
+            page, offset = client.scroll("docmill", limit=500, offset=offset, with_payload=True)
+            points += page
+            if offset is None:
+                return {str(p.id): p.payload or {} for p in points}
+    finally:
+        client.close()
+
+
+def _db(data: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(data / "catalog.sqlite")
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def test_network_guard_is_active_here_and_in_child_processes() -> None:
+    assert socket.socket.connect.__name__ == "_guarded_connect"
+    child = subprocess.run(
+        [sys.executable, "-c", "import socket; print(socket.socket.connect.__name__)"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    assert child.stdout.strip() == "_guarded_connect"
+
+
+def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[str, Path]) -> None:
+    data = e2e["data"]
+    first = _run(e2e["config"])
+    points = _points(data)
+    db = _db(data)
+
+    # every input file is embedded (>= 1 point) or quarantined with a reason
+    files = sorted(p for p in e2e["inbox"].rglob("*") if p.is_file())
+    embedded_docs = {p["doc_id"] for p in points.values()}
+    for path in files:
+        row = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (path.resolve().as_uri(),)).fetchone()
+        assert row, f"{path} not in the catalog"
+        reasons = [r["reason"] for r in db.execute("SELECT reason FROM quarantine WHERE doc_id=?", (row["doc_id"],))]
+        assert (row["doc_id"] in embedded_docs) != bool(reasons), f"{path.name}: embedded xor quarantined"
+    reasons = {r[0] for r in db.execute("SELECT reason FROM quarantine WHERE chunk_id IS NULL")}
+    assert {
+        "encrypted",
+        "corrupt_pdf",
+        "empty",
+        "too_short",
+        "duplicate",
+        "no_text_layer",
+        "unsupported_type:.jpg",
+        "unsupported_type:(none)",
+    } <= reasons
+
+    # Qdrant, the dataset and the catalog agree; ids and lineage
+    table = pq.read_table(data / "datasets" / "e2e" / "chunks.parquet")
+    assert len(points) == table.num_rows == first["points"] == first["dataset_rows"] > 20
+    assert set(points) == set(table.column("point_id").to_pylist())
+    for point_id, payload in points.items():
+        assert point_id == str(uuid.uuid5(POINT_NAMESPACE, payload["chunk_id"]))
+        assert set(payload) >= LINEAGE and payload["run_id"] == first["run_id"]
+    finance = [p for p in points.values() if "/finance/" in p["source_uri"]]
+    assert finance and all(p["department"] == "finance" for p in finance)
+
+    # duplicates are not embedded twice (same bytes: one document; same text: recorded as duplicate)
+    copies = db.execute("SELECT DISTINCT doc_id FROM sources WHERE source_uri LIKE '%handbook%.pdf'").fetchall()
+    assert len(copies) == 1
+    memo_b = db.execute(
+        "SELECT d.status, d.duplicate_of FROM documents d JOIN sources s USING(doc_id) "
+        "WHERE s.source_uri LIKE '%memo-b.txt'"
+    ).fetchone()
+    assert memo_b["status"] == "duplicate" and memo_b["duplicate_of"] in embedded_docs
+    texts = [p["text"] for p in points.values() if "archive moves" in p["text"]]
+    assert len(texts) == 1
+
+    # the dataset version is tracked, committed and pushed
+    dvc = str(Path(sys.executable).with_name("dvc"))
+    status = subprocess.run([dvc, "status"], cwd=data / "datasets", capture_output=True, text=True, check=True)
+    assert "up to date" in status.stdout
+    cloud = subprocess.run([dvc, "status", "--cloud"], cwd=data / "datasets", capture_output=True, text=True)
+    assert "in sync" in cloud.stdout
+    assert first["dataset_tag"] == "e2e@v1" and first["new_version"]
+
+    # an unchanged rerun embeds nothing and keeps the version
+    second = _run(e2e["config"])
+    assert second["chunks_embedded"] == 0
+    assert second["dataset_version"] == first["dataset_version"] and not second["new_version"]
+    assert _points(data) == {k: {**v, "run_id": v["run_id"]} for k, v in points.items()}
+
+    # a changed and a deleted file: old points gone, new points in, a new version
+    runbook = e2e["inbox"] / "samples" / "runbook.md"
+    old_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (runbook.resolve().as_uri(),)).fetchone()[0]
+    runbook.write_text(runbook.read_text() + "\n## Step 4\n\nEscalate unresolved tickets to the duty manager.\n")
+    contacts = e2e["inbox"] / "samples" / "hr" / "contacts.txt"
+    gone_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (contacts.resolve().as_uri(),)).fetchone()[0]
+    contacts.unlink()
+    third = _run(e2e["config"])
+    after = _points(data)
+    docs_after = {p["doc_id"] for p in after.values()}
+    assert old_doc not in docs_after and gone_doc not in docs_after
+    assert any("duty manager" in p["text"] for p in after.values())
+    assert 0 < third["chunks_embedded"] < first["chunks_embedded"]
+    assert third["ingest"]["changed"] == 1 and third["ingest"]["sources_deleted"] == 1
+    assert third["dataset_tag"] == "e2e@v2" and third["dataset_version"] != first["dataset_version"]
+    assert len(after) == third["dataset_rows"]
+    db.close()
+
+
+def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tmp_path: Path) -> None:
+    config = {
+        "paths": {"data_dir": str(tmp_path / "data")},
+        "ingest": {"sources": [str(sample_corpus)]},
+        "version": {"remote_url": str(tmp_path / "remote")},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "COLUMNS": "200"}
+    docmill = str(Path(sys.executable).with_name("docmill"))
+    run = subprocess.run([docmill, "run", "-c", str(tmp_path / "c.yaml")], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "dataset version" in run.stdout and "default@v1" in run.stdout
+    assert "extract/corrupt_pdf: 1" in run.stdout and "http://127.0.0.1:4200" in run.stdout
+    status = subprocess.run(
+        [docmill, "status", "-c", str(tmp_path / "c.yaml")], capture_output=True, text=True, env=env, check=True
+    )
+    assert "embedded" in status.stdout and "completed" in status.stdout
+    listing = subprocess.run(
+        [docmill, "quarantine", "list", "-c", str(tmp_path / "c.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert "corrupt_pdf" in listing.stdout and "too_short" in listing.stdout
