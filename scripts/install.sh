@@ -10,7 +10,7 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # CPU build; a bare `torch` would pull
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 $PIP install -q --upgrade pip
-"$VENV/bin/python" -c "import torch" 2>/dev/null || $PIP install -q "$TORCH_SPEC"
+"$VENV/bin/python" -c "import torch" 2>/dev/null || $PIP install -q $TORCH_SPEC  # unquoted: may carry pip options
 $PIP install -q -e '.[dev]'
 
 # unstructured downloads spaCy's en_core_web_sm from GitHub on first use, which fails offline. The official

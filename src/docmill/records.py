@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -123,3 +124,14 @@ class StageResult(Generic[T]):
     records: list[T]
     rejects: list[Reject] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
+
+    def finish(self, count_in: int, started: float, **extra: float) -> StageResult[T]:
+        """Fill the counters every stage reports (in, out, rejected, seconds) plus stage-specific ones."""
+        self.stats = {
+            "in": count_in,
+            "out": len(self.records),
+            "rejected": len(self.rejects),
+            "seconds": time.perf_counter() - started,
+            **extra,
+        }
+        return self

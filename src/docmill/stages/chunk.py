@@ -121,10 +121,4 @@ def chunk(docs: list[Document], config: ChunkConfig, tokenizer: Tokenizer) -> St
         if not chunks:
             result.rejects.append(Reject("chunk", "no_chunks", "no text to chunk", doc.doc_id, doc.source_uri))
         result.records.extend(chunks)
-    result.stats = {
-        "in": len(docs),
-        "out": len(result.records),
-        "rejected": len(result.rejects),
-        "seconds": time.perf_counter() - started,
-    }
-    return result
+    return result.finish(len(docs), started)

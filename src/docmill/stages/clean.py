@@ -79,13 +79,7 @@ def clean(docs: list[Document], config: CleanConfig, canonical: Callable[[str], 
             continue
         seen[doc.text_hash] = doc.doc_id
         result.records.append(doc)
-    result.stats = {
-        "in": len(docs),
-        "out": len(result.records),
-        "rejected": len(result.rejects),
-        "seconds": time.perf_counter() - started,
-    }
-    return result
+    return result.finish(len(docs), started)
 
 
 def _reject(doc: Document, reason: str, message: str) -> Reject:

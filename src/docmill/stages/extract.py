@@ -53,15 +53,7 @@ def extract(sources: list[SourceFile], config: ExtractConfig, parser: Parser) ->
                     out.parser,
                 )
             )
-    seconds = time.perf_counter() - started
-    result.stats = {
-        "in": len(sources),
-        "out": len(result.records),
-        "rejected": len(result.rejects),
-        "pages": pages,
-        "seconds": seconds,
-    }
-    return result
+    return result.finish(len(sources), started, pages=pages)
 
 
 def _reject(source: SourceFile, error: ParseError) -> Reject:

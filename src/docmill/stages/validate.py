@@ -92,7 +92,7 @@ def embedding_schema(config: ValidateConfig, dimension: int) -> pa.DataFrameSche
 def _check_name(schema: pa.DataFrameSchema, column: object, check: object, number: object) -> str:
     """The declared name of a failed check (pandera reports the error message in `check`)."""
     if isinstance(column, str) and column in schema.columns and pd.notna(number):
-        return str(schema.columns[column].checks[int(number)].name)  # type: ignore[arg-type]
+        return str(schema.columns[column].checks[int(number)].name)  # type: ignore[call-overload]
     return str(check)
 
 

@@ -1,0 +1,118 @@
+"""Pipeline benchmark over a real corpus (default: ../shared/corpus/unstructured-example-docs).
+
+Prints, from one run on the same inputs:
+  - per-stage wall time and share of the flow's total (through the real Prefect flow, a temporary server),
+  - extract pages/s over the corpus's PDFs next to a raw pymupdf `get_text()` loop on the same files (ratio),
+  - embed chunks/s with the bundled model.
+
+Usage: python benchmarks/pipeline_benchmark.py [CORPUS_DIR]
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "unstructured-example-docs"
+
+
+def raw_pymupdf(pdfs: list[Path]) -> tuple[int, float]:
+    """Pages and seconds of a bare `get_text()` loop (the anchor)."""
+    import pymupdf
+
+    pages, started = 0, time.perf_counter()
+    for path in pdfs:
+        try:
+            doc = pymupdf.open(path)
+        except Exception:
+            continue
+        if doc.needs_pass:
+            continue
+        for page in doc:
+            page.get_text()
+            pages += 1
+    return pages, time.perf_counter() - started
+
+
+def docmill_extract(pdfs: list[Path], workdir: Path) -> tuple[int, float]:
+    """Pages and seconds of docmill's extract stage (worker pool) on the same PDFs."""
+    from docmill.parsers.pool import ParserPool
+    from docmill.settings import ExtractConfig
+    from docmill.sources.folder import FolderSource, sha256_file
+    from docmill.stages.extract import extract
+    from docmill.stages.ingest import ingest
+
+    folder = workdir / "pdfs"
+    folder.mkdir()
+    for index, path in enumerate(pdfs):
+        shutil.copy2(path, folder / f"{index:03d}-{path.name}")
+    sources = [s for s, _ in ingest(FolderSource(folder, ["**/*"], []).list(), lambda u: None, sha256_file).records]
+    config = ExtractConfig()
+    with ParserPool(config.workers, config.timeout_s, config.max_memory_mb) as pool:
+        pool.parse_many([])  # start the workers before the clock
+        started = time.perf_counter()
+        result = extract(sources, config, pool)
+        seconds = time.perf_counter() - started
+    return int(result.stats["pages"]), seconds
+
+
+def run_flow(corpus: Path, workdir: Path) -> dict:
+    """The real pipeline flow over a copy of the corpus, against a temporary Prefect server."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    from docmill.offline import apply_offline_defaults
+
+    apply_offline_defaults()
+    inbox = workdir / "inbox"
+    shutil.copytree(corpus, inbox)
+    config = {
+        "paths": {"data_dir": str(workdir / "data")},
+        "ingest": {"sources": [str(inbox)]},
+        "version": {"remote_url": str(workdir / "remote")},
+    }
+    (workdir / "bench.yaml").write_text(yaml.safe_dump(config))
+    with prefect_test_harness(server_startup_timeout=120):
+        from flows.pipeline import pipeline
+
+        return pipeline(config_path=str(workdir / "bench.yaml"))
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CORPUS
+    pdfs = sorted(corpus.rglob("*.pdf"))
+    with tempfile.TemporaryDirectory(prefix="docmill-bench-") as tmp:
+        workdir = Path(tmp)
+        raw_pages, raw_s = raw_pymupdf(pdfs)
+        ours_pages, ours_s = docmill_extract(pdfs, workdir)
+        summary = run_flow(corpus, workdir)
+    stages = summary["stages"]
+    total = summary["seconds"]
+    print(f"corpus: {corpus} ({sum(1 for p in corpus.rglob('*') if p.is_file())} files)")
+    print(f"flow wall time: {total:.1f} s; documents {summary['documents']}")
+    print(f"{'stage':<10}{'seconds':>10}{'share':>9}")
+    accounted = 0.0
+    for name in ("ingest", "extract", "clean", "chunk", "enrich", "embed", "validate", "version"):
+        seconds = float(stages.get(name, {}).get("seconds", 0.0))
+        accounted += seconds
+        print(f"{name:<10}{seconds:>10.2f}{seconds / total:>9.1%}")
+    other = total - accounted
+    print(f"{'other':<10}{other:>10.2f}{other / total:>9.1%}  (Prefect tasks, catalog, Qdrant writes)")
+    raw_rate, ours_rate = raw_pages / raw_s, ours_pages / ours_s
+    print(
+        f"PDF extract: docmill {ours_pages} pages in {ours_s:.2f} s = {ours_rate:.0f} pages/s; raw pymupdf "
+        f"get_text() {raw_pages} pages in {raw_s:.2f} s = {raw_rate:.0f} pages/s; ratio {ours_rate / raw_rate:.2f}"
+    )
+    embed = stages.get("embed", {})
+    embedded, embed_s = embed.get("embedded", 0), embed.get("seconds", 0.0)
+    print(f"embed: {embedded:.0f} chunks in {embed_s:.1f} s = {embedded / embed_s if embed_s else 0:.1f} chunks/s")
+
+
+if __name__ == "__main__":
+    main()
