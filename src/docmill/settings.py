@@ -36,7 +36,6 @@ class PathsConfig(_Section):
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
-    task_workers: int = Field(2, ge=1, description="max_workers of the Prefect thread pool task runner.")
 
 
 class IngestConfig(_Section):
