@@ -9,6 +9,7 @@ import argparse
 import json
 import time
 from collections import Counter, defaultdict
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from docmill import __version__
 from docmill.offline import apply_offline_defaults
@@ -36,14 +38,10 @@ def ingest_task(rt: Runtime) -> dict[str, float]:
     cfg = rt.settings.ingest
     stats: Counter[str] = Counter()
     for root in cfg.sources:
-        items = list(FolderSource(root, cfg.include, cfg.exclude).list())
-        for start in range(0, len(items), 1000):
-            known = {
-                uri: row["doc_id"]
-                for uri in (i.source_uri for i in items[start : start + 1000])
-                if (row := rt.catalog.source(uri))
-            }
-            result = ingest.ingest(items[start : start + 1000], known.get, sha256_file)
+        listing = FolderSource(root, cfg.include, cfg.exclude).list()
+        while items := list(islice(listing, 1000)):  # the listing streams: bounded memory on big shares
+            known = {i.source_uri: row["doc_id"] for i in items if (row := rt.catalog.source(i.source_uri))}
+            result = ingest.ingest(items, known.get, sha256_file)
             stats.update(result.stats)
             stats.update(rt.record_sources(result.records))
             rt.record_rejects(result.rejects)
@@ -118,12 +116,14 @@ def _process_batch(rt: Runtime, sources: list[SourceFile], n: int, stages: dict[
         stages[name].update({k: v for k, v in result.stats.items() if isinstance(v, int | float)})
         return result
 
-    docs = keep("extract", extract_task(rt, sources, n)).records
-    docs = keep("clean", clean_task(rt, docs, n)).records
-    chunks = keep("chunk", chunk_task(rt, docs, n)).records
-    chunks = keep("enrich", enrich_task(rt, docs, chunks, sources, n)).records
-    chunks = keep("embed", embed_task(rt, chunks, n)).records
-    keep("validate", validate_task(rt, docs, chunks, n))
+    # quote(): Prefect would otherwise walk every record (and every vector) of a batch looking for futures,
+    # which took minutes on a few thousand chunks.
+    docs = keep("extract", extract_task(rt, quote(sources), n)).records
+    docs = keep("clean", clean_task(rt, quote(docs), n)).records
+    chunks = keep("chunk", chunk_task(rt, quote(docs), n)).records
+    chunks = keep("enrich", enrich_task(rt, quote(docs), quote(chunks), quote(sources), n)).records
+    chunks = keep("embed", embed_task(rt, quote(chunks), n)).records
+    keep("validate", validate_task(rt, quote(docs), quote(chunks), n))
 
 
 @flow(name="docmill-pipeline", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
