@@ -37,15 +37,18 @@ def ingest_task(rt: Runtime) -> dict[str, float]:
     """List every source folder, hash files, record new/changed ones as pending, forget vanished ones."""
     cfg = rt.settings.ingest
     stats: Counter[str] = Counter()
+    rt.start_ingest()
     for root in cfg.sources:
-        listing = FolderSource(root, cfg.include, cfg.exclude).list()
+        listing, listed = FolderSource(root, cfg.include, cfg.exclude).list(), 0
         while items := list(islice(listing, 1000)):  # the listing streams: bounded memory on big shares
+            listed += len(items)
             known = {i.source_uri: row["doc_id"] for i in items if (row := rt.catalog.source(i.source_uri))}
             result = ingest.ingest(items, known.get, sha256_file)
             stats.update(result.stats)
             stats.update(rt.record_sources(result.records))
             rt.record_rejects(result.rejects)
-    stats.update(rt.remove_vanished())
+        rt.check_listing(root, listed)
+    stats.update(rt.remove_vanished(cfg.sources))
     return dict(stats)
 
 
@@ -90,19 +93,19 @@ def embed_task(rt: Runtime, chunks: list[Chunk], batch_no: int) -> StageResult[C
     return embed.embed(chunks, rt.settings.embed, rt.embedder, rt.catalog.cached_vectors)
 
 
-@task(
-    name="validate",
-    task_run_name="validate-batch-{batch_no:04d}",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    **TASK,
-)
+@task(name="validate", task_run_name="validate-batch-{batch_no:04d}", **TASK)
 def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_no: int) -> StageResult[Chunk]:
-    """Check the contracts, then write what passed to Qdrant and the catalog (retried: I/O)."""
+    """Check the contracts; a batch over the reject-rate limit stops the run before anything is published."""
     result = validate.validate(docs, chunks, rt.settings.validate_, rt.max_tokens, rt.embedder.dimension)
     rt.record_rejects(result.rejects)
-    result.stats["documents_published"] = rt.publish(docs, result.records)
+    validate.check_reject_rate(int(result.stats["rejected"]), int(result.stats["in"]), rt.settings.validate_)
     return result
+
+
+@task(name="publish", task_run_name="publish-batch-{batch_no:04d}", retries=3, retry_delay_seconds=[2, 10, 30], **TASK)
+def publish_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_no: int) -> int:
+    """Write validated chunks to Qdrant, then the catalog (retried: I/O; idempotent by point id)."""
+    return rt.publish(docs, chunks)
 
 
 @task(name="version", retries=2, retry_delay_seconds=[5, 30], **TASK)
@@ -121,9 +124,11 @@ def _process_batch(rt: Runtime, sources: list[SourceFile], n: int, stages: dict[
     docs = keep("extract", extract_task(rt, quote(sources), n)).records
     docs = keep("clean", clean_task(rt, quote(docs), n)).records
     chunks = keep("chunk", chunk_task(rt, quote(docs), n)).records
+    docs = [d for d in docs if d.doc_id in {c.doc_id for c in chunks}]  # the rest were rejected by chunk
     chunks = keep("enrich", enrich_task(rt, quote(docs), quote(chunks), quote(sources), n)).records
     chunks = keep("embed", embed_task(rt, quote(chunks), n)).records
-    keep("validate", validate_task(rt, quote(docs), quote(chunks), n))
+    chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
+    stages["validate"]["documents_published"] += publish_task(rt, quote(docs), quote(chunks), n)
 
 
 @flow(name="docmill-pipeline", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))

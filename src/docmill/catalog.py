@@ -126,7 +126,7 @@ class Catalog:
         """
         return self.query(
             "SELECT d.doc_id, d.source_uri, s.path, s.extension, s.size, s.mtime FROM documents d "
-            "JOIN sources s ON s.source_uri = d.source_uri "
+            "JOIN sources s ON s.source_uri = d.source_uri AND s.doc_id = d.doc_id "
             "WHERE d.status=? AND d.source_uri > ? ORDER BY d.source_uri LIMIT ?",
             (PENDING, after, limit),
         )

@@ -94,13 +94,30 @@ class DataRepo:
             if push:
                 repo.push(remote=self.remote_name)
         self._git("add", f"{name}.dvc", ".gitignore")
-        self._git("commit", "-q", "-m", message)
-        number = len([t for t in self._git("tag", "--list", f"{name}@v*").splitlines() if t]) + 1
-        tag = f"{name}@v{number}"
-        self._git("tag", tag)
+        if self._git("status", "--porcelain", "--", f"{name}.dvc", ".gitignore"):
+            self._git("commit", "-q", "-m", message)
+        tag = self._tag_of_pointer(name)
+        if tag is None:
+            numbers = [
+                int(t.rsplit("@v", 1)[1])
+                for t in self._git("tag", "--list", f"{name}@v*").split()
+                if t.rsplit("@v", 1)[1].isdigit()
+            ]
+            tag = f"{name}@v{max(numbers, default=0) + 1}"
+            self._git("tag", tag)
         version = self.version_id(name)
         assert version is not None
         return version, tag
+
+    def _tag_of_pointer(self, name: str) -> str | None:
+        last = self._git("log", "-1", "--format=%H", "--", f"{name}.dvc")
+        tags = self._git("tag", "--list", f"{name}@v*", "--points-at", last).split() if last else []
+        return tags[0] if tags else None
+
+    def is_committed(self, name: str) -> bool:
+        """True when the dataset's pointer is committed and tagged (a finished version)."""
+        dirty = self._git("status", "--porcelain", "--", f"{name}.dvc")
+        return not dirty and self._tag_of_pointer(name) is not None
 
     def current_tag(self, name: str) -> str | None:
         """The newest `<name>@vN` tag, if any."""

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
 from docmill import __version__
@@ -45,6 +46,10 @@ def component_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "absent"
     return out
+
+
+def _uri_prefix(root: Path) -> str:
+    return root.resolve().as_uri().rstrip("/") + "/"
 
 
 class Runtime:
@@ -109,7 +114,8 @@ class Runtime:
     @property
     def max_tokens(self) -> int:
         """The chunk token budget."""
-        return self.settings.chunk.max_tokens or int(self.tokenizer.max_tokens)
+        model_max = int(self.tokenizer.max_tokens)  # longer chunks would be truncated silently by the model
+        return min(self.settings.chunk.max_tokens or model_max, model_max)
 
     def close(self) -> None:
         """Release processes, locks and connections."""
@@ -143,20 +149,54 @@ class Runtime:
                     aliases += 1
         return {"same_bytes_as_other_file": aliases}
 
-    def remove_vanished(self) -> dict[str, int]:
-        """Forget sources not seen in this run and remove documents no source points to any more."""
+    def start_ingest(self) -> None:
+        """Ingest rejects are recomputed by every run: forget the previous ones."""
         with self.catalog.transaction() as db:
-            deleted = db.execute("DELETE FROM sources WHERE last_seen_run != ?", (self.run_id,)).rowcount
+            db.execute("DELETE FROM quarantine WHERE stage='ingest'")
+
+    def check_listing(self, root: Path, listed: int) -> None:
+        """Refuse to treat an empty listing of a known folder as "everything was deleted".
+
+        Raises:
+            RuntimeError: when `root` listed no file although earlier runs found some (unmounted share?).
+        """
+        prefix = _uri_prefix(root)
+        known = self.catalog.query(
+            "SELECT COUNT(*) n FROM sources WHERE substr(source_uri, 1, ?) = ?", (len(prefix), prefix)
+        )[0]["n"]
+        if listed == 0 and known:
+            raise RuntimeError(
+                f"source folder {root} listed no files but earlier runs found {known}: is the share mounted? "
+                "Nothing was deleted. Remove the folder from ingest.sources to retire its documents."
+            )
+
+    def remove_vanished(self, roots: list[Path]) -> dict[str, int]:
+        """Forget sources under `roots` not seen in this run; remove documents no source points to any more;
+        queue again the duplicates of removed documents (they may now be the only copy of their text)."""
+        with self.catalog.transaction() as db:
+            deleted = 0
+            for prefix in map(_uri_prefix, roots):
+                deleted += db.execute(
+                    "DELETE FROM sources WHERE last_seen_run != ? AND substr(source_uri, 1, ?) = ?",
+                    (self.run_id, len(prefix), prefix),
+                ).rowcount
             orphans = [
                 r[0]
                 for r in db.execute("SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources)")
             ]
-            db.execute(
+            db.execute(  # a document whose recorded source now holds other bytes moves to a remaining copy
                 "UPDATE documents SET source_uri="
                 "(SELECT MIN(source_uri) FROM sources s WHERE s.doc_id=documents.doc_id)"
-                " WHERE source_uri NOT IN (SELECT source_uri FROM sources)"
-                " AND doc_id IN (SELECT doc_id FROM sources)"
+                " WHERE NOT EXISTS (SELECT 1 FROM sources s WHERE s.source_uri=documents.source_uri"
+                " AND s.doc_id=documents.doc_id) AND doc_id IN (SELECT doc_id FROM sources)"
             )
+            requeued = 0
+            for doc_id in orphans:
+                requeued += db.execute(
+                    "UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL "
+                    "WHERE status=? AND duplicate_of=?",
+                    (PENDING, DUPLICATE, doc_id),
+                ).rowcount
         if orphans:
             self.store.delete_documents(orphans)
             with self.catalog.transaction() as db:
@@ -164,7 +204,7 @@ class Runtime:
                     db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
                     db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
                 self.catalog.clear_rejects(db, orphans)
-        return {"sources_deleted": deleted, "documents_removed": len(orphans)}
+        return {"sources_deleted": deleted, "documents_removed": len(orphans), "duplicates_requeued": requeued}
 
     def pending_batches(self, batch_size: int) -> Iterator[list[SourceFile]]:
         """Pending documents, one bounded batch at a time."""
@@ -183,6 +223,8 @@ class Runtime:
         with self.catalog.transaction() as db:
             self.catalog.add_rejects(db, rejects, self.run_id)
             for r in rejects:
+                if r.stage == "ingest" and r.source_uri:  # unreadable now: keep what earlier runs made of it
+                    db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (self.run_id, r.source_uri))
                 if r.doc_id and r.chunk_id is None:
                     status = DUPLICATE if r.reason == "duplicate" else QUARANTINED
                     extra = {"duplicate_of": r.message.rsplit(" ", 1)[-1]} if status == DUPLICATE else {}

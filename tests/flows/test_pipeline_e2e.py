@@ -174,13 +174,17 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     contacts = e2e["inbox"] / "samples" / "hr" / "contacts.txt"
     gone_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (contacts.resolve().as_uri(),)).fetchone()[0]
     contacts.unlink()
+    memo_b_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri LIKE '%memo-b.txt'").fetchone()[0]
+    (e2e["inbox"] / "memo-a.txt").unlink()  # the canonical copy goes: its duplicate must take over
     third = _run(e2e["config"])
     after = _points(data)
     docs_after = {p["doc_id"] for p in after.values()}
     assert old_doc not in docs_after and gone_doc not in docs_after
     assert any("duty manager" in p["text"] for p in after.values())
     assert 0 < third["chunks_embedded"] < first["chunks_embedded"]
-    assert third["ingest"]["changed"] == 1 and third["ingest"]["sources_deleted"] == 1
+    assert third["ingest"]["changed"] == 1 and third["ingest"]["sources_deleted"] == 2
+    memo = [p for p in after.values() if "archive moves" in p["text"]]
+    assert len(memo) == 1 and memo[0]["doc_id"] == memo_b_doc and memo[0]["source_uri"].endswith("memo-b.txt")
     assert third["dataset_tag"] == "e2e@v2" and third["dataset_version"] != first["dataset_version"]
     assert len(after) == third["dataset_rows"]
     db.close()

@@ -70,3 +70,13 @@ def test_an_over_long_sentence_is_cut_at_token_boundaries(tokenizer) -> None:
     assert len(chunks) == 3
     assert all(c.token_count <= tokenizer.max_tokens for c in chunks)
     assert sum(c.token_count for c in chunks) == 700
+
+
+def test_long_words_are_never_split_into_an_over_budget_chunk(tokenizer) -> None:
+    text = "the " + "internationalization " * 254
+    doc = clean_document(Document("f" * 64, "file:///f.txt", "txt", [Element(text)]), CleanConfig())
+    chunks = chunk_document(doc, ChunkConfig(overlap_tokens=0), tokenizer)
+    assert "".join(c.text.replace(" ", "") for c in chunks) == doc.text.replace(" ", "")
+    for item in chunks:
+        assert item.token_count == len(tokenizer.offsets([item.text])[0]) <= tokenizer.max_tokens
+        assert not item.text.startswith("ization")

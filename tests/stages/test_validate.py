@@ -83,3 +83,9 @@ def test_reject_rate_gate() -> None:
     check_reject_rate(1, 100, ValidateConfig(max_reject_rate=0.05))
     with pytest.raises(RejectRateExceeded, match=r"6 of 100 chunks \(6.0%\).*validate.max_reject_rate"):
         check_reject_rate(6, 100, ValidateConfig(max_reject_rate=0.05))
+
+
+def test_a_batch_without_chunks_validates_without_error() -> None:
+    result = validate([_doc()], [], ValidateConfig(), max_tokens=10, dimension=DIM)
+    assert not result.records and [r.reason for r in result.rejects] == ["no_valid_chunks"]
+    assert validate([], [], ValidateConfig(), max_tokens=10, dimension=DIM).stats["in"] == 0

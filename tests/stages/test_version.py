@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from docmill.datarepo import DataRepo
 from docmill.settings import VersionConfig
@@ -62,3 +63,23 @@ def test_versions_are_content_addressed_tagged_and_pushed(tmp_path: Path) -> Non
     dvc = Path(sys.executable).with_name("dvc")
     out = subprocess.run([str(dvc), "status", "--cloud"], cwd=repo.root, capture_output=True, text=True)
     assert out.returncode == 0 and "in sync" in out.stdout
+
+
+def test_a_version_whose_push_failed_is_completed_by_the_next_attempt(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the remote folder should be")
+    repo = DataRepo(tmp_path / "datasets", "local", str(tmp_path / "remote"))
+    repo.ensure()
+    from dvc.repo import Repo
+
+    with Repo(str(repo.root)) as dvc_repo, dvc_repo.config.edit() as conf:
+        conf["remote"]["local"] = {"url": str(blocker / "remote")}
+    config = VersionConfig(dataset_name="demo")
+    with pytest.raises(Exception):  # noqa: B017  # DVC's own error type for an unusable remote
+        version([_rows(["alpha"])], config, repo, DIM, {"run_id": "r1"})
+    assert not repo.is_committed("demo")
+    with Repo(str(repo.root)) as dvc_repo, dvc_repo.config.edit() as conf:
+        conf["remote"]["local"] = {"url": str(tmp_path / "remote")}
+    retry = version([_rows(["alpha"])], config, repo, DIM, {"run_id": "r2"})
+    assert retry.records[1] == "demo@v1" and retry.stats["new_version"] == 1
+    assert repo.is_committed("demo") and repo.status_clean()

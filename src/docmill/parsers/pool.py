@@ -73,11 +73,13 @@ class ParserPool:
         child.close()
         return _Worker(proc, parent)
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: _Worker) -> _Worker:
         worker.process.kill()
         worker.process.join(5)
         worker.conn.close()
-        self._workers[self._workers.index(worker)] = self._spawn()
+        fresh = self._spawn()
+        self._workers[self._workers.index(worker)] = fresh
+        return fresh
 
     def parse_many(self, jobs: list[tuple[str, str, str]]) -> Iterator[tuple[str, Parsed | ParseError]]:
         """Parse (key, path, extension) jobs; yields (key, Parsed or ParseError) as they finish."""
@@ -85,10 +87,15 @@ class ParserPool:
             self._workers.append(self._spawn())
         queue = deque(jobs)
         while queue or any(w.job for w in self._workers):
-            for worker in self._workers:
+            for worker in list(self._workers):
                 if worker.job is None and queue:
-                    worker.job, worker.started = queue.popleft(), time.monotonic()
-                    worker.conn.send(worker.job)
+                    job = queue.popleft()
+                    try:
+                        worker.conn.send(job)
+                    except OSError:  # died while idle: replace it and hand the job to the new worker
+                        worker = self._replace(worker)
+                        worker.conn.send(job)
+                    worker.job, worker.started = job, time.monotonic()
             busy = [w for w in self._workers if w.job]
             deadline = min(w.started for w in busy) + self.timeout_s
             ready = wait([w.conn for w in busy], timeout=max(0.0, deadline - time.monotonic()))

@@ -53,7 +53,10 @@ class FolderSource:
                     continue
                 if any(glob_match(relative, p) for p in self.exclude) or not path.is_file():
                     continue
-                stat = path.stat()
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # deleted while we walked
+                    continue
                 yield FileItem(path.as_uri(), str(path), relative, stat.st_size, stat.st_mtime)
 
 

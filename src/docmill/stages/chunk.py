@@ -50,6 +50,20 @@ def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool]]:
     return spans
 
 
+def _word_cuts(offs: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    """Token ranges of at most `budget` tokens that start at a word start (a gap before the token) when one
+    exists, so that re-tokenising a piece never yields more tokens than counted."""
+    cuts, first = [], 0
+    while first < len(offs):
+        end = min(first + budget, len(offs))
+        if end < len(offs):
+            boundary = next((k for k in range(end, first, -1) if offs[k][0] > offs[k - 1][1]), None)
+            end = boundary or end
+        cuts.append((first, end))
+        first = end
+    return cuts
+
+
 def _pieces(doc: Document, tokenizer: Tokenizer, budget: int) -> list[_Piece]:
     spans = _sentences(doc)
     offsets = tokenizer.offsets([doc.text[s:e] for s, e, _, _ in spans])
@@ -58,9 +72,9 @@ def _pieces(doc: Document, tokenizer: Tokenizer, budget: int) -> list[_Piece]:
         if len(offs) <= budget:
             pieces.append(_Piece(start, end, max(len(offs), 1), page, title))
             continue
-        for i in range(0, len(offs), budget):  # an over-long sentence is cut at token boundaries
-            part = offs[i : i + budget]
-            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, title and i == 0))
+        for first, end in _word_cuts(offs, budget):  # an over-long sentence is cut between words
+            part = offs[first:end]
+            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, title and first == 0))
     return pieces
 
 

@@ -146,11 +146,13 @@ def validate(
             "text": [d.text for d in docs],
         }
     )
-    bad_docs = {docs[i].doc_id: checks for i, checks in failed_rows(DOCUMENT_SCHEMA, doc_frame).items()}
-    frame = _chunk_frame(chunks)
-    bad_chunks = failed_rows(chunk_schema(config, max_tokens), frame)
-    for index, checks in failed_rows(embedding_schema(config, dimension), frame[["vector"]]).items():
-        bad_chunks.setdefault(index, []).extend(checks)
+    bad_docs = {docs[i].doc_id: checks for i, checks in failed_rows(DOCUMENT_SCHEMA, doc_frame).items()} if docs else {}
+    bad_chunks: dict[int, list[str]] = {}
+    if chunks:  # an empty frame has object columns: pandera would fail the dtype checks of the whole schema
+        frame = _chunk_frame(chunks)
+        bad_chunks = failed_rows(chunk_schema(config, max_tokens), frame)
+        for index, checks in failed_rows(embedding_schema(config, dimension), frame[["vector"]]).items():
+            bad_chunks.setdefault(index, []).extend(checks)
     valid: list[Chunk] = []
     source = {d.doc_id: d.source_uri for d in docs}
     for index, item in enumerate(chunks):

@@ -32,6 +32,7 @@ class Repository(Protocol):
     def manifest(self, name: str) -> dict[str, Any] | None: ...
     def version_id(self, name: str) -> str | None: ...
     def current_tag(self, name: str) -> str | None: ...
+    def is_committed(self, name: str) -> bool: ...
     def commit_version(self, name: str, message: str, push: bool) -> tuple[str, str]: ...
 
 
@@ -120,9 +121,16 @@ def version(
     previous = repo.version_id(config.dataset_name)
     if current and previous and current.get("data_sha256") == data_hash:
         shutil.rmtree(staging)
-        tag = repo.current_tag(config.dataset_name) or ""
+        if repo.is_committed(config.dataset_name):
+            tag = repo.current_tag(config.dataset_name) or ""
+            return StageResult(
+                [previous, tag], [], {"rows": rows, "new_version": 0, "seconds": time.perf_counter() - started}
+            )
+        # same data, but the last attempt stopped before commit, tag or push: finish that version
+        message = f"dataset {config.dataset_name}: {rows} chunks (completed by run {manifest.get('run_id')})"
+        version_id, tag = repo.commit_version(config.dataset_name, message, config.push)
         return StageResult(
-            [previous, tag], [], {"rows": rows, "new_version": 0, "seconds": time.perf_counter() - started}
+            [version_id, tag], [], {"rows": rows, "new_version": 1, "seconds": time.perf_counter() - started}
         )
     full = {
         **manifest,

@@ -1,0 +1,82 @@
+"""Incremental bookkeeping in the catalog (Runtime.record_sources / remove_vanished) on real files."""
+
+from pathlib import Path
+
+import pytest
+
+from docmill.catalog import DUPLICATE, EMBEDDED
+from docmill.runtime import Runtime
+from docmill.settings import PathsConfig, Settings
+from docmill.sources.folder import FolderSource, sha256_file
+from docmill.stages.ingest import ingest
+
+
+def _ingest(rt: Runtime, roots: list[Path]) -> dict[str, int]:
+    rt.start_ingest()
+    for root in roots:
+        items = list(FolderSource(root, ["**/*"], []).list())
+        rt.record_sources(
+            ingest(items, lambda uri: (row := rt.catalog.source(uri)) and row["doc_id"], sha256_file).records
+        )
+        rt.check_listing(root, len(items))
+    return rt.remove_vanished(roots)
+
+
+def _runtime(tmp_path: Path, run: str) -> Runtime:
+    return Runtime(Settings(paths=PathsConfig(data_dir=tmp_path / "data")), run)
+
+
+def test_running_on_one_source_folder_keeps_the_others(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x.txt").write_text("first folder text")
+    (tmp_path / "b" / "y.txt").write_text("second folder text")
+    _ingest(_runtime(tmp_path, "r1"), [tmp_path / "a", tmp_path / "b"])
+    stats = _ingest(_runtime(tmp_path, "r2"), [tmp_path / "a"])
+    assert stats["sources_deleted"] == 0
+    assert _runtime(tmp_path, "r3").catalog.counts()["sources"] == 2
+
+
+def test_an_empty_listing_of_a_known_folder_deletes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "share").mkdir()
+    (tmp_path / "share" / "x.txt").write_text("text on the share")
+    _ingest(_runtime(tmp_path, "r1"), [tmp_path / "share"])
+    (tmp_path / "share" / "x.txt").unlink()  # as if the share were not mounted
+    with pytest.raises(RuntimeError, match="is the share mounted"):
+        _ingest(_runtime(tmp_path, "r2"), [tmp_path / "share"])
+    assert _runtime(tmp_path, "r3").catalog.counts()["sources"] == 1
+
+
+def test_identical_files_then_one_changes(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("same bytes in two files")
+    (tmp_path / "in" / "b.txt").write_text("same bytes in two files")
+    rt = _runtime(tmp_path, "r1")
+    assert _ingest(rt, [tmp_path / "in"])["documents_removed"] == 0
+    assert rt.catalog.counts()["pending"] == 1
+    shared_doc = rt.catalog.source((tmp_path / "in" / "a.txt").resolve().as_uri())["doc_id"]
+    (tmp_path / "in" / "a.txt").write_text("a.txt now holds other text")
+    rt = _runtime(tmp_path, "r2")
+    _ingest(rt, [tmp_path / "in"])
+    assert rt.catalog.document(shared_doc)["source_uri"].endswith("/b.txt"), "the document moves to its copy"
+    batch = next(rt.pending_batches(10))
+    assert {(Path(s.path).name, s.doc_id == shared_doc) for s in batch} == {("a.txt", False), ("b.txt", True)}
+
+
+def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("canonical text\n")
+    (tmp_path / "in" / "b.txt").write_text("canonical text\r\n")
+    rt = _runtime(tmp_path, "r1")
+    _ingest(rt, [tmp_path / "in"])
+    doc_a = rt.catalog.source((tmp_path / "in" / "a.txt").resolve().as_uri())["doc_id"]
+    doc_b = rt.catalog.source((tmp_path / "in" / "b.txt").resolve().as_uri())["doc_id"]
+    with rt.catalog.transaction() as db:  # what the pipeline records after processing both
+        rt.catalog.set_status(db, doc_a, EMBEDDED, "validate", "r1")
+        rt.catalog.set_status(db, doc_b, DUPLICATE, "clean", "r1", duplicate_of=doc_a)
+    (tmp_path / "in" / "a.txt").unlink()
+    rt = _runtime(tmp_path, "r2")
+    stats = _ingest(rt, [tmp_path / "in"])  # removing doc_a also deletes its points in the embedded Qdrant
+    assert stats["documents_removed"] == 1 and stats["duplicates_requeued"] == 1
+    assert rt.catalog.document(doc_b)["status"] == "pending"
+    assert rt.store.count() == 0
+    rt.close()
