@@ -42,7 +42,7 @@ def ingest_task(rt: Runtime) -> dict[str, float]:
         listing, listed = FolderSource(root, cfg.include, cfg.exclude).list(), 0
         while items := list(islice(listing, 1000)):  # the listing streams: bounded memory on big shares
             listed += len(items)
-            known = {i.source_uri: row["doc_id"] for i in items if (row := rt.catalog.source(i.source_uri))}
+            known = rt.catalog.known_sources([i.source_uri for i in items])
             result = ingest.ingest(items, known.get, sha256_file)
             stats.update(result.stats)
             stats.update(rt.record_sources(result.records))

@@ -105,6 +105,16 @@ class Catalog:
         rows = self.query("SELECT * FROM sources WHERE source_uri=?", (source_uri,))
         return rows[0] if rows else None
 
+    def known_sources(self, source_uris: list[str]) -> dict[str, str]:
+        """source_uri -> doc_id for the URIs the catalog knows (one query per 500 URIs)."""
+        known: dict[str, str] = {}
+        for start in range(0, len(source_uris), 500):
+            part = source_uris[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.query(f"SELECT source_uri, doc_id FROM sources WHERE source_uri IN ({marks})", part)
+            known.update({row["source_uri"]: row["doc_id"] for row in rows})
+        return known
+
     def document(self, doc_id: str) -> sqlite3.Row | None:
         """The catalog row of one document, if known."""
         rows = self.query("SELECT * FROM documents WHERE doc_id=?", (doc_id,))
@@ -174,9 +184,9 @@ class Catalog:
         return self.query(sql + " ORDER BY stage, reason, source_uri", params)
 
     # chunks ------------------------------------------------------------------------------------------
-    def cached_vectors(self, text_hashes: list[str], model_key: str) -> dict[str, list[float]]:
+    def cached_vectors(self, text_hashes: list[str], model_key: str) -> dict[str, np.ndarray]:
         """Vectors already computed for these chunk texts with this model (the embedding cache)."""
-        found: dict[str, list[float]] = {}
+        found: dict[str, np.ndarray] = {}
         for start in range(0, len(text_hashes), 500):
             part = text_hashes[start : start + 500]
             marks = ",".join("?" * len(part))
@@ -184,7 +194,7 @@ class Catalog:
                 f"SELECT text_hash, vector FROM chunks WHERE model_key=? AND text_hash IN ({marks})",
                 (model_key, *part),
             ):
-                found[row["text_hash"]] = np.frombuffer(row["vector"], dtype=np.float32).tolist()
+                found[row["text_hash"]] = np.frombuffer(row["vector"], dtype=np.float32)
         return found
 
     def replace_chunks(

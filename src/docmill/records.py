@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 POINT_NAMESPACE = uuid.UUID("6f0d2b7e-4a5c-5e2a-9b1f-d0c0ffee0001")
@@ -92,7 +94,7 @@ class Chunk:
     page_start: int | None = None
     page_end: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    vector: list[float] | None = None
+    vector: np.ndarray | None = None
 
     @property
     def point_id(self) -> str:

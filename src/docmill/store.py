@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from docmill.records import Chunk
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,10 @@ def point_payload(item: Chunk, run_id: str) -> dict[str, Any]:
         "token_count": item.token_count,
         "run_id": run_id,
     }
+
+
+def _as_list(vector: Any) -> list[float]:
+    return [] if vector is None else np.asarray(vector, dtype=np.float32).tolist()
 
 
 class QdrantStore:
@@ -97,7 +103,7 @@ class QdrantStore:
             self.client.upsert(
                 self.collection,
                 points=[
-                    models.PointStruct(id=c.point_id, vector=c.vector or [], payload=point_payload(c, run_id))
+                    models.PointStruct(id=c.point_id, vector=_as_list(c.vector), payload=point_payload(c, run_id))
                     for c in part
                 ],
                 wait=True,

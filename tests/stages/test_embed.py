@@ -51,4 +51,4 @@ def test_cached_texts_are_not_embedded_again(embedder) -> None:
     )
     assert encoder.calls == [2, 1]
     assert second.stats["embedded"] == 1 and second.stats["cached"] == 1
-    assert second.records[0].vector == first.records[0].vector
+    assert np.array_equal(second.records[0].vector, first.records[0].vector)

@@ -25,7 +25,7 @@ def embed(
     chunks: list[Chunk],
     config: EmbedConfig,
     encoder: Encoder,
-    cached: Callable[[list[str], str], dict[str, list[float]]],
+    cached: Callable[[list[str], str], dict[str, np.ndarray]],
 ) -> StageResult[Chunk]:
     """Set `vector` on every chunk.
 
@@ -42,12 +42,11 @@ def embed(
     hashes = [c.text_hash for c in chunks]
     known = cached(sorted(set(hashes)), encoder.model_key)
     todo = {h: c.text for h, c in zip(hashes, chunks, strict=True) if h not in known}
-    fresh: dict[str, list[float]] = {}
-    if todo:
-        vectors = encoder.encode(list(todo.values()))
-        fresh = dict(zip(todo.keys(), vectors.tolist(), strict=True))
+    fresh: dict[str, np.ndarray] = {}
+    if todo:  # rows of one float32 array: no per-float Python objects
+        fresh = dict(zip(todo.keys(), encoder.encode(list(todo.values())), strict=True))
     for text_hash, item in zip(hashes, chunks, strict=True):
-        item.vector = known.get(text_hash) or fresh[text_hash]
+        item.vector = known[text_hash] if text_hash in known else fresh[text_hash]
         item.metadata["model"] = encoder.model_key
     seconds = time.perf_counter() - started
     return StageResult(

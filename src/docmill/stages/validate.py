@@ -6,12 +6,12 @@ checks as reason. A schema-level failure (a missing column: a bug, not bad data)
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -64,6 +64,10 @@ def chunk_schema(config: ValidateConfig, max_tokens: int) -> pa.DataFrameSchema:
     )
 
 
+def _floats(vector: Any) -> np.ndarray:
+    return np.asarray([] if vector is None else vector, dtype=np.float64)
+
+
 def embedding_schema(config: ValidateConfig, dimension: int) -> pa.DataFrameSchema:
     """Embedding contract: model dimension, finite values, unit norm."""
     return pa.DataFrameSchema(
@@ -71,14 +75,10 @@ def embedding_schema(config: ValidateConfig, dimension: int) -> pa.DataFrameSche
             "vector": pa.Column(
                 object,
                 [
+                    _named(lambda v: np.shape(v) == (dimension,), "dimension", f"vector has {dimension} dims"),
+                    _named(lambda v: bool(np.isfinite(_floats(v)).all()), "finite", "no NaN or inf"),
                     _named(
-                        lambda v: v is not None and len(v) == dimension,
-                        "dimension",
-                        f"vector has {dimension} dims",
-                    ),
-                    _named(lambda v: v is not None and all(map(math.isfinite, v)), "finite", "no NaN or inf"),
-                    _named(
-                        lambda v: v is not None and abs(math.sqrt(sum(x * x for x in v)) - 1) <= config.norm_tolerance,
+                        lambda v: bool(abs(np.linalg.norm(_floats(v)) - 1) <= config.norm_tolerance),
                         "unit_norm",
                         "L2 norm is 1",
                     ),
@@ -127,7 +127,7 @@ def _chunk_frame(chunks: list[Chunk]) -> pd.DataFrame:
             "token_count": [c.token_count for c in chunks],
             "span_ok": [0 <= c.char_start < c.char_end for c in chunks],
             "metadata_ok": [all(c.metadata.get(k) for k in REQUIRED_METADATA) for c in chunks],
-            "vector": [c.vector for c in chunks],
+            "vector": pd.Series([c.vector for c in chunks], dtype=object),
         }
     )
 
