@@ -7,6 +7,25 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # CPU build; a bare `torch` would pull a multi-GB CUDA build
 
+# System tools for formats Python cannot read alone: Tesseract (OCR of scans and images) and pandoc
+# (RTF, ODT, EPUB). Installed with apt when running as root; otherwise those files are quarantined as
+# missing_dependency:<tool>. DOCMILL_WITH_LIBREOFFICE=1 adds LibreOffice for DOC/PPT/XLS (~1 GB).
+if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
+  need=()
+  command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
+  command -v pandoc >/dev/null || need+=(pandoc)
+  if [ -n "${DOCMILL_WITH_LIBREOFFICE:-}" ] && ! command -v soffice >/dev/null; then
+    need+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+      echo "note: ${need[*]} not installed (needs root + apt); affected files will be quarantined as missing_dependency" >&2
+    fi
+  fi
+fi
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 $PIP install -q --upgrade pip

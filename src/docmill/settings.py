@@ -54,6 +54,8 @@ class ExtractConfig(_Section):
     workers: int = Field(2, ge=1, description="Parser worker processes (each can be killed on timeout).")
     timeout_s: float = Field(120.0, gt=0, description="Per-document parse time limit; over it: `timeout`.")
     max_file_mb: float = Field(512.0, gt=0, description="Larger files are quarantined as `too_large`.")
+    ocr: bool = Field(True, description="OCR pages without a text layer and images with Tesseract.")
+    ocr_languages: str = Field("eng", description="Tesseract languages, e.g. `eng+deu` (packs must be installed).")
     max_memory_mb: int = Field(
         6144, ge=0, description="Address-space limit per parser worker (0 = none); exceeding it: `too_large`."
     )

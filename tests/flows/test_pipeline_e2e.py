@@ -127,9 +127,7 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
         "empty",
         "too_short",
         "duplicate",
-        "no_text_layer",
-        "unsupported_type:.jpg",
-        "unsupported_type:(none)",
+        "no_text_found",
     } <= reasons
 
     # Qdrant, the dataset and the catalog agree; ids and lineage

@@ -6,6 +6,7 @@ is reported by the worker pool as `parser_error:<ExceptionType>`.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from docmill.records import Element
+
+# Per-process parser options (OCR languages, ...), set by the worker pool from the extract settings.
+OPTIONS: dict[str, Any] = {}
 
 
 class ParseError(Exception):
@@ -33,75 +37,60 @@ class Parsed:
     parser: str = ""
 
 
-def _pdf(path: Path) -> Parsed:
-    from docmill.parsers.pdf import parse_pdf
-
-    return parse_pdf(path)
-
-
-def _plain(path: Path) -> Parsed:
-    from docmill.parsers.text import parse_text
-
-    return parse_text(path)
-
-
-def _markdown(path: Path) -> Parsed:
-    from docmill.parsers.text import parse_markdown
-
-    return parse_markdown(path)
-
-
-def _delimited(path: Path) -> Parsed:
-    from docmill.parsers.text import parse_delimited
-
-    return parse_delimited(path)
-
-
-def _unstructured(path: Path) -> Parsed:
-    from docmill.parsers.office import parse_with_unstructured
-
-    return parse_with_unstructured(path)
-
-
-def _legacy_office(path: Path) -> Parsed:
+def _legacy_office(path: Path, ext: str) -> Parsed:
     if shutil.which("soffice") is None:
-        raise ParseError("missing_dependency:soffice", f"{path.suffix} needs LibreOffice (soffice) to convert")
+        raise ParseError("missing_dependency:soffice", f"{ext} needs LibreOffice (soffice) to convert")
     from docmill.parsers.office import parse_legacy_office
 
-    return parse_legacy_office(path)
+    return parse_legacy_office(path, ext)
 
 
-PARSERS: dict[str, Callable[[Path], Parsed]] = {
-    ".pdf": _pdf,
-    ".txt": _plain,
-    ".text": _plain,
-    ".log": _plain,
-    ".md": _markdown,
-    ".markdown": _markdown,
-    ".csv": _delimited,
-    ".tsv": _delimited,
-    ".docx": _unstructured,
-    ".pptx": _unstructured,
-    ".xlsx": _unstructured,
-    ".html": _unstructured,
-    ".htm": _unstructured,
-    ".eml": _unstructured,
-    ".msg": _unstructured,
-    ".doc": _legacy_office,
-    ".ppt": _legacy_office,
-    ".xls": _legacy_office,
+# extension -> "module:function"; modules are imported on first use (unstructured and pymupdf are heavy).
+PARSERS: dict[str, str] = {
+    ".pdf": "pdf:parse_pdf",
+    ".txt": "text:parse_text",
+    ".text": "text:parse_text",
+    ".log": "text:parse_text",
+    ".md": "text:parse_markdown",
+    ".markdown": "text:parse_markdown",
+    ".csv": "text:parse_delimited",
+    ".tsv": "text:parse_delimited",
+    ".json": "structured:parse_json",
+    ".ndjson": "structured:parse_ndjson",
+    ".yaml": "structured:parse_yaml",
+    ".xml": "structured:parse_xml",
+    ".rst": "structured:parse_markup",
+    ".org": "structured:parse_markup",
+    ".docx": "office:parse_with_unstructured",
+    ".pptx": "office:parse_with_unstructured",
+    ".xlsx": "office:parse_with_unstructured",
+    ".html": "office:parse_with_unstructured",
+    ".eml": "office:parse_with_unstructured",
+    ".msg": "office:parse_with_unstructured",
+    ".rtf": "convert:parse_with_pandoc",
+    ".odt": "convert:parse_with_pandoc",
+    ".epub": "convert:parse_with_pandoc",
+    ".png": "ocr:parse_image",
+    ".jpg": "ocr:parse_image",
+    ".tiff": "ocr:parse_image",
+    ".bmp": "ocr:parse_image",
+    ".gif": "ocr:parse_image",
+    ".webp": "ocr:parse_image",
+    ".heic": "ocr:parse_image",
+    ".doc": "",
+    ".ppt": "",
+    ".xls": "",
 }
 
 
-def sniff_extension(path: Path, declared: str) -> str:
-    """The extension to parse with: the declared one, corrected by magic bytes where they disagree."""
-    with path.open("rb") as handle:
-        head = handle.read(8)
-    if head.startswith(b"%PDF"):
-        return ".pdf"
-    if declared == ".pdf" and head:
-        return ".pdf"  # a .pdf without the magic is still parsed as PDF so that it fails as corrupt_pdf
-    return declared
+def _parser(ext: str) -> Callable[[Path, str], Parsed] | None:
+    target = PARSERS.get(ext)
+    if target is None:
+        return None
+    if not target:
+        return _legacy_office
+    module, function = target.split(":")
+    return getattr(importlib.import_module(f"docmill.parsers.{module}"), function)  # type: ignore[no-any-return]
 
 
 def parse_file(path: Path, extension: str) -> Parsed:
@@ -112,8 +101,10 @@ def parse_file(path: Path, extension: str) -> Parsed:
     """
     if path.stat().st_size == 0:
         raise ParseError("empty", "file has 0 bytes")
-    ext = sniff_extension(path, extension.lower())
-    parser = PARSERS.get(ext)
+    from docmill.parsers.sniff import detect_type
+
+    ext = detect_type(path, extension.lower(), PARSERS)
+    parser = _parser(ext)
     if parser is None:
         raise ParseError(f"unsupported_type:{ext or '(none)'}", f"no parser for {ext or 'files without extension'}")
-    return parser(path)
+    return parser(path, ext)

@@ -23,8 +23,7 @@ _KINDS = {
 _ZIP_FORMATS = {".docx", ".pptx", ".xlsx"}
 
 
-def _partition(path: Path) -> list[Any]:
-    ext = path.suffix.lower()
+def _partition(path: Path, ext: str) -> list[Any]:
     if ext == ".docx":
         from unstructured.partition.docx import partition_docx
 
@@ -37,7 +36,7 @@ def _partition(path: Path) -> list[Any]:
         from unstructured.partition.xlsx import partition_xlsx
 
         return partition_xlsx(filename=str(path))
-    if ext in {".html", ".htm"}:
+    if ext == ".html":
         from unstructured.partition.html import partition_html
 
         return partition_html(filename=str(path))
@@ -52,8 +51,7 @@ def _partition(path: Path) -> list[Any]:
     raise ParseError(f"unsupported_type:{ext}", "no unstructured partitioner configured")
 
 
-def _check_container(path: Path) -> None:
-    ext = path.suffix.lower()
+def _check_container(path: Path, ext: str) -> None:
     if ext not in _ZIP_FORMATS:
         return
     with path.open("rb") as handle:
@@ -75,7 +73,7 @@ def _element(raw: Any) -> Element | None:
     return Element(text, kind, page=raw.metadata.page_number)
 
 
-def parse_with_unstructured(path: Path) -> Parsed:
+def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
     """Partition a DOCX/PPTX/XLSX/HTML/EML/MSG file; e-mail attachments are parsed inline.
 
     Raises:
@@ -83,9 +81,10 @@ def parse_with_unstructured(path: Path) -> Parsed:
     """
     import unstructured
 
-    _check_container(path)
+    ext = ext or path.suffix.lower()
+    _check_container(path, ext)
     try:
-        raw_elements = _partition(path)
+        raw_elements = _partition(path, ext)
     except ParseError:
         raise
     except Exception as exc:
@@ -110,9 +109,9 @@ def parse_with_unstructured(path: Path) -> Parsed:
     return Parsed(elements, metadata, f"unstructured-{unstructured.__version__}")
 
 
-def parse_legacy_office(path: Path) -> Parsed:
+def parse_legacy_office(path: Path, ext: str) -> Parsed:
     """DOC/PPT/XLS: convert with LibreOffice to the OOXML format, then partition."""
-    target = {".doc": "docx", ".ppt": "pptx", ".xls": "xlsx"}[path.suffix.lower()]
+    target = {".doc": "docx", ".ppt": "pptx", ".xls": "xlsx"}[ext]
     with tempfile.TemporaryDirectory(prefix="docmill-soffice-") as out:
         proc = subprocess.run(
             ["soffice", "--headless", "--convert-to", target, "--outdir", out, str(path)],
@@ -123,6 +122,6 @@ def parse_legacy_office(path: Path) -> Parsed:
         converted = Path(out) / f"{path.stem}.{target}"
         if proc.returncode != 0 or not converted.exists():
             raise ParseError("corrupt_office", f"LibreOffice could not convert: {proc.stderr.decode()[:300]}")
-        parsed = parse_with_unstructured(converted)
+        parsed = parse_with_unstructured(converted, f".{target}")
     parsed.parser += "+soffice"
     return parsed

@@ -8,7 +8,7 @@ from typing import Any
 
 import pymupdf
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError
 from docmill.records import Element
 
 _PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
@@ -47,11 +47,31 @@ def _metadata(doc: pymupdf.Document) -> dict[str, Any]:
     return out
 
 
-def parse_pdf(path: Path) -> Parsed:
+def _page_elements(page: pymupdf.Page) -> list[Element]:
+    elements = []
+    for block in page.get_text("blocks", sort=False):
+        text = block[4].strip() if block[6] == 0 else ""  # block[6] == 1: an image block
+        if text:
+            elements.append(Element(text, "title" if _looks_like_title(text) else "text", page=page.number + 1))
+    return elements
+
+
+def _ocr_page(page: pymupdf.Page, dpi: int = 300) -> tuple[list[Element], float]:
+    from docmill.parsers.ocr import ocr_png
+
+    result = ocr_png(page.get_pixmap(dpi=dpi).tobytes("png"))
+    return [Element(text, "text", page=page.number + 1) for text in result.paragraphs], result.confidence
+
+
+def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
     """Text blocks of every page (1-based page numbers); short single-line blocks are marked as titles.
 
+    Pages without a usable text layer but with images are OCRed with Tesseract (when `ocr` is on); the
+    metadata lists them with Tesseract's mean word confidence per page.
+
     Raises:
-        ParseError: `corrupt_pdf`, `encrypted`, or `no_text_layer` for scans without text.
+        ParseError: `corrupt_pdf`, `encrypted`, `no_text_layer` (OCR off), `missing_dependency:tesseract`,
+            `no_text_found`.
     """
     try:
         doc = pymupdf.open(path, filetype="pdf")
@@ -63,17 +83,26 @@ def parse_pdf(path: Path) -> Parsed:
         if doc.page_count == 0:
             raise ParseError("corrupt_pdf", "no readable page (damaged or truncated file)")
         elements: list[Element] = []
-        try:
-            for page in doc.pages():
-                for block in page.get_text("blocks", sort=False):
-                    if block[6] != 0:  # image block
-                        continue
-                    text = block[4].strip()
-                    if text:
-                        kind = "title" if _looks_like_title(text) else "text"
-                        elements.append(Element(text, kind, page=page.number + 1))
-        except Exception as exc:
-            raise ParseError("corrupt_pdf", f"page {len(elements)} unreadable: {exc}") from exc
+        ocr: dict[int, float] = {}
+        missing_ocr: ParseError | None = None
+        for page in doc.pages():
+            try:
+                found = _page_elements(page)
+            except Exception as exc:
+                raise ParseError("corrupt_pdf", f"page {page.number + 1} unreadable: {exc}") from exc
+            if sum(len(e.text) for e in found) < 10 and page.get_images() and OPTIONS.get("ocr", True):
+                try:
+                    found, ocr[page.number + 1] = _ocr_page(page)
+                except ParseError as exc:
+                    missing_ocr = exc
+            elements += found
         if not elements:
-            raise ParseError("no_text_layer", f"{doc.page_count} page(s) without extractable text (scan? OCR needed)")
-        return Parsed(elements, _metadata(doc), f"pymupdf-{pymupdf.VersionBind}")
+            if missing_ocr:
+                raise missing_ocr
+            if not OPTIONS.get("ocr", True):
+                raise ParseError("no_text_layer", f"{doc.page_count} page(s) without a text layer and OCR is off")
+            raise ParseError("no_text_found", f"{doc.page_count} page(s): no text layer and OCR found no text")
+        meta = _metadata(doc)
+        if ocr:
+            meta.update({"ocr": True, "ocr_confidence": {p: round(c, 1) for p, c in ocr.items()}})
+        return Parsed(elements, meta, f"pymupdf-{pymupdf.VersionBind}")

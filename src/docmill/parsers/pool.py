@@ -31,11 +31,12 @@ class _Worker:
     started: float = 0.0
 
 
-def _worker_main(conn: Connection, max_memory_mb: int) -> None:
+def _worker_main(conn: Connection, max_memory_mb: int, options: dict[str, Any]) -> None:
     from docmill.offline import apply_offline_defaults
-    from docmill.parsers import parse_file
+    from docmill.parsers import OPTIONS, parse_file
 
     apply_offline_defaults()
+    OPTIONS.update(options)
     if max_memory_mb:
         import resource
 
@@ -59,7 +60,10 @@ def _worker_main(conn: Connection, max_memory_mb: int) -> None:
 class ParserPool:
     """Parse files in `workers` killable processes (spawned, so no state leaks from the parent)."""
 
-    def __init__(self, workers: int, timeout_s: float, max_memory_mb: int = 0) -> None:
+    def __init__(
+        self, workers: int, timeout_s: float, max_memory_mb: int = 0, options: dict[str, Any] | None = None
+    ) -> None:
+        self.options = options or {}
         self.size = workers
         self.timeout_s = timeout_s
         self.max_memory_mb = max_memory_mb
@@ -68,7 +72,7 @@ class ParserPool:
 
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.max_memory_mb), daemon=True)
+        proc = self._ctx.Process(target=_worker_main, args=(child, self.max_memory_mb, self.options), daemon=True)
         proc.start()
         child.close()
         return _Worker(proc, parent)

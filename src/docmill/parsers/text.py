@@ -53,23 +53,33 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     return data.decode("cp1252", errors="replace"), "cp1252"
 
 
-def _read_text(path: Path) -> tuple[str, str]:
+def read_text(path: Path) -> tuple[str, str]:
+    """Decoded text of a file and its encoding.
+
+    Raises:
+        ParseError: `empty` when the file holds only whitespace.
+    """
     text, encoding = decode_bytes(path.read_bytes())
     if not text.strip():
         raise ParseError("empty", "file contains only whitespace")
     return text, encoding
 
 
-def parse_text(path: Path) -> Parsed:
+def parse_text(path: Path, ext: str = "") -> Parsed:
     """Plain text: one element per paragraph (blank-line separated)."""
-    text, encoding = _read_text(path)
+    text, encoding = read_text(path)
     elements = [Element(p.strip(), "text") for p in _PARAGRAPH.split(text) if p.strip()]
     return Parsed(elements, {"encoding": encoding}, "docmill.text")
 
 
-def parse_markdown(path: Path) -> Parsed:
+def parse_markdown(path: Path, ext: str = "") -> Parsed:
     """Markdown: ATX headings become titles, the rest paragraphs (tables and lists kept whole)."""
-    text, encoding = _read_text(path)
+    text, encoding = read_text(path)
+    return Parsed(markdown_elements(text), {"encoding": encoding}, "docmill.markdown")
+
+
+def markdown_elements(text: str) -> list[Element]:
+    """Titles, paragraphs and tables of a Markdown text."""
     elements: list[Element] = []
     for block in _PARAGRAPH.split(text):
         lines: list[str] = []
@@ -85,16 +95,16 @@ def parse_markdown(path: Path) -> Parsed:
         if lines:
             kind = "table" if lines[0].lstrip().startswith("|") else "text"
             elements.append(Element("\n".join(lines), kind))
-    return Parsed(elements, {"encoding": encoding}, "docmill.markdown")
+    return elements
 
 
-def parse_delimited(path: Path) -> Parsed:
+def parse_delimited(path: Path, ext: str = "") -> Parsed:
     """CSV/TSV: the header as a title, one element per row as `column: value` pairs."""
-    text, encoding = _read_text(path)
+    text, encoding = read_text(path)
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
-        dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+        dialect = csv.excel_tab if (ext or path.suffix.lower()) == ".tsv" else csv.excel
     rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
     if not rows:
         raise ParseError("empty", "no rows")

@@ -1,0 +1,94 @@
+"""OCR with the local Tesseract binary (Debian `tesseract-ocr`): page images in, text and confidence out.
+
+Languages come from `extract.ocr_languages` (passed to the parser workers as `OPTIONS`).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.records import Element
+
+
+@dataclass(slots=True)
+class OcrPage:
+    """Text of one page (paragraphs) and Tesseract's mean word confidence (0-100)."""
+
+    paragraphs: list[str]
+    confidence: float
+
+
+def tesseract() -> str:
+    """Path of the tesseract binary.
+
+    Raises:
+        ParseError: `missing_dependency:tesseract` when it is not installed.
+    """
+    binary = shutil.which("tesseract")
+    if binary is None:
+        raise ParseError("missing_dependency:tesseract", "OCR needs Tesseract (Debian package `tesseract-ocr`)")
+    return binary
+
+
+def ocr_png(png: bytes, languages: str | None = None) -> OcrPage:
+    """OCR one PNG image with Tesseract's TSV output (words with confidences)."""
+    proc = subprocess.run(
+        [tesseract(), "stdin", "stdout", "-l", languages or str(OPTIONS.get("ocr_languages", "eng")), "tsv"],
+        input=png,
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ParseError("ocr_failed", proc.stderr.decode(errors="replace")[:300])
+    paragraphs: dict[tuple[str, str], list[str]] = {}
+    confidences: list[float] = []
+    for line in proc.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+        cols = line.split("\t")
+        if len(cols) < 12 or not cols[11].strip() or float(cols[10]) < 0:
+            continue
+        paragraphs.setdefault((cols[2], cols[3]), []).append(cols[11])
+        confidences.append(float(cols[10]))
+    texts = [" ".join(words) for words in paragraphs.values()]
+    return OcrPage(texts, sum(confidences) / len(confidences) if confidences else 0.0)
+
+
+def parse_image(path: Path, ext: str = "") -> Parsed:
+    """OCR every frame of an image (multi-page TIFF included).
+
+    Raises:
+        ParseError: `missing_dependency:tesseract`, `missing_dependency:heif-decoder`, `corrupt_image`,
+            `no_text_found`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    tesseract()
+    if (ext or path.suffix.lower()) == ".heic":
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError as exc:
+            raise ParseError("missing_dependency:heif-decoder", "HEIC needs pillow-heif") from exc
+        register_heif_opener()
+    try:
+        image = Image.open(path)
+        frames = getattr(image, "n_frames", 1)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ParseError("corrupt_image", str(exc)[:300]) from exc
+    elements: list[Element] = []
+    confidences: dict[int, float] = {}
+    for number in range(frames):
+        image.seek(number)
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="PNG")
+        page = ocr_png(buffer.getvalue())
+        confidences[number + 1] = round(page.confidence, 1)
+        elements += [Element(text, "text", page=number + 1) for text in page.paragraphs]
+    if not elements:
+        raise ParseError("no_text_found", f"OCR found no text in {frames} frame(s)")
+    meta = {"pages": frames, "ocr": True, "ocr_confidence": confidences, "image_size": list(image.size)}
+    return Parsed(elements, meta, "tesseract")

@@ -1,0 +1,94 @@
+"""File type from content (magic bytes and text shape), not only the extension."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Container
+from pathlib import Path
+
+_MAGIC = [
+    (b"%PDF", ".pdf"),
+    (b"\x89PNG\r\n\x1a\n", ".png"),
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"II*\x00", ".tiff"),
+    (b"MM\x00*", ".tiff"),
+    (b"BM", ".bmp"),
+    (b"GIF8", ".gif"),
+    (b"\x1f\x8b", ".gz"),
+    (b"7z\xbc\xaf\x27\x1c", ".7z"),
+]
+_OOXML = {"word/": ".docx", "ppt/": ".pptx", "xl/": ".xlsx"}
+_MAIL_HEADERS = (
+    b"from:",
+    b"mime-version:",
+    b"content-type:",
+    b"received:",
+    b"return-path:",
+    b"message-id:",
+    b"date:",
+    b"subject:",
+    b"to:",
+    b"delivered-to:",
+)
+_SAME = {".jpeg": ".jpg", ".tif": ".tiff", ".htm": ".html", ".jsonl": ".ndjson", ".yml": ".yaml"}
+
+
+def _zip_kind(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return ".zip"
+    for prefix, ext in _OOXML.items():
+        if any(n.startswith(prefix) for n in names):
+            return ext
+    if "mimetype" in names:
+        return ".epub" if any(n.endswith(".opf") for n in names) else ".odt"
+    return ".zip"
+
+
+def _text_kind(head: bytes) -> str | None:
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if b"\x00" in head[:512]:
+        return None
+    if stripped[:1] in (b"{", b"["):
+        return ".json"
+    if stripped.startswith(b"<?xml"):
+        return ".xml"
+    if stripped.startswith((b"<!doctype html", b"<html")):
+        return ".html"
+    if stripped.startswith(_MAIL_HEADERS):
+        return ".eml"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            return None
+    return ".txt"
+
+
+def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
+    """The extension to parse with.
+
+    Magic bytes win for PDF and ZIP containers; for a file whose extension has no parser (or none at all),
+    images, containers and text shapes (JSON, XML, HTML, e-mail, plain text) are recognised by content.
+    """
+    declared = _SAME.get(declared, declared)
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(b"%PDF") or declared == ".pdf":
+        return ".pdf"  # a .pdf without the magic is parsed as PDF so that it fails as corrupt_pdf
+    if head.startswith(b"PK\x03\x04") and declared not in _OOXML.values():
+        return _zip_kind(path)
+    if head.startswith(b"{\\rtf"):
+        return ".rtf"
+    if declared in parsable:
+        return declared
+    for magic, ext in _MAGIC:
+        if head.startswith(magic):
+            return ext
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return ".heic"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        return declared or ".ole"
+    return _text_kind(head) or declared

@@ -1,0 +1,119 @@
+"""Formats beyond the office trio: OCR, pandoc formats, structured text, detection by content."""
+
+import shutil
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from docmill.parsers import ParseError, parse_file
+from docmill.parsers.sniff import detect_type
+from docmill.samples import paragraphs
+
+WORDS = " ".join(paragraphs(11, 2, 3))
+
+
+def _scanned_pdf(target: Path) -> Path:
+    """Render text to an image and wrap the image in a PDF: a scan with no text layer."""
+    source = pymupdf.open()
+    page = source.new_page()
+    page.insert_textbox(pymupdf.Rect(60, 60, 540, 780), WORDS, fontsize=13, fontname="helv")
+    png = page.get_pixmap(dpi=200).tobytes("png")
+    scan = pymupdf.open()
+    scan.new_page().insert_image(pymupdf.Rect(0, 0, 595, 842), stream=png)
+    scan.save(target)
+    assert not scan[0].get_text().strip()
+    return target
+
+
+def test_scanned_page_is_recovered_by_ocr_with_95_percent_word_accuracy(tmp_path: Path) -> None:
+    parsed = parse_file(_scanned_pdf(tmp_path / "scan.pdf"), ".pdf")
+    words = " ".join(e.text for e in parsed.elements).split()
+    expected = WORDS.split()
+    hits = sum(1 for a, b in zip(expected, words, strict=False) if a == b)
+    assert hits / len(expected) >= 0.95, (hits, len(expected), words[:20])
+    assert parsed.metadata["ocr"] and parsed.metadata["ocr_confidence"][1] > 80
+
+
+def test_images_are_ocred_per_frame(shared_corpus: Path, tmp_path: Path) -> None:
+    png = parse_file(shared_corpus / "img/DA-1p.png", ".png")
+    assert "Layout" in " ".join(e.text for e in png.elements) or len(png.elements) > 5
+    assert png.metadata["ocr_confidence"][1] > 50
+    tiff = parse_file(shared_corpus / "img/layout-parser-paper-combined.tiff", ".tiff")
+    assert tiff.metadata["pages"] > 1 and {e.page for e in tiff.elements} == set(range(1, tiff.metadata["pages"] + 1))
+    heic = parse_file(shared_corpus / "img/DA-1p.heic", ".heic")
+    assert heic.parser == "tesseract" and heic.elements
+    with pytest.raises(ParseError) as photo:
+        parse_file(shared_corpus / "img/example.jpg", ".jpg")
+    assert photo.value.reason == "no_text_found"
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("fake-doc.rtf", "My First Heading"),
+        ("fake.odt", "Lorem ipsum"),
+        ("winter-sports.epub", "Winter Sports"),
+        ("simple.json", "text: Doylestown, PA 18901"),
+        ("simple.ndjson", "text: Doylestown, PA 18901"),
+        ("simple.yaml", "partridges.location: a pear tree"),
+        ("factbook.xml", "United States"),
+        ("factbook-utf-16.xml", "United States"),
+        ("README.rst", "Example Docs"),
+        ("README.org", "Example Docs"),
+    ],
+)
+def test_text_formats(shared_corpus: Path, name: str, needle: str) -> None:
+    parsed = parse_file(shared_corpus / name, Path(name).suffix)
+    text = "\n".join(e.text for e in parsed.elements)
+    assert needle.lower() in text.lower(), text[:300]
+
+
+def test_markup_headings_become_titles(shared_corpus: Path) -> None:
+    for name in ("README.rst", "README.org"):
+        titles = [e.text for e in parse_file(shared_corpus / name, Path(name).suffix).elements if e.kind == "title"]
+        assert "Example Docs" in titles
+
+
+def test_type_is_decided_by_content(shared_corpus: Path, tmp_path: Path) -> None:
+    copies = {
+        "nameless-pdf": "pdf/fake-memo.pdf",
+        "nameless-docx": "fake.docx",
+        "mail.p7s": "eml/signed-doc.p7s",
+        "report.txt": "pdf/fake-memo.pdf",
+        "data": "simple.json",
+    }
+    for target, source in copies.items():
+        shutil.copy2(shared_corpus / source, tmp_path / target)
+    parsable = {".pdf", ".docx", ".eml", ".json", ".txt"}
+    assert detect_type(tmp_path / "nameless-pdf", "", parsable) == ".pdf"
+    assert detect_type(tmp_path / "nameless-docx", "", parsable) == ".docx"
+    assert detect_type(tmp_path / "mail.p7s", ".p7s", parsable) == ".eml"
+    assert detect_type(tmp_path / "report.txt", ".txt", parsable) == ".pdf"
+    assert detect_type(tmp_path / "data", "", parsable) == ".json"
+    assert "20,000 bottles of water" in " ".join(e.text for e in parse_file(tmp_path / "nameless-pdf", "").elements)
+    signed = parse_file(tmp_path / "mail.p7s", ".p7s")
+    assert signed.elements
+
+
+def test_broken_structured_files_have_specific_reasons(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"a": [1, 2,')
+    (tmp_path / "bad.xml").write_text("<?xml version='1.0'?><root><a>text</root>")
+    (tmp_path / "bad.ndjson").write_text("{nope\n{also nope\n")
+    reasons = {}
+    for name in ("bad.json", "bad.xml", "bad.ndjson"):
+        with pytest.raises(ParseError) as error:
+            parse_file(tmp_path / name, Path(name).suffix)
+        reasons[name] = error.value.reason
+    assert reasons == {"bad.json": "corrupt_json", "bad.xml": "corrupt_xml", "bad.ndjson": "corrupt_json"}
+
+
+def test_xml_entities_are_not_expanded(tmp_path: Path) -> None:
+    bomb = "<?xml version='1.0'?><!DOCTYPE r [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;'>]><r><x>&b;</x></r>"
+    (tmp_path / "bomb.xml").write_text(bomb)
+    try:
+        parsed = parse_file(tmp_path / "bomb.xml", ".xml")
+    except ParseError as error:
+        assert error.reason in {"corrupt_xml", "empty"}
+    else:
+        assert "aaaaaaaaaa" not in " ".join(e.text for e in parsed.elements)
