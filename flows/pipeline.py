@@ -25,7 +25,7 @@ from docmill.offline import apply_offline_defaults
 from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
 from docmill.runtime import Runtime
 from docmill.settings import Settings, load_settings
-from docmill.sources.folder import FolderSource, sha256_file
+from docmill.sources.folder import FileItem, FolderSource, sha256_file
 from docmill.stages import chunk, clean, embed, enrich, extract, ingest, validate, version
 
 apply_offline_defaults()
@@ -42,14 +42,23 @@ def ingest_task(rt: Runtime) -> dict[str, float]:
         listing, listed = FolderSource(root, cfg.include, cfg.exclude).list(), 0
         while items := list(islice(listing, 1000)):  # the listing streams: bounded memory on big shares
             listed += len(items)
-            known = rt.catalog.known_sources([i.source_uri for i in items])
-            result = ingest.ingest(items, known.get, sha256_file)
-            stats.update(result.stats)
-            stats.update(rt.record_sources(result.records))
-            rt.record_rejects(result.rejects)
+            stats.update(_ingest_items(rt, items, depth=0))
         rt.check_listing(root, listed)
     stats.update(rt.remove_vanished(cfg.sources))
     return dict(stats)
+
+
+def _ingest_items(rt: Runtime, items: list[FileItem], depth: int) -> Counter[str]:
+    """Hash and record listed files; archives among them are expanded and their members ingested too."""
+    known = rt.catalog.known_sources([i.source_uri for i in items])
+    result = ingest.ingest(items, known.get, sha256_file)
+    stats: Counter[str] = Counter(result.stats)
+    stats.update(rt.record_sources(result.records))
+    rt.record_rejects(result.rejects)
+    members = rt.expand_archives(result.records, depth)
+    for start in range(0, len(members), 1000):
+        stats.update(_ingest_items(rt, members[start : start + 1000], depth + 1))
+    return stats
 
 
 @task(name="extract", task_run_name="extract-batch-{batch_no:04d}", **TASK)

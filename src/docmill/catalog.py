@@ -44,6 +44,7 @@ CREATE INDEX IF NOT EXISTS quarantine_doc ON quarantine(doc_id);
 """
 
 PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined", "duplicate"
+CONTAINER = "container"  # an archive: its members are documents of their own
 
 
 class Catalog:

@@ -48,6 +48,13 @@ class IngestConfig(_Section):
         default_factory=lambda: ["**/.*", "**/~$*", "**/*.tmp"],
         description="Glob patterns that skip a file (hidden files, Office lock files, temporaries).",
     )
+    expand_archives: bool = Field(True, description="ZIP/tar/gzip members become child documents.")
+    archive_max_members: int = Field(
+        10_000, ge=1, description="More members: the archive is `archive_too_many_members`."
+    )
+    archive_max_total_mb: float = Field(2048, gt=0, description="More uncompressed data: `archive_too_large`.")
+    archive_max_ratio: float = Field(200, gt=1, description="Higher compression ratio (over 1 MB): `archive_bomb`.")
+    archive_max_depth: int = Field(3, ge=1, description="Deeper nesting of archives in archives: `archive_too_deep`.")
 
 
 class ExtractConfig(_Section):

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ def e2e(corpus_subset: Path, sample_corpus: Path, tmp_path_factory: pytest.TempP
     text = "Memo\n\nThe archive moves to the new building on Monday. Please label every box.\n"
     (inbox / "memo-a.txt").write_bytes(text.encode())
     (inbox / "memo-b.txt").write_bytes(text.replace("\n", "\r\n").encode())  # other bytes, same text
+    with zipfile.ZipFile(inbox / "minutes.zip", "w") as archive:  # an archive: its member is a document
+        archive.writestr("2025/board-minutes.txt", "Board minutes\n\nThe board approved the new travel budget.\n")
     config = {
         "paths": {"data_dir": str(root / "data")},
         "pipeline": {"batch_size": 12},
@@ -119,7 +122,15 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
         row = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (path.resolve().as_uri(),)).fetchone()
         assert row, f"{path} not in the catalog"
         reasons = [r["reason"] for r in db.execute("SELECT reason FROM quarantine WHERE doc_id=?", (row["doc_id"],))]
+        if path.suffix == ".zip":
+            assert (
+                db.execute("SELECT status FROM documents WHERE doc_id=?", (row["doc_id"],)).fetchone()[0] == "container"
+            )
+            continue
         assert (row["doc_id"] in embedded_docs) != bool(reasons), f"{path.name}: embedded xor quarantined"
+    minutes = [p for p in points.values() if "travel budget" in p["text"]]
+    assert len(minutes) == 1 and minutes[0]["source_uri"].endswith("minutes.zip!/2025/board-minutes.txt")
+    assert minutes[0]["container_uri"].endswith("/minutes.zip")
     reasons = {r[0] for r in db.execute("SELECT reason FROM quarantine WHERE chunk_id IS NULL")}
     assert {
         "encrypted",

@@ -117,3 +117,11 @@ def test_xml_entities_are_not_expanded(tmp_path: Path) -> None:
         assert error.reason in {"corrupt_xml", "empty"}
     else:
         assert "aaaaaaaaaa" not in " ".join(e.text for e in parsed.elements)
+
+
+def test_encrypted_e_mail_is_encrypted_not_empty(shared_corpus: Path) -> None:
+    for name in ("fake-encrypted.msg", "eml/fake-encrypted.eml"):
+        with pytest.raises(ParseError) as error:
+            parse_file(shared_corpus / name, Path(name).suffix)
+        assert error.value.reason == "encrypted", name
+    assert parse_file(shared_corpus / "fake-email.msg", ".msg").elements

@@ -62,6 +62,38 @@ def _check_container(path: Path, ext: str) -> None:
         raise ParseError("corrupt_office", f"{ext} is not a valid ZIP container")
 
 
+_ENCRYPTED_MAIL = (
+    "multipart/encrypted",
+    "application/pkcs7-mime",
+    "application/x-pkcs7-mime",
+    "application/pgp-encrypted",
+)
+
+
+def _check_mail_encryption(path: Path, ext: str) -> None:
+    """PGP/MIME or S/MIME encrypted messages have no readable body: `encrypted`, not `empty`."""
+    if ext == ".eml":
+        from email.parser import BytesHeaderParser
+
+        with path.open("rb") as handle:
+            kind = BytesHeaderParser().parse(handle).get_content_type()
+        types = [kind]
+    elif ext == ".msg":
+        import olefile
+
+        with olefile.OleFileIO(str(path)) as ole:
+            streams = ["/".join(e) for e in ole.listdir()]
+            types = [
+                ole.openstream(s).read().decode("utf-16-le", "ignore").lower()
+                for s in streams
+                if s.endswith(("__substg1.0_370E001F", "__substg1.0_001A001F"))
+            ]
+    else:
+        return
+    if any(t.startswith(_ENCRYPTED_MAIL) or ".smime" in t for t in types):
+        raise ParseError("encrypted", f"encrypted e-mail ({', '.join(t for t in types if t)})")
+
+
 def _element(raw: Any) -> Element | None:
     kind = _KINDS.get(raw.category, "text")
     text = (raw.metadata.text_as_html if kind == "table" and raw.metadata.text_as_html else str(raw)).strip()
@@ -84,6 +116,7 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
     ext = ext or path.suffix.lower()
     _check_container(path, ext)
     try:
+        _check_mail_encryption(path, ext)
         raw_elements = _partition(path, ext)
     except ParseError:
         raise

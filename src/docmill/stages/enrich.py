@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.settings import EnrichConfig
@@ -22,6 +23,12 @@ def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
         if glob_match(posix, rule.pattern.lstrip("/")):
             return {k: v for k, v in (("department", rule.department), ("category", rule.category)) if v}
     return {}
+
+
+def _origin_path(source: SourceFile) -> str:
+    """The file's path in its source folder (for an archive member: the archive's path)."""
+    outer = source.source_uri.split("!/", 1)[0]
+    return unquote(urlparse(outer).path) if "!/" in source.source_uri else source.path
 
 
 def _title(doc: Document, source: SourceFile) -> str:
@@ -49,7 +56,9 @@ def document_metadata(
         "parser": doc.parser,
     }
     meta.update({k: doc.metadata[k] for k in _CARRIED if doc.metadata.get(k)})
-    meta.update(path_labels(source.path, config))
+    meta.update(path_labels(_origin_path(source), config))
+    if "!/" in source.source_uri:  # a member of an archive: keep the way back to it
+        meta["container_uri"] = source.source_uri.rsplit("!/", 1)[0]
     if language and config.detect_language:
         meta["language"] = language(doc.text[:5000])
     return meta
