@@ -21,6 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from docmill import __version__
+from docmill.containers import expand_containers
 from docmill.offline import apply_offline_defaults
 from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
 from docmill.runtime import Runtime
@@ -55,7 +56,7 @@ def _ingest_items(rt: Runtime, items: list[FileItem], depth: int) -> Counter[str
     stats: Counter[str] = Counter(result.stats)
     stats.update(rt.record_sources(result.records))
     rt.record_rejects(result.rejects)
-    members = rt.expand_archives(result.records, depth)
+    members = expand_containers(rt, result.records, depth)
     for start in range(0, len(members), 1000):
         stats.update(_ingest_items(rt, members[start : start + 1000], depth + 1))
     return stats

@@ -87,3 +87,18 @@ def test_tar_links_are_refused_and_files_kept(tmp_path: Path) -> None:
         r["source_uri"].rsplit("!/", 1)[1]
         for r in rt.catalog.query("SELECT source_uri FROM sources WHERE source_uri LIKE '%!/%'")
     ] == ["notes/a.txt"]
+
+
+def test_e_mail_attachments_become_child_documents(shared_corpus: Path, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    for name in ("eml/fake-email-attachment.eml", "fake-email-attachment.msg"):
+        (tmp_path / "in" / Path(name).name).write_bytes((shared_corpus / name).read_bytes())
+    rt, _ = _run(tmp_path, "r1")
+    rows = {r["source_uri"].rsplit("/in/", 1)[1]: r["doc_id"] for r in rt.catalog.query("SELECT * FROM sources")}
+    assert "fake-email-attachment.msg!/fake-attachment.txt" in rows
+    assert any(k.startswith("fake-email-attachment.eml!/") for k in rows)
+    statuses = {r["status"] for r in rt.catalog.query("SELECT status FROM documents")}
+    assert statuses == {"pending"}, "messages stay documents (their body); attachments are documents too"
+    child = next(v for k, v in rows.items() if k.endswith("fake-attachment.txt"))
+    path = next(r["path"] for r in rt.catalog.query("SELECT path FROM sources WHERE doc_id=?", (child,)))
+    assert Path(path).read_bytes().strip()

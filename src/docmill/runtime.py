@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from docmill import __version__
-from docmill.catalog import CONTAINER, DUPLICATE, EMBEDDED, PENDING, QUARANTINED, Catalog
+from docmill.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, Catalog
 from docmill.records import Chunk, Document, Reject, SourceFile, config_hash
 from docmill.settings import Settings
-from docmill.sources.folder import FileItem
 
 log = logging.getLogger(__name__)
 
@@ -173,54 +172,6 @@ class Runtime:
                 f"source folder {root} listed no files but earlier runs found {known}: is the share mounted? "
                 "Nothing was deleted. Remove the folder from ingest.sources to retire its documents."
             )
-
-    def expand_archives(self, pairs: list[tuple[SourceFile, str]], depth: int) -> list[FileItem]:
-        """Expand archives among freshly ingested files; returns their members as files to ingest.
-
-        The archive's own document becomes a `container`; a refused archive (bomb, corrupt, encrypted, too
-        deep) is quarantined; a refused member (unsafe path, link) gets its own row.
-        """
-        from docmill.sources.archives import ArchiveError, Limits, archive_kind, expand
-
-        cfg = self.settings.ingest
-        if not cfg.expand_archives:
-            return []
-        limits = Limits(cfg.archive_max_members, int(cfg.archive_max_total_mb * 1024**2), cfg.archive_max_ratio)
-        members: list[FileItem] = []
-        rejects: list[Reject] = []
-        for source, _change in pairs:
-            if archive_kind(Path(source.path)) is None:
-                continue
-            if depth >= cfg.archive_max_depth:
-                rejects.append(
-                    Reject(
-                        "ingest",
-                        "archive_too_deep",
-                        f"nested deeper than {depth} archives",
-                        source.doc_id,
-                        source.source_uri,
-                    )
-                )
-                continue
-            target = self.settings.paths.data_dir / "derived" / source.doc_id
-            try:
-                expanded = expand(Path(source.path), target, limits)
-            except ArchiveError as exc:
-                rejects.append(Reject("ingest", exc.reason, exc.message, source.doc_id, source.source_uri))
-                continue
-            with self.catalog.transaction() as db:
-                self.catalog.set_status(db, source.doc_id, CONTAINER, "ingest", self.run_id)
-            rejects += [
-                Reject("ingest", reason, f"archive member {name!r} refused", source_uri=f"{source.source_uri}!/{name}")
-                for name, reason in expanded.refused
-            ]
-            for name in expanded.members:
-                stat = (target / name).stat()
-                members.append(
-                    FileItem(f"{source.source_uri}!/{name}", str(target / name), name, stat.st_size, stat.st_mtime)
-                )
-        self.record_rejects(rejects)
-        return members
 
     def remove_vanished(self, roots: list[Path]) -> dict[str, int]:
         """Forget sources under `roots` not seen in this run; remove documents no source points to any more;

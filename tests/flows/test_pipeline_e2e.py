@@ -131,6 +131,9 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     minutes = [p for p in points.values() if "travel budget" in p["text"]]
     assert len(minutes) == 1 and minutes[0]["source_uri"].endswith("minutes.zip!/2025/board-minutes.txt")
     assert minutes[0]["container_uri"].endswith("/minutes.zip")
+    attachment = [p for p in points.values() if p["source_uri"].endswith("supplier-update.eml!/suppliers.csv")]
+    assert attachment and "Acme Tools" in " ".join(p["text"] for p in attachment)
+    assert attachment[0]["container_uri"].endswith("/mail/supplier-update.eml")
     reasons = {r[0] for r in db.execute("SELECT reason FROM quarantine WHERE chunk_id IS NULL")}
     assert {
         "encrypted",

@@ -43,11 +43,11 @@ def _partition(path: Path, ext: str) -> list[Any]:
     if ext == ".eml":
         from unstructured.partition.email import partition_email
 
-        return partition_email(filename=str(path), process_attachments=True)
+        return partition_email(filename=str(path), process_attachments=False)  # attachments: own documents
     if ext == ".msg":
         from unstructured.partition.msg import partition_msg
 
-        return partition_msg(filename=str(path), process_attachments=True)
+        return partition_msg(filename=str(path), process_attachments=False)
     raise ParseError(f"unsupported_type:{ext}", "no unstructured partitioner configured")
 
 
@@ -99,14 +99,12 @@ def _element(raw: Any) -> Element | None:
     text = (raw.metadata.text_as_html if kind == "table" and raw.metadata.text_as_html else str(raw)).strip()
     if not kind or not text:
         return None
-    attached = getattr(raw.metadata, "attached_to_filename", None)
-    if attached:
-        kind = f"attachment:{kind}"
     return Element(text, kind, page=raw.metadata.page_number)
 
 
 def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
-    """Partition a DOCX/PPTX/XLSX/HTML/EML/MSG file; e-mail attachments are parsed inline.
+    """Partition a DOCX/PPTX/XLSX/HTML/EML/MSG file (e-mail attachments are documents of their own, see
+    `docmill.containers`).
 
     Raises:
         ParseError: `encrypted`, `corrupt_office`, `parse_failed:<Type>` or `empty`.
