@@ -64,6 +64,8 @@ class Element:
     page: int | None = None
     char_start: int = 0
     char_end: int = 0
+    top: float | None = None  # paged formats: vertical position on the page, 0 = top edge, 1 = bottom edge
+    bottom: float | None = None
 
 
 @dataclass(slots=True)

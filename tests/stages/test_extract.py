@@ -87,3 +87,14 @@ def test_decode_bytes_detects_boms_and_legacy_code_pages() -> None:
 def test_parse_error_carries_reason() -> None:
     error = ParseError("encrypted", "needs a password")
     assert error.reason == "encrypted" and "needs a password" in str(error)
+
+
+def test_memory_limit_quarantines_as_too_large_and_the_pool_goes_on(shared_corpus: Path, tmp_path: Path) -> None:
+    big = tmp_path / "book.txt"
+    big.write_bytes((shared_corpus / "book-war-and-peace-1225p.txt").read_bytes())
+    small = tmp_path / "note.txt"
+    small.write_text("A short note that fits in any memory limit.")
+    with ParserPool(1, 120, max_memory_mb=150) as pool:
+        outcomes = dict(pool.parse_many([("big", str(big), ".txt"), ("small", str(small), ".txt")]))
+    assert isinstance(outcomes["big"], ParseError) and outcomes["big"].reason == "too_large"
+    assert not isinstance(outcomes["small"], ParseError)

@@ -77,3 +77,21 @@ def test_generated_html_keeps_content_in_order_and_drops_scripts(tmp_path: Path)
         expected += [f"Topic {number}", paragraph]
     _in_order(text, [*expected, "Book through the portal", "Keep all receipts", "Hotel", "150 EUR"])
     assert "tracking" not in text and "font-family" not in text
+
+
+def test_pdf_blocks_keep_their_position_for_header_and_footer_detection(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    for number in range(1, 4):
+        page = doc.new_page()
+        page.insert_text((72, 40), "ACME Corp - Confidential", fontsize=9)
+        page.insert_textbox(pymupdf.Rect(72, 100, 520, 700), paragraphs(number, 1)[0], fontsize=11)
+        page.insert_text((290, 815), f"Page {number} of 3", fontsize=9)
+    doc.save(tmp_path / "paged.pdf")
+    elements = parse_file(tmp_path / "paged.pdf", ".pdf").elements
+    headers = [e for e in elements if e.text == "ACME Corp - Confidential"]
+    footers = [e for e in elements if e.text.startswith("Page ")]
+    assert len(headers) == len(footers) == 3
+    assert all(e.top is not None and e.top < 0.06 for e in headers)
+    assert all(e.bottom is not None and e.bottom > 0.95 for e in footers)
+    body = [e for e in elements if e not in headers + footers]
+    assert all(0.1 < (e.top or 0) < 0.9 for e in body)

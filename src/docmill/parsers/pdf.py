@@ -48,11 +48,15 @@ def _metadata(doc: pymupdf.Document) -> dict[str, Any]:
 
 
 def _page_elements(page: pymupdf.Page) -> list[Element]:
+    """Text blocks with their vertical position (so repeated headers and footers can be found later)."""
     elements = []
+    height = page.rect.height or 1.0
     for block in page.get_text("blocks", sort=False):
         text = block[4].strip() if block[6] == 0 else ""  # block[6] == 1: an image block
         if text:
-            elements.append(Element(text, "title" if _looks_like_title(text) else "text", page=page.number + 1))
+            kind = "title" if _looks_like_title(text) else "text"
+            top, bottom = round(block[1] / height, 4), round(block[3] / height, 4)
+            elements.append(Element(text, kind, page=page.number + 1, top=top, bottom=bottom))
     return elements
 
 

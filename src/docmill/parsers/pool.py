@@ -21,6 +21,7 @@ from typing import Any
 from docmill.parsers import Parsed, ParseError
 
 log = logging.getLogger(__name__)
+_OUT_OF_MEMORY = ("bad_alloc", "failed to map segment", "Cannot allocate memory", "out of memory")
 
 
 @dataclass(slots=True)
@@ -54,7 +55,10 @@ def _worker_main(conn: Connection, max_memory_mb: int, options: dict[str, Any]) 
         except MemoryError:
             conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit"))
         except Exception as exc:
-            conn.send(("err", f"parser_error:{type(exc).__name__}", str(exc)[:500]))
+            if max_memory_mb and any(s in str(exc) for s in _OUT_OF_MEMORY):  # a C library hit the limit
+                conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit: {exc}"[:500]))
+            else:
+                conn.send(("err", f"parser_error:{type(exc).__name__}", str(exc)[:500]))
 
 
 class ParserPool:

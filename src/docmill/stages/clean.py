@@ -45,7 +45,9 @@ def clean_document(doc: Document, config: CleanConfig) -> Document:
             continue
         if elements:
             position += len(SEPARATOR)
-        elements.append(Element(text, element.kind, element.page, position, position + len(text)))
+        elements.append(
+            Element(text, element.kind, element.page, position, position + len(text), element.top, element.bottom)
+        )
         position += len(text)
     doc.elements = elements
     doc.text = SEPARATOR.join(e.text for e in elements)
