@@ -67,9 +67,7 @@ class Runtime:
         from docmill.parsers.pool import ParserPool
 
         cfg = self.settings.extract
-        return ParserPool(
-            cfg.workers, cfg.timeout_s, cfg.max_memory_mb, {"ocr": cfg.ocr, "ocr_languages": cfg.ocr_languages}
-        )
+        return ParserPool(cfg.workers, cfg.timeout_s, cfg.max_memory_mb, cfg.parser_options())
 
     @cached_property
     def model_folder(self) -> Any:

@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 _SUBJECTS = [
     "The procurement team",
@@ -73,18 +74,16 @@ def _normalise_zip(data: bytes) -> bytes:
 
 
 def make_pdf(title: str, seed: int, pages: int, table: list[list[str]] | None = None) -> bytes:
-    """A born-digital PDF with a heading and prose per page and, optionally, a table on page 2."""
+    """A born-digital PDF with a heading and prose per page and, optionally, a ruled table on page 2."""
     import pymupdf
 
     doc = pymupdf.open()
     for number in range(1, pages + 1):
         page = doc.new_page()
         body = "".join(f"<p>{p}</p>" for p in paragraphs(seed * 100 + number, 3))
-        html = f"<h1>{title}</h1><h2>Section {number}</h2>{body}"
+        page.insert_htmlbox(pymupdf.Rect(50, 50, 545, 560), f"<h1>{title}</h1><h2>Section {number}</h2>{body}")
         if table and number == 2:
-            rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in table)
-            html += f"<table border='1'>{rows}</table>"
-        page.insert_htmlbox(pymupdf.Rect(50, 50, 545, 800), html)
+            _draw_table(page, table, top=580)
     doc.set_metadata(
         {
             "title": title,
@@ -95,6 +94,18 @@ def make_pdf(title: str, seed: int, pages: int, table: list[list[str]] | None = 
         }
     )
     return bytes(doc.tobytes(garbage=3, deflate=True, no_new_id=True))
+
+
+def _draw_table(page: Any, rows: list[list[str]], top: float) -> None:
+    """Cells with ruled borders (a grid of rectangles) and their text, as office suites print tables."""
+    import pymupdf
+
+    width = 495 / max(len(row) for row in rows)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            rect = pymupdf.Rect(50 + c * width, top + r * 22, 50 + (c + 1) * width, top + (r + 1) * 22)
+            page.draw_rect(rect, color=(0, 0, 0), width=0.7)
+            page.insert_text((rect.x0 + 4, rect.y1 - 7), cell, fontsize=10)
 
 
 def make_docx(seed: int) -> bytes:

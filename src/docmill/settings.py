@@ -8,7 +8,7 @@ against the working directory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -63,9 +63,23 @@ class ExtractConfig(_Section):
     max_file_mb: float = Field(512.0, gt=0, description="Larger files are quarantined as `too_large`.")
     ocr: bool = Field(True, description="OCR pages without a text layer and images with Tesseract.")
     ocr_languages: str = Field("eng", description="Tesseract languages, e.g. `eng+deu` (packs must be installed).")
+    pdf_tables: bool = Field(
+        True,
+        description="Ruled PDF tables become one Markdown `table` element each (pymupdf `find_tables`, run only "
+        "on pages whose vector rules form a grid).",
+    )
     max_memory_mb: int = Field(
         6144, ge=0, description="Address-space limit per parser worker (0 = none); exceeding it: `too_large`."
     )
+
+    def parser_options(self) -> dict[str, Any]:
+        """The options parser workers read from `docmill.parsers.OPTIONS`."""
+        return {
+            "ocr": self.ocr,
+            "ocr_languages": self.ocr_languages,
+            "pdf_tables": self.pdf_tables,
+            "timeout_s": self.timeout_s,
+        }
 
 
 class CleanConfig(_Section):

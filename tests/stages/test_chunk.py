@@ -80,3 +80,38 @@ def test_long_words_are_never_split_into_an_over_budget_chunk(tokenizer) -> None
     for item in chunks:
         assert item.token_count == len(tokenizer.offsets([item.text])[0]) <= tokenizer.max_tokens
         assert not item.text.startswith("ization")
+
+
+def _table_doc(rows: int) -> Document:
+    table = "\n".join(
+        ["|Asset|Owner|Cost|", "|---|---|---|"] + [f"|Laptop {i}|IT team|{1000 + i}|" for i in range(rows)]
+    )
+    elements = [
+        Element("The inventory lists every asset the company owns and who is responsible for it."),
+        Element("Table 1: Assets", "title"),
+        Element(table, "table"),
+        Element("Assets are reviewed every quarter by the finance department."),
+    ]
+    return clean_document(Document("t" * 64, "file:///t.pdf", "pdf", elements), CleanConfig())
+
+
+def test_a_table_that_fits_is_one_chunk_with_its_heading(tokenizer) -> None:
+    doc = _table_doc(4)
+    chunks = chunk_document(doc, ChunkConfig(overlap_tokens=16), tokenizer)
+    texts = [c.text for c in chunks]
+    table = doc.elements[2].text
+    assert texts == [doc.elements[0].text, f"Table 1: Assets\n\n{table}", doc.elements[3].text]
+
+
+def test_a_long_table_is_cut_between_rows_without_overlap(tokenizer) -> None:
+    doc = _table_doc(40)
+    chunks = chunk_document(doc, ChunkConfig(max_tokens=64, overlap_tokens=16), tokenizer)
+    parts = [c for c in chunks if "|" in c.text]
+    assert len(parts) > 3
+    for part in parts:
+        rows = part.text.split("\n")
+        assert all(r.startswith("|") and r.endswith("|") for r in rows if r and r != "Table 1: Assets")
+        assert part.token_count <= 64
+    for previous, current in itertools.pairwise(parts):
+        assert current.char_start > previous.char_end, "table rows are not repeated across chunks"
+    assert not any("|" in c.text and "quarter" in c.text for c in chunks), "the table ends its chunk"

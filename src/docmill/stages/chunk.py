@@ -1,8 +1,9 @@
 """Chunk: structure-aware spans of the cleaned text, bounded in tokens by the embedding model's tokenizer.
 
 Titles start new chunks; consecutive sentences are packed up to the token budget; a configurable number of
-tokens overlaps between neighbouring chunks of one section. Every chunk's text is exactly
-`document.text[char_start:char_end]`.
+tokens overlaps between neighbouring chunks of one section. A table is a chunk of its own when it fits the
+budget, otherwise it is cut between rows (never inside a cell's row, unless one row alone is over budget).
+Every chunk's text is exactly `document.text[char_start:char_end]`.
 """
 
 from __future__ import annotations
@@ -33,19 +34,26 @@ class _Piece:
     tokens: int
     page: int | None
     title: bool
+    table: int | None  # index of the table element the piece belongs to
 
 
-def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool]]:
+def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool, int | None]]:
     spans = []
-    for element in doc.elements:
+    for index, element in enumerate(doc.elements):
         title = element.kind.endswith("title")
+        table = index if element.kind == "table" else None
         cursor = element.char_start
-        parts = [element.text] if title else _SENTENCE_END.split(element.text)
+        if title:
+            parts = [element.text]
+        elif table is not None:
+            parts = element.text.split("\n")  # rows (Markdown) or the whole table (HTML, one line)
+        else:
+            parts = _SENTENCE_END.split(element.text)
         for part in parts:
             if not part:
                 continue
             start = doc.text.index(part, cursor)
-            spans.append((start, start + len(part), element.page, title))
+            spans.append((start, start + len(part), element.page, title, table))
             cursor = start + len(part)
     return spans
 
@@ -66,15 +74,15 @@ def _word_cuts(offs: list[tuple[int, int]], budget: int) -> list[tuple[int, int]
 
 def _pieces(doc: Document, tokenizer: Tokenizer, budget: int) -> list[_Piece]:
     spans = _sentences(doc)
-    offsets = tokenizer.offsets([doc.text[s:e] for s, e, _, _ in spans])
+    offsets = tokenizer.offsets([doc.text[s:e] for s, e, _, _, _ in spans])
     pieces: list[_Piece] = []
-    for (start, end, page, title), offs in zip(spans, offsets, strict=True):
+    for (start, end, page, title, table), offs in zip(spans, offsets, strict=True):
         if len(offs) <= budget:
-            pieces.append(_Piece(start, end, max(len(offs), 1), page, title))
+            pieces.append(_Piece(start, end, max(len(offs), 1), page, title, table))
             continue
         for first, end in _word_cuts(offs, budget):  # an over-long sentence is cut between words
             part = offs[first:end]
-            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, title and first == 0))
+            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, title and first == 0, table))
     return pieces
 
 
@@ -83,13 +91,19 @@ def _pack(pieces: list[_Piece], config: ChunkConfig, budget: int) -> list[list[_
     current: list[_Piece] = []
     for piece in pieces:
         size = sum(p.tokens for p in current)
-        if current and piece.title and config.titles_start_chunks and not all(p.title for p in current):
+        only_titles = all(p.title for p in current)
+        new_section = piece.title and config.titles_start_chunks and not only_titles
+        # a table starts its own chunk (headings right before it stay with it) and ends it
+        table_edge = piece.table != (current[-1].table if current else None) and not (
+            piece.table is not None and only_titles
+        )
+        if current and (new_section or table_edge):
             groups.append(current)
             current = []
         elif current and size + piece.tokens > budget:
             groups.append(current)
             carry: list[_Piece] = []
-            for prev in reversed(current):
+            for prev in reversed(current if piece.table is None else []):
                 if sum(p.tokens for p in carry) + prev.tokens > config.overlap_tokens:
                     break
                 carry.insert(0, prev)
