@@ -7,14 +7,15 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # CPU build; a bare `torch` would pull a multi-GB CUDA build
 
-# System tools for formats Python cannot read alone: Tesseract (OCR of scans and images) and pandoc
-# (RTF, ODT, EPUB). Installed with apt when running as root; otherwise those files are quarantined as
-# missing_dependency:<tool>. DOCMILL_WITH_LIBREOFFICE=1 adds LibreOffice for DOC/PPT/XLS (~1 GB).
+# System tools for formats Python cannot read alone: Tesseract (OCR of scans and images), pandoc (RTF, ODT,
+# EPUB) and headless LibreOffice (DOC, PPT, XLS; ~100 MB download, ~20 s). Installed with apt when running as
+# root; otherwise those files are quarantined as missing_dependency:<tool>. DOCMILL_WITHOUT_LIBREOFFICE=1 skips
+# LibreOffice, DOCMILL_SKIP_SYSTEM_PACKAGES=1 all of them.
 if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   need=()
   command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
   command -v pandoc >/dev/null || need+=(pandoc)
-  if [ -n "${DOCMILL_WITH_LIBREOFFICE:-}" ] && ! command -v soffice >/dev/null; then
+  if [ -z "${DOCMILL_WITHOUT_LIBREOFFICE:-}" ] && ! command -v soffice >/dev/null; then
     need+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
   fi
   if [ ${#need[@]} -gt 0 ]; then

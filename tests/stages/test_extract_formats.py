@@ -1,5 +1,6 @@
 """Formats beyond the office trio: OCR, pandoc formats, structured text, detection by content."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -7,8 +8,10 @@ import pymupdf
 import pytest
 
 from docmill.parsers import ParseError, parse_file
+from docmill.parsers.pool import ParserPool
 from docmill.parsers.sniff import detect_type
 from docmill.samples import paragraphs
+from docmill.settings import ExtractConfig
 
 WORDS = " ".join(paragraphs(11, 2, 3))
 
@@ -125,3 +128,40 @@ def test_encrypted_e_mail_is_encrypted_not_empty(shared_corpus: Path) -> None:
             parse_file(shared_corpus / name, Path(name).suffix)
         assert error.value.reason == "encrypted", name
     assert parse_file(shared_corpus / "fake-email.msg", ".msg").elements
+
+
+def _soffice_or_skip() -> None:
+    if shutil.which("soffice") is None:
+        message = "LibreOffice (soffice) is not installed; scripts/install.sh installs it as root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def test_legacy_office_files_convert_with_libreoffice_in_parallel_workers(shared_corpus: Path) -> None:
+    _soffice_or_skip()
+    files = {
+        "simple.doc": "These are a few of my favorite things",
+        "fake-power-point.ppt": "Adding a Bullet Slide",
+        "tests-example.xls": "What is 2+2?",
+        "duplicate-paragraphs.doc": "This document contains duplicates",
+    }
+    config = ExtractConfig()
+    jobs = [(name, str(shared_corpus / name), Path(name).suffix) for name in files]
+    with ParserPool(2, 120, config.max_memory_mb, config.parser_options()) as pool:  # two soffice at once
+        results = dict(pool.parse_many(jobs))
+    for name, needle in files.items():
+        parsed = results[name]
+        assert not isinstance(parsed, ParseError), f"{name}: {parsed}"
+        assert parsed.parser.endswith("+soffice")
+        assert needle in "\n".join(e.text for e in parsed.elements), name
+    assert any(e.kind == "table" and "<td>" in e.text for e in results["tests-example.xls"].elements)
+
+
+def test_legacy_office_without_libreoffice_names_the_missing_tool(
+    shared_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no soffice on this PATH
+    with pytest.raises(ParseError) as error:
+        parse_file(shared_corpus / "simple.doc", ".doc")
+    assert error.value.reason == "missing_dependency:soffice"

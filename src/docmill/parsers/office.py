@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
 import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError
 from docmill.records import Element
 
 _KINDS = {
@@ -51,7 +54,8 @@ def _partition(path: Path, ext: str) -> list[Any]:
     raise ParseError(f"unsupported_type:{ext}", "no unstructured partitioner configured")
 
 
-def _check_container(path: Path, ext: str) -> None:
+def check_office_container(path: Path, ext: str) -> None:
+    """OOXML files: an OLE container means password protection; anything else but a ZIP is corrupt."""
     if ext not in _ZIP_FORMATS:
         return
     with path.open("rb") as handle:
@@ -112,7 +116,7 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
     import unstructured
 
     ext = ext or path.suffix.lower()
-    _check_container(path, ext)
+    check_office_container(path, ext)
     try:
         _check_mail_encryption(path, ext)
         raw_elements = _partition(path, ext)
@@ -137,22 +141,34 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
     pages = {e.page for e in elements if e.page}
     if pages:
         metadata["pages"] = max(pages)
-    return Parsed(elements, metadata, f"unstructured-{unstructured.__version__}")
+    return Parsed(elements, metadata, f"unstructured-{unstructured.__version__.__version__}")
+
+
+@functools.cache
+def _soffice_profile() -> str:
+    """A LibreOffice user profile per process: concurrent soffice runs sharing one profile block each other."""
+    profile = tempfile.mkdtemp(prefix="docmill-soffice-profile-")
+    atexit.register(shutil.rmtree, profile, ignore_errors=True)
+    return Path(profile).as_uri()
 
 
 def parse_legacy_office(path: Path, ext: str) -> Parsed:
     """DOC/PPT/XLS: convert with LibreOffice to the OOXML format, then partition."""
     target = {".doc": "docx", ".ppt": "pptx", ".xls": "xlsx"}[ext]
     with tempfile.TemporaryDirectory(prefix="docmill-soffice-") as out:
+        command = ["soffice", f"-env:UserInstallation={_soffice_profile()}", "--headless", "--norestore"]
+        source = Path(out) / f"source{ext}"  # a name soffice cannot misread (leading dashes, odd characters)
+        shutil.copyfile(path, source)
         proc = subprocess.run(
-            ["soffice", "--headless", "--convert-to", target, "--outdir", out, str(path)],
+            [*command, "--convert-to", target, "--outdir", out, str(source)],
             capture_output=True,
-            timeout=300,
+            timeout=float(OPTIONS.get("timeout_s", 300)),
             check=False,
         )
-        converted = Path(out) / f"{path.stem}.{target}"
+        converted = Path(out) / f"source.{target}"
         if proc.returncode != 0 or not converted.exists():
-            raise ParseError("corrupt_office", f"LibreOffice could not convert: {proc.stderr.decode()[:300]}")
+            detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()[:300]
+            raise ParseError("corrupt_office", f"LibreOffice could not convert the {ext} file: {detail}")
         parsed = parse_with_unstructured(converted, f".{target}")
     parsed.parser += "+soffice"
     return parsed

@@ -2,7 +2,8 @@
 
 A parser that hangs is killed after `timeout_s` (`timeout`); one that exhausts its address-space limit
 reports `too_large`; one that dies (segfault in a C library) reports `parser_crashed`. The pool replaces
-the worker and goes on with the next document.
+the worker and goes on with the next document. Each worker leads its own process group, so the external
+tools it runs (soffice, tesseract, pandoc) die with it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
+import os
+import signal
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -36,6 +39,7 @@ def _worker_main(conn: Connection, max_memory_mb: int, options: dict[str, Any]) 
     from docmill.offline import apply_offline_defaults
     from docmill.parsers import OPTIONS, parse_file
 
+    os.setsid()  # own process group: killing the worker also kills its soffice/tesseract/pandoc children
     apply_offline_defaults()
     OPTIONS.update(options)
     if max_memory_mb:
@@ -43,6 +47,9 @@ def _worker_main(conn: Connection, max_memory_mb: int, options: dict[str, Any]) 
 
         limit = max_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if not max_memory_mb or max_memory_mb >= 2048:  # importing pymupdf maps ~0.5 GB of address space
+        import docmill.parsers.pdf  # noqa: F401  # its import (~0.5 s) overlaps the caller's work, not a parse
+
     while True:
         job = conn.recv()
         if job is None:
@@ -82,6 +89,8 @@ class ParserPool:
         return _Worker(proc, parent)
 
     def _replace(self, worker: _Worker) -> _Worker:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker.process.pid, signal.SIGKILL)
         worker.process.kill()
         worker.process.join(5)
         worker.conn.close()
@@ -128,6 +137,8 @@ class ParserPool:
         worker.job = None
         if message[0] == "ok":
             return message[1]  # type: ignore[no-any-return]
+        if message[1] == "too_large":  # a process that hit its memory limit may be left in a bad state
+            self._replace(worker)
         return ParseError(message[1], message[2])
 
     def close(self) -> None:
@@ -136,8 +147,8 @@ class ParserPool:
             with contextlib.suppress(OSError):
                 worker.conn.send(None)
             worker.process.join(5)
-            if worker.process.is_alive():
-                worker.process.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(worker.process.pid, signal.SIGKILL)  # children left behind, if any
         self._workers = []
 
     def __enter__(self) -> ParserPool:
