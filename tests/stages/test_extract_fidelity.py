@@ -5,9 +5,10 @@ from collections import Counter
 from pathlib import Path
 
 import pymupdf
+import pytest
 
-from docmill.parsers import ParseError, parse_file
-from docmill.samples import make_docx, make_html, make_pptx, paragraphs
+from docmill.parsers import OPTIONS, ParseError, parse_file
+from docmill.samples import make_docx, make_html, make_pdf, make_pptx, paragraphs
 
 
 def _chars(text: str) -> Counter[str]:
@@ -95,3 +96,56 @@ def test_pdf_blocks_keep_their_position_for_header_and_footer_detection(tmp_path
     assert all(e.bottom is not None and e.bottom > 0.95 for e in footers)
     body = [e for e in elements if e not in headers + footers]
     assert all(0.1 < (e.top or 0) < 0.9 for e in body)
+
+
+TABLE = [["Asset", "Owner", "Cost"], ["Laptop", "IT", "1200"], ["Badge", "Facilities", "15"]]
+
+
+def test_ruled_pdf_table_is_one_markdown_element_in_reading_order(tmp_path: Path) -> None:
+    (tmp_path / "assets.pdf").write_bytes(make_pdf("Assets", 5, 2, TABLE))
+    elements = parse_file(tmp_path / "assets.pdf", ".pdf").elements
+    tables = [e for e in elements if e.kind == "table"]
+    assert [t.text for t in tables] == ["|Asset|Owner|Cost|\n|---|---|---|\n|Laptop|IT|1200|\n|Badge|Facilities|15|"]
+    assert tables[0].page == 2 and tables[0].top is not None
+    assert elements[-1] is tables[0], "the table follows the prose above it"
+    assert not any("Laptop" in e.text for e in elements if e.kind != "table"), "cells are not repeated as text"
+
+
+def test_pdf_tables_can_be_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(OPTIONS, "pdf_tables", False)
+    (tmp_path / "assets.pdf").write_bytes(make_pdf("Assets", 5, 2, TABLE))
+    elements = parse_file(tmp_path / "assets.pdf", ".pdf").elements
+    assert not [e for e in elements if e.kind == "table"]
+    assert "Laptop" in " ".join(e.text for e in elements)
+
+
+def test_corpus_pdf_tables_keep_their_rows_together(shared_corpus: Path) -> None:
+    elements = parse_file(shared_corpus / "pdf/layout-parser-paper-with-table.pdf", ".pdf").elements
+    tables = [e for e in elements if e.kind == "table"]
+    assert len(tables) == 1
+    for name in ("PubLayNet", "PRImA", "Newspaper", "TableBank", "HJDataset"):
+        assert name in tables[0].text
+    korean = parse_file(shared_corpus / "pdf/korean-text-with-tables.pdf", ".pdf").elements
+    assert sum(e.kind == "table" for e in korean) == 2
+    assert any("이마트" in e.text for e in korean if e.kind == "table")
+    boxed_layout = parse_file(shared_corpus / "pdf/list-item-example.pdf", ".pdf").elements
+    assert not [e for e in boxed_layout if e.kind == "table"], "boxes around prose are not tables"
+
+
+def test_docx_structure_tables_headers_and_pages(shared_corpus: Path) -> None:
+    tables = [e.text for e in parse_file(shared_corpus / "docx-tables.docx", ".docx").elements if e.kind == "table"]
+    assert tables[0] == "|Header Col 1|Header Col 2|\n|---|---|\n|Lorem ipsum|A link example|"
+    assert "|d|e <br> f <br> g&t <br> h|i|" in tables[1], "a nested table stays inside its cell"
+    merged = parse_file(shared_corpus / "grid_offset_error.docx", ".docx").elements  # rows disagree with the grid
+    assert merged[0].text.startswith("|A|Merged B1-B3|")
+    kinds = [(e.kind, e.text) for e in parse_file(shared_corpus / "docx-hdrftr.docx", ".docx").elements]
+    assert kinds == [
+        ("header", "First header para\nLast header para"),
+        ("text", "Main document"),
+        ("footer", "para1\npara2"),
+    ]
+    levels = parse_file(shared_corpus / "category-level.docx", ".docx").elements
+    assert [e.text for e in levels if e.kind == "title"] == ["A Heading 1", "A Heading 2", "Another Heading 1"]
+    assert sum(e.kind == "list_item" for e in levels) == 4
+    pages = parse_file(shared_corpus / "handbook-1p.docx", ".docx")
+    assert pages.metadata["pages"] == 2 and pages.elements[-2].page == 2  # Word's rendered page break

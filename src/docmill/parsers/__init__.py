@@ -61,7 +61,7 @@ PARSERS: dict[str, str] = {
     ".xml": "structured:parse_xml",
     ".rst": "structured:parse_markup",
     ".org": "structured:parse_markup",
-    ".docx": "office:parse_with_unstructured",
+    ".docx": "word:parse_docx",
     ".pptx": "office:parse_with_unstructured",
     ".xlsx": "office:parse_with_unstructured",
     ".html": "office:parse_with_unstructured",
