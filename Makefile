@@ -26,6 +26,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline_benchmark.py
+	$(BIN)/python benchmarks/extract_vs_unstructured.py
 
 config-doc: setup
 	$(BIN)/docmill config-doc > docs/configuration.md

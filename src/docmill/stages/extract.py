@@ -20,6 +20,9 @@ class Parser(Protocol):
 def extract(sources: list[SourceFile], config: ExtractConfig, parser: Parser) -> StageResult[Document]:
     """Parse a batch of files. Failures become rejects with the parser's reason code.
 
+    Largest files are handed to the workers first, so a long document does not start last and leave the
+    other workers idle at the end of the batch.
+
     Returns:
         Documents in the order of `sources` (minus rejects).
     """
@@ -32,6 +35,7 @@ def extract(sources: list[SourceFile], config: ExtractConfig, parser: Parser) ->
             result.rejects.append(_reject(source, ParseError("too_large", f"{source.size} bytes over max_file_mb")))
         else:
             jobs.append((source.doc_id, source.path, source.extension))
+    jobs.sort(key=lambda job: -by_id[job[0]].size)
     parsed: dict[str, Parsed] = {}
     for key, outcome in parser.parse_many(jobs):
         if isinstance(outcome, ParseError):
