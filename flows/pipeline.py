@@ -20,10 +20,9 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from docmill import __version__
 from docmill.containers import expand_containers
 from docmill.offline import apply_offline_defaults
-from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
+from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.runtime import Runtime
 from docmill.settings import Settings, load_settings
 from docmill.sources.folder import FileItem, FolderSource, sha256_file
@@ -155,7 +154,7 @@ def pipeline(
         overrides["pipeline"] = settings.pipeline.model_copy(update={"batch_size": batch_size})
     settings = settings.model_copy(update=overrides)
     rt = Runtime(settings, str(flow_run.get_id() or f"local-{time.time_ns()}"))
-    rt.catalog.start_run(rt.run_id, config_hash(settings), __version__)
+    rt.start_run()
     started = time.perf_counter()
     stages: dict[str, Counter[str]] = defaultdict(Counter)
     try:
@@ -165,17 +164,19 @@ def pipeline(
         for n, batch in enumerate(rt.pending_batches(settings.pipeline.batch_size)):
             logger.info("batch %d: %d documents", n, len(batch))
             _process_batch(rt, batch, n, stages)
+        rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
         validate.check_reject_rate(
             int(stages["validate"]["rejected"]), int(stages["validate"]["in"]), settings.validate_
         )
         result = version_task(rt)
+        rt.record_version(result)
         stages["version"].update(result.stats)
         summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
     except BaseException as exc:
-        rt.catalog.finish_run(rt.run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
+        rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
         rt.close()
         raise
-    rt.catalog.finish_run(rt.run_id, "completed", summary)
+    rt.finish_run("completed", summary)
     rt.close()
     _artifacts(summary)
     logger.info(

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from docmill.catalog import DUPLICATE, EMBEDDED
+from docmill.catalog import DUPLICATE, EMBEDDED, SUPERSEDED
+from docmill.records import Chunk, Document, Reject, make_chunk_id
 from docmill.runtime import Runtime
 from docmill.settings import PathsConfig, Settings
 from docmill.sources.folder import FolderSource, sha256_file
@@ -79,4 +80,65 @@ def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) ->
     assert stats["documents_removed"] == 1 and stats["duplicates_requeued"] == 1
     assert rt.catalog.document(doc_b)["status"] == "pending"
     assert rt.store.count() == 0
+    rt.close()
+
+
+def _publish(rt: Runtime, doc_id: str, texts: list[str]) -> None:
+    """Publish a document with the given chunk texts (vectors from the real model)."""
+    doc = Document(doc_id, "", "txt", [], text="\n\n".join(texts), text_hash=doc_id)
+    chunks = [Chunk(make_chunk_id(doc_id, i, t), doc_id, i, t, 4, 0, len(t)) for i, t in enumerate(texts)]
+    for item, vector in zip(chunks, rt.embedder.encode(texts), strict=True):
+        item.vector = vector
+    rt.publish([doc], chunks)
+
+
+def _doc_ids_in_store(rt: Runtime) -> list[str]:
+    points, _ = rt.store.client.scroll(rt.store.collection, limit=100, with_payload=True)
+    return sorted(p.payload["doc_id"] for p in points)
+
+
+def _published_memo(tmp_path: Path, chunks: list[str]) -> tuple[Path, str]:
+    """A memo ingested and published by run r1: (its path, its doc_id)."""
+    (tmp_path / "in").mkdir()
+    memo = tmp_path / "in" / "memo.txt"
+    memo.write_text("first version of the memo")
+    rt = _runtime(tmp_path, "r1")
+    _ingest(rt, [tmp_path / "in"])
+    old = rt.catalog.source(memo.resolve().as_uri())["doc_id"]
+    _publish(rt, old, chunks)
+    rt.close()
+    return memo, old
+
+
+def test_a_changed_file_keeps_its_old_points_until_the_new_content_is_published(tmp_path: Path) -> None:
+    memo, old = _published_memo(tmp_path, ["first version", "of the memo"])
+    memo.write_text("second version of the memo")
+    rt = _runtime(tmp_path, "r2")
+    assert _ingest(rt, [tmp_path / "in"])["documents_superseded"] == 1
+    new = rt.catalog.source(memo.resolve().as_uri())["doc_id"]
+    assert _doc_ids_in_store(rt) == [old, old], "the file is never without points"
+    assert rt.catalog.document(old)["status"] == SUPERSEDED
+    # a crash after the new points are written but before the catalog commit ...
+    doc_chunks = [Chunk(make_chunk_id(new, 0, "second version"), new, 0, "second version", 3, 0, 14)]
+    doc_chunks[0].vector = rt.embedder.encode(["second version"])[0]
+    rt.store.replace_document(new, doc_chunks, "r2")
+    rt.close()
+
+    rt = _runtime(tmp_path, "r3")  # ... is finished by the next run: the new content is still pending
+    assert _ingest(rt, [tmp_path / "in"])["documents_removed"] == 0
+    assert rt.catalog.document(new)["status"] == "pending"
+    _publish(rt, new, ["second version"])
+    assert _doc_ids_in_store(rt) == [new] and rt.catalog.document(old) is None
+    rt.close()
+
+
+def test_superseded_content_goes_when_the_new_content_is_quarantined(tmp_path: Path) -> None:
+    memo, old = _published_memo(tmp_path, ["first version of the memo"])
+    memo.write_text("")
+    rt = _runtime(tmp_path, "r2")
+    _ingest(rt, [tmp_path / "in"])
+    new = rt.catalog.source(memo.resolve().as_uri())["doc_id"]
+    rt.record_rejects([Reject("extract", "empty", "no text", new, memo.resolve().as_uri())])
+    assert rt.retire_superseded() == 1
+    assert _doc_ids_in_store(rt) == [] and rt.catalog.document(old) is None
     rt.close()

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS sources (
 CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, source_uri TEXT, status TEXT NOT NULL, stage TEXT, file_type TEXT,
-    title TEXT, text_hash TEXT, duplicate_of TEXT, n_chunks INTEGER DEFAULT 0, run_id TEXT, updated_at REAL);
+    title TEXT, text_hash TEXT, duplicate_of TEXT, n_chunks INTEGER DEFAULT 0, run_id TEXT, updated_at REAL,
+    superseded_by TEXT);
 CREATE INDEX IF NOT EXISTS documents_status ON documents(status, source_uri);
 CREATE INDEX IF NOT EXISTS documents_text ON documents(text_hash);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -45,6 +46,7 @@ CREATE INDEX IF NOT EXISTS quarantine_doc ON quarantine(doc_id);
 
 PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined", "duplicate"
 CONTAINER = "container"  # an archive: its members are documents of their own
+SUPERSEDED = "superseded"  # a changed file's previous content: served until its successor is processed
 
 
 class Catalog:
@@ -58,6 +60,9 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(documents)")}
+        if "superseded_by" not in columns:  # catalogs written before this column existed
+            self._db.execute("ALTER TABLE documents ADD COLUMN superseded_by TEXT")
 
     def close(self) -> None:
         """Close the connection."""
@@ -129,6 +134,13 @@ class Catalog:
             "path=excluded.path, size=excluded.size, mtime=excluded.mtime, last_seen_run=excluded.last_seen_run",
             (item.source_uri, item.doc_id, item.path, item.size, item.mtime, item.extension, run_id, run_id),
         )
+
+    def update_chunk_metadata(self, db: sqlite3.Connection, doc_id: str, values: dict[str, Any]) -> None:
+        """Merge `values` into the stored metadata of every chunk of a document (None removes a key)."""
+        for row in db.execute("SELECT chunk_id, metadata FROM chunks WHERE doc_id=?", (doc_id,)).fetchall():
+            meta = {**json.loads(row["metadata"] or "{}"), **values}
+            meta = {k: v for k, v in meta.items() if v is not None}
+            db.execute("UPDATE chunks SET metadata=? WHERE chunk_id=?", (json.dumps(meta), row["chunk_id"]))
 
     def pending_documents(self, after: str, limit: int) -> list[sqlite3.Row]:
         """The next page of documents waiting for processing, in source order (keyset pagination).

@@ -21,7 +21,9 @@ from rich.table import Table
 app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Documents and chunks that left the pipeline, with reasons.")
 server_app = typer.Typer(help="The embedded Prefect server (UI at http://127.0.0.1:4200).")
+audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/audit/audit.jsonl).")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(audit_app, name="audit")
 app.add_typer(server_app, name="server")
 console = Console()
 
@@ -200,6 +202,47 @@ def quarantine_list(
         table.add_row(row["stage"], row["reason"], row["source_uri"] or row["doc_id"] or "", row["message"])
     console.print(table)
     console.print(f"{len(rows)} rows")
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOpt = None) -> None:
+    """Check every entry's hash and link; exit 1 naming the first edited, removed or reordered entry."""
+    from docmill.audit import AuditLog
+
+    log = AuditLog(_settings(config).paths.audit_log)
+    count, problem = log.verify()
+    if problem is not None:
+        console.print(f"[red]audit trail broken[/red] at {problem} ({count} entries verified before it)")
+        raise typer.Exit(1)
+    console.print(f"audit trail intact: {count} entries ({log.path})")
+
+
+@audit_app.command("show")
+def audit_show(
+    config: ConfigOpt = None,
+    doc: Annotated[str | None, typer.Option(help="doc_id prefix or part of a source URI.")] = None,
+    run: Annotated[str | None, typer.Option(help="Run id.")] = None,
+    event: Annotated[str | None, typer.Option(help="Event name, e.g. document_deleted.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this UTC time (ISO 8601 prefix, e.g. 2026-11-22).")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this UTC time (ISO 8601 prefix).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Audit entries filtered by document, run, event and time."""
+    from docmill.audit import AuditLog
+
+    entries = AuditLog(_settings(config).paths.audit_log).show(doc=doc, run=run, since=since, until=until, event=event)
+    if as_json:
+        for entry in entries:
+            typer.echo(json.dumps(entry, sort_keys=True))
+        return
+    table = Table("seq", "time (UTC)", "event", "document / source", "details", title="audit")
+    for e in entries:
+        subject = e.get("source_uri") or e.get("dataset") or ""
+        skip = {"seq", "ts", "event", "source_uri", "prev", "hash", "run_id", "dataset"}
+        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
+        table.add_row(str(e["seq"]), e["ts"][:19], e["event"], str(subject), details[:160])
+    console.print(table)
+    console.print(f"{len(entries)} entries")
 
 
 @server_app.command("start")

@@ -6,9 +6,11 @@ created lazily so that a task only pays for what it uses. Flows call these metho
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError
@@ -17,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from docmill import __version__
-from docmill.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, Catalog
-from docmill.records import Chunk, Document, Reject, SourceFile, config_hash
+from docmill.audit import AuditLog
+from docmill.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
+from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,29 @@ class Runtime:
         self.settings = settings
         self.run_id = run_id
         self.catalog = Catalog(settings.paths.catalog)
+        self.audit = AuditLog(settings.paths.audit_log)
+
+    # run -------------------------------------------------------------------------------------------------
+    def start_run(self) -> None:
+        """Record the run as started in the catalog and the audit trail (config hash, code version, actor)."""
+        digest = config_hash(self.settings)
+        self.catalog.start_run(self.run_id, digest, __version__)
+        self.audit.append(
+            "run_started",
+            run_id=self.run_id,
+            config_hash=digest,
+            code_version=__version__,
+            sources=[str(s) for s in self.settings.ingest.sources],
+            actor=f"{getpass.getuser()}@{socket.gethostname()}",
+        )
+
+    def finish_run(self, status: str, summary: dict[str, Any]) -> None:
+        """Record the end of the run (`completed` or `failed`) in the catalog and the audit trail."""
+        self.catalog.finish_run(self.run_id, status, summary)
+        keys = ("documents", "chunks_embedded", "chunks_cached", "points", "dataset_tag", "error")
+        self.audit.append(
+            "run_finished", run_id=self.run_id, status=status, **{k: summary[k] for k in keys if k in summary}
+        )
 
     # adapters ----------------------------------------------------------------------------------------
     @cached_property
@@ -128,12 +154,22 @@ class Runtime:
 
     # ingest ------------------------------------------------------------------------------------------
     def record_sources(self, pairs: list[tuple[SourceFile, str]]) -> dict[str, int]:
-        """Upsert listed sources; new content becomes a pending document. Returns alias count."""
+        """Upsert listed sources; new content becomes a pending document. Returns the alias count.
+
+        Audit: `document_added` for content never seen, `document_changed` (with the previous content's
+        doc_id) for a known source whose bytes changed."""
         aliases = 0
+        events: list[tuple[str, dict[str, Any]]] = []
         with self.catalog.transaction() as db:
-            for source, _change in pairs:
+            for source, change in pairs:
+                before = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (source.source_uri,)).fetchone()
                 self.catalog.upsert_source(db, source, self.run_id)
                 known = db.execute("SELECT source_uri FROM documents WHERE doc_id=?", (source.doc_id,)).fetchone()
+                fields = {"run_id": self.run_id, "doc_id": source.doc_id, "source_uri": source.source_uri}
+                if change == "changed" and before is not None:
+                    events.append(("document_changed", {**fields, "old_doc_id": before["doc_id"], "size": source.size}))
+                elif known is None:
+                    events.append(("document_added", {**fields, "size": source.size}))
                 if known is None:
                     db.execute(
                         "INSERT INTO documents(doc_id, source_uri, status, stage, file_type, run_id) "
@@ -148,6 +184,7 @@ class Runtime:
                     )
                 elif known["source_uri"] != source.source_uri:
                     aliases += 1
+            self.audit.append_many(events)  # before the commit: at-least-once, never a change without its entry
         return {"same_bytes_as_other_file": aliases}
 
     def start_ingest(self) -> None:
@@ -173,24 +210,53 @@ class Runtime:
 
     def remove_vanished(self, roots: list[Path]) -> dict[str, int]:
         """Forget sources under `roots` not seen in this run; remove documents no source points to any more;
-        queue again the duplicates of removed documents (they may now be the only copy of their text)."""
+        queue again the duplicates of removed documents (they may now be the only copy of their text).
+
+        Audit: `document_moved` when a document's recorded source is gone but its bytes remain at another path,
+        `document_deleted` when no source holds its bytes any more (a changed file's old content is not
+        "deleted": its `document_changed` entry says what replaced it)."""
+        events: list[tuple[str, dict[str, Any]]] = []
         with self.catalog.transaction() as db:
-            deleted = 0
+            gone: list[tuple[str, str]] = []
             for prefix in map(_uri_prefix, roots):
-                deleted += db.execute(
-                    "DELETE FROM sources WHERE last_seen_run != ? AND substr(source_uri, 1, ?) = ?",
-                    (self.run_id, len(prefix), prefix),
-                ).rowcount
+                where = "last_seen_run != ? AND substr(source_uri, 1, ?) = ?"
+                args = (self.run_id, len(prefix), prefix)
+                gone += [
+                    (r[0], r[1]) for r in db.execute(f"SELECT source_uri, doc_id FROM sources WHERE {where}", args)
+                ]
+                db.execute(f"DELETE FROM sources WHERE {where}", args)
             orphans = [
                 r[0]
-                for r in db.execute("SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources)")
+                for r in db.execute(
+                    "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources) AND status != ?",
+                    (SUPERSEDED,),
+                )
             ]
-            db.execute(  # a document whose recorded source now holds other bytes moves to a remaining copy
-                "UPDATE documents SET source_uri="
-                "(SELECT MIN(source_uri) FROM sources s WHERE s.doc_id=documents.doc_id)"
-                " WHERE NOT EXISTS (SELECT 1 FROM sources s WHERE s.source_uri=documents.source_uri"
-                " AND s.doc_id=documents.doc_id) AND doc_id IN (SELECT doc_id FROM sources)"
-            )
+            # a changed file's previous content keeps its points until the new content is processed: no window
+            # in which the file has no points (see retire_superseded)
+            replaced = db.execute(
+                "SELECT d.doc_id, s.doc_id successor FROM documents d JOIN sources s ON s.source_uri = d.source_uri "
+                "WHERE d.doc_id NOT IN (SELECT doc_id FROM sources) AND d.status != ? "
+                "AND s.doc_id IN (SELECT doc_id FROM documents WHERE status = ?)",
+                (SUPERSEDED, PENDING),
+            ).fetchall()
+            for row in replaced:
+                db.execute(
+                    "UPDATE documents SET status=?, superseded_by=? WHERE doc_id=?",
+                    (SUPERSEDED, row["successor"], row["doc_id"]),
+                )
+            moved = db.execute(
+                "SELECT d.doc_id, d.source_uri old, (SELECT MIN(source_uri) FROM sources s WHERE s.doc_id=d.doc_id) new"
+                " FROM documents d WHERE NOT EXISTS (SELECT 1 FROM sources s WHERE s.source_uri=d.source_uri"
+                " AND s.doc_id=d.doc_id) AND d.doc_id IN (SELECT doc_id FROM sources)"
+            ).fetchall()
+            for row in moved:  # the recorded source now holds other bytes or is gone: a remaining copy takes over
+                db.execute("UPDATE documents SET source_uri=? WHERE doc_id=?", (row["new"], row["doc_id"]))
+                fields = {"run_id": self.run_id, "doc_id": row["doc_id"], "old_source_uri": row["old"]}
+                events.append(("document_moved", {**fields, "source_uri": row["new"]}))
+            for uri, doc_id in gone:
+                if doc_id in orphans:
+                    events.append(("document_deleted", {"run_id": self.run_id, "doc_id": doc_id, "source_uri": uri}))
             requeued = 0
             for doc_id in orphans:
                 requeued += db.execute(
@@ -198,16 +264,60 @@ class Runtime:
                     "WHERE status=? AND duplicate_of=?",
                     (PENDING, DUPLICATE, doc_id),
                 ).rowcount
-        if orphans:
-            self.store.delete_documents(orphans)
-            with self.catalog.transaction() as db:
-                for doc_id in orphans:
-                    db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
-                    db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
-                self.catalog.clear_rejects(db, orphans)
-            for doc_id in orphans:  # members of a removed archive
-                shutil.rmtree(self.settings.paths.data_dir / "derived" / doc_id, ignore_errors=True)
-        return {"sources_deleted": deleted, "documents_removed": len(orphans), "duplicates_requeued": requeued}
+            self.audit.append_many(events)
+        if moved:
+            self._relocate({row["doc_id"]: row["new"] for row in moved})
+        superseded = {row["doc_id"] for row in replaced}
+        self._remove_documents([d for d in orphans if d not in superseded])
+        retired = self.retire_superseded()  # left over by an interrupted run
+        return {
+            "sources_deleted": len(gone),
+            "documents_moved": len(moved),
+            "documents_superseded": len(superseded),
+            "documents_removed": len(orphans) - len(superseded) + retired,
+            "duplicates_requeued": requeued,
+        }
+
+    def retire_superseded(self) -> int:
+        """Remove previous contents whose successor has been processed (embedded, quarantined or found a
+        duplicate): their points go only now, after the successor's points are in. Idempotent, so a run
+        interrupted between the two steps is finished by the next one. Returns the number removed."""
+        rows = self.catalog.query(
+            "SELECT doc_id FROM documents WHERE status = ? AND (superseded_by IS NULL OR superseded_by NOT IN "
+            "(SELECT doc_id FROM documents WHERE status IN (?, ?)))",
+            (SUPERSEDED, PENDING, SUPERSEDED),
+        )
+        self._remove_documents([r["doc_id"] for r in rows])
+        return len(rows)
+
+    def _remove_documents(self, doc_ids: list[str]) -> None:
+        """Points first, then catalog rows, then derived files (archive members, attachments)."""
+        if not doc_ids:
+            return
+        self.store.delete_documents(doc_ids)
+        with self.catalog.transaction() as db:
+            for doc_id in doc_ids:
+                db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+                db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            self.catalog.clear_rejects(db, doc_ids)
+        for doc_id in doc_ids:
+            shutil.rmtree(self.settings.paths.data_dir / "derived" / doc_id, ignore_errors=True)
+
+    def _relocate(self, new_uris: dict[str, str]) -> None:
+        """Give moved documents' points and cached chunks the metadata of their new location."""
+        from docmill.stages.enrich import location_metadata
+
+        fields = {}
+        for doc_id, uri in new_uris.items():
+            row = self.catalog.source(uri)
+            if row is None:
+                continue
+            source = SourceFile(uri, row["path"], row["size"], row["mtime"], doc_id, row["extension"])
+            fields[doc_id] = {"department": None, "category": None, **location_metadata(source, self.settings.enrich)}
+        self.store.update_documents(fields)
+        with self.catalog.transaction() as db:
+            for doc_id, values in fields.items():
+                self.catalog.update_chunk_metadata(db, doc_id, values)
 
     def pending_batches(self, batch_size: int) -> Iterator[list[SourceFile]]:
         """Pending documents, one bounded batch at a time."""
@@ -220,9 +330,11 @@ class Runtime:
 
     # persistence -------------------------------------------------------------------------------------
     def record_rejects(self, rejects: list[Reject]) -> None:
-        """Store rejects; a document-level reject marks its document quarantined (or duplicate)."""
+        """Store rejects; a document-level reject marks its document quarantined (or duplicate), with an
+        audit entry (`document_quarantined` with the reason, or `document_duplicate`)."""
         if not rejects:
             return
+        events: list[tuple[str, dict[str, Any]]] = []
         with self.catalog.transaction() as db:
             self.catalog.add_rejects(db, rejects, self.run_id)
             for r in rejects:
@@ -232,6 +344,12 @@ class Runtime:
                     status = DUPLICATE if r.reason == "duplicate" else QUARANTINED
                     extra = {"duplicate_of": r.message.rsplit(" ", 1)[-1]} if status == DUPLICATE else {}
                     self.catalog.set_status(db, r.doc_id, status, r.stage, self.run_id, **extra)
+                    fields = {"run_id": self.run_id, "doc_id": r.doc_id, "source_uri": r.source_uri, "stage": r.stage}
+                    if status == DUPLICATE:
+                        events.append(("document_duplicate", {**fields, "duplicate_of": extra["duplicate_of"]}))
+                    else:
+                        events.append(("document_quarantined", {**fields, "reason": r.reason, "message": r.message}))
+            self.audit.append_many(events)
 
     def start_batch(self, sources: list[SourceFile]) -> None:
         """Forget earlier rejects of documents about to be processed again."""
@@ -260,7 +378,21 @@ class Runtime:
                     text_hash=doc.text_hash,
                     title=by_doc[doc.doc_id][0].metadata.get("title"),
                 )
+        self.retire_superseded()
         return len(by_doc)
+
+    def record_version(self, result: StageResult[str]) -> None:
+        """Audit a new dataset version (an unchanged dataset keeps its version: no entry)."""
+        if result.stats.get("new_version"):
+            version_id, tag = result.records[0], result.records[1]
+            self.audit.append(
+                "dataset_version_created",
+                run_id=self.run_id,
+                dataset=self.settings.version.dataset_name,
+                version=version_id,
+                tag=tag,
+                rows=int(result.stats.get("rows", 0)),
+            )
 
     def manifest(self) -> dict[str, Any]:
         """Run-level facts recorded with a dataset version."""

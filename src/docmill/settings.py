@@ -33,6 +33,11 @@ class PathsConfig(_Section):
         """SQLite catalog of documents, runs, chunks and quarantine."""
         return self.data_dir / "catalog.sqlite"
 
+    @property
+    def audit_log(self) -> Path:
+        """Append-only, hash-chained audit trail (JSON lines) and its head file."""
+        return self.data_dir / "audit" / "audit.jsonl"
+
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")

@@ -120,6 +120,19 @@ class QdrantStore:
             wait=True,
         )
 
+    def update_documents(self, fields: dict[str, dict[str, Any]]) -> None:
+        """Overwrite payload keys of every point of each document (doc_id -> keys; None removes the key);
+        vectors stay."""
+        from qdrant_client import models
+
+        for doc_id, values in fields.items():
+            points = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
+            present = {k: v for k, v in values.items() if v is not None}
+            absent = [k for k, v in values.items() if v is None]
+            self.client.set_payload(self.collection, payload=present, points=points, wait=True)
+            if absent:
+                self.client.delete_payload(self.collection, keys=absent, points=points, wait=True)
+
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         """Remove every point of these documents."""
         from qdrant_client import models

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from docmill.audit import AuditLog
 from docmill.records import POINT_NAMESPACE
 
 pytestmark = pytest.mark.e2e
@@ -179,7 +181,15 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     assert second["dataset_version"] == first["dataset_version"] and not second["new_version"]
     assert _points(data) == points  # untouched: same ids, same payloads (still the first run's run_id)
 
-    # a changed and a deleted file: old points gone, new points in, a new version
+    # every document of the first run has its `document_added` entry; quarantines carry their reason
+    audit = AuditLog(data / "audit" / "audit.jsonl")
+    added = {e["doc_id"] for e in audit.show(run=first["run_id"], event="document_added")}
+    assert added == {r[0] for r in db.execute("SELECT doc_id FROM documents")}
+    quarantined = {e["reason"] for e in audit.show(run=first["run_id"], event="document_quarantined")}
+    assert {"encrypted", "corrupt_pdf", "empty", "too_short"} <= quarantined
+    assert audit.show(run=first["run_id"], event="document_duplicate")
+
+    # a changed, a deleted and a moved file: old points gone, new points in, moved points relabelled, a new version
     runbook = e2e["inbox"] / "samples" / "runbook.md"
     old_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (runbook.resolve().as_uri(),)).fetchone()[0]
     runbook.write_text(runbook.read_text() + "\n## Step 4\n\nEscalate unresolved tickets to the duty manager.\n")
@@ -187,18 +197,54 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     gone_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (contacts.resolve().as_uri(),)).fetchone()[0]
     contacts.unlink()
     memo_b_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri LIKE '%memo-b.txt'").fetchone()[0]
+    memo_a_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri LIKE '%memo-a.txt'").fetchone()[0]
     (e2e["inbox"] / "memo-a.txt").unlink()  # the canonical copy goes: its duplicate must take over
+    travel = e2e["inbox"] / "samples" / "intranet" / "travel-rules.html"
+    travel_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (travel.resolve().as_uri(),)).fetchone()[0]
+    moved_to = e2e["inbox"] / "samples" / "finance" / "travel-rules.html"
+    travel.rename(moved_to)
     third = _run(e2e["config"])
     after = _points(data)
     docs_after = {p["doc_id"] for p in after.values()}
     assert old_doc not in docs_after and gone_doc not in docs_after
     assert any("duty manager" in p["text"] for p in after.values())
-    assert 0 < third["chunks_embedded"] < first["chunks_embedded"]
-    assert third["ingest"]["changed"] == 1 and third["ingest"]["sources_deleted"] == 2
+    new_runbook = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (runbook.resolve().as_uri(),)).fetchone()[
+        0
+    ]
+    fresh_texts = {p["text"] for p in after.values() if p["doc_id"] == new_runbook} - {
+        p["text"] for p in points.values()
+    }
+    # only chunks whose text is new are embedded, plus memo-b's chunk: its only cached copy was memo-a's, removed
+    # with memo-a (the embedding cache lives with the chunks)
+    assert third["chunks_embedded"] == len(fresh_texts) + 1 and fresh_texts
+    assert third["ingest"]["changed"] == 1 and third["ingest"]["sources_deleted"] == 3
+    assert third["ingest"]["documents_moved"] == 1
+    relabelled = {k: p for k, p in after.items() if p["doc_id"] == travel_doc}
+    assert set(relabelled) == {k for k, p in points.items() if p["doc_id"] == travel_doc}  # not re-embedded
+    for payload in relabelled.values():
+        assert payload["source_uri"] == moved_to.resolve().as_uri() and payload["department"] == "finance"
+        assert payload["run_id"] == first["run_id"]
     memo = [p for p in after.values() if "archive moves" in p["text"]]
     assert len(memo) == 1 and memo[0]["doc_id"] == memo_b_doc and memo[0]["source_uri"].endswith("memo-b.txt")
     assert third["dataset_tag"] == "e2e@v2" and third["dataset_version"] != first["dataset_version"]
     assert len(after) == third["dataset_rows"]
+    moved_rows = [
+        r for r in pq.read_table(data / "datasets" / "e2e" / "chunks.parquet").to_pylist() if r["doc_id"] == travel_doc
+    ]
+    assert moved_rows and all(r["source_uri"] == moved_to.resolve().as_uri() for r in moved_rows)
+
+    # the audit trail tells what happened to each document in that run, and verifies
+    third_events = audit.show(run=third["run_id"])
+    changed = [(e["old_doc_id"], e["doc_id"]) for e in third_events if e["event"] == "document_changed"]
+    assert changed == [(old_doc, new_runbook)]
+    assert {e["doc_id"] for e in third_events if e["event"] == "document_deleted"} == {gone_doc, memo_a_doc}
+    moves = [
+        (e["doc_id"], e["old_source_uri"], e["source_uri"]) for e in third_events if e["event"] == "document_moved"
+    ]
+    assert moves == [(travel_doc, travel.resolve().as_uri(), moved_to.resolve().as_uri())]
+    events = Counter(e["event"] for e in third_events)
+    assert events["run_started"] == events["run_finished"] == events["dataset_version_created"] == 1
+    assert audit.verify()[1] is None
     db.close()
 
 
@@ -227,3 +273,16 @@ def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tm
         check=True,
     )
     assert "corrupt_pdf" in listing.stdout and "too_short" in listing.stdout
+
+    def audit(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [docmill, "audit", *args, "-c", str(tmp_path / "c.yaml")]
+        return subprocess.run(command, capture_output=True, text=True, env=env)
+
+    assert audit("verify").returncode == 0
+    shown = audit("show", "--event", "document_quarantined", "--doc", "corrupt.pdf").stdout
+    assert "corrupt_pdf" in shown and "1 entries" in shown
+    log = tmp_path / "data" / "audit" / "audit.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:2] + lines[3:]))  # remove the third entry
+    broken = audit("verify")
+    assert broken.returncode == 1 and "line 3 (seq 4)" in broken.stdout

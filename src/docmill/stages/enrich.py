@@ -39,24 +39,33 @@ def _title(doc: Document, source: SourceFile) -> str:
     return first.split("\n")[0][:200] if first else PurePath(source.path).stem
 
 
+def location_metadata(source: SourceFile, config: EnrichConfig) -> dict[str, Any]:
+    """The metadata that depends on where the bytes are (not what they are): updated in place when a file
+    moves, without re-extracting or re-embedding it. `department` and `category` only when a rule matches."""
+    meta: dict[str, Any] = {
+        "source_uri": source.source_uri,
+        "source_path": source.path,
+        "file_name": PurePath(source.path).name,
+        "file_mtime": datetime.fromtimestamp(source.mtime, UTC).isoformat(timespec="seconds"),
+    }
+    meta.update(path_labels(_origin_path(source), config))
+    return meta
+
+
 def document_metadata(
     doc: Document, source: SourceFile, config: EnrichConfig, language: Callable[[str], str] | None
 ) -> dict[str, Any]:
     """The metadata every chunk of `doc` carries."""
     meta: dict[str, Any] = {
-        "source_uri": source.source_uri,
-        "source_path": source.path,
-        "file_name": PurePath(source.path).name,
+        **location_metadata(source, config),
         "file_type": doc.file_type,
         "sha256": source.doc_id,
         "size_bytes": source.size,
         "title": _title(doc, source),
-        "file_mtime": datetime.fromtimestamp(source.mtime, UTC).isoformat(timespec="seconds"),
         "pages": doc.metadata.get("pages"),
         "parser": doc.parser,
     }
     meta.update({k: doc.metadata[k] for k in _CARRIED if doc.metadata.get(k)})
-    meta.update(path_labels(_origin_path(source), config))
     if "!/" in source.source_uri:  # a member of an archive: keep the way back to it
         meta["container_uri"] = source.source_uri.rsplit("!/", 1)[0]
     if language and config.detect_language:
