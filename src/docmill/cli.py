@@ -245,6 +245,43 @@ def audit_show(
     console.print(f"{len(entries)} entries")
 
 
+@app.command()
+def lineage(
+    ident: Annotated[str, typer.Argument(help="A Qdrant point id or a chunk id.")],
+    config: ConfigOpt = None,
+    reread: Annotated[bool, typer.Option(help="Re-read the span from the source file.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of text.")] = False,
+) -> None:
+    """Where a vector came from: source, span, parser, chunker, model, run, dataset versions, source re-read."""
+    from docmill.lineage import LineageError
+    from docmill.lineage import lineage as find_lineage
+
+    try:
+        info = find_lineage(_settings(config), ident, reread=reread)
+    except LineageError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
+        return
+    table = Table("field", "value", title=f"chunk {info['chunk_id']} (point {info['point_id']})")
+    for key, value in info["lineage"].items():
+        table.add_row(key, str(value))
+    table.add_row("document status", str(info["document_status"]))
+    table.add_row("current sources", "\n".join(info["current_sources"]) or "(none)")
+    if info["run"]:
+        table.add_row(
+            "run",
+            f"{info['run']['status']}, config {info['run']['config_hash']}, docmill {info['run']['code_version']}",
+        )
+    table.add_row("dataset versions", ", ".join(info["dataset_versions"]) or "(none yet)")
+    if "source_check" in info:
+        check = info["source_check"]
+        table.add_row("source re-read", f"{check['status']} ({check['path']})")
+    console.print(table)
+    console.print(info["text"])
+
+
 @server_app.command("start")
 def server_start(config: ConfigOpt = None) -> None:
     """Start the embedded Prefect server in the background (no-op when it already runs)."""

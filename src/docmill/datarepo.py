@@ -124,6 +124,37 @@ class DataRepo:
         tags = self._git("tag", "--list", f"{name}@v*", "--sort=-v:refname").splitlines()
         return tags[0] if tags else None
 
+    def exists(self) -> bool:
+        """True once the data repository has been initialised."""
+        return (self.root / ".git").is_dir() and (self.root / ".dvc").is_dir()
+
+    def versions_containing(self, chunk_id: str) -> list[str]:
+        """Tags (`<name>@vN`, oldest first) whose dataset holds the chunk, read from the local DVC cache
+        (a version whose files are not in the cache any more is listed as `<tag> (not in local cache)`)."""
+        import pyarrow.parquet as pq
+
+        found = []
+        for tag in self._git("tag", "--list", "*@v*", "--sort=v:refname").split():
+            name = tag.rsplit("@v", 1)[0]
+            pointer = yaml.safe_load(self._git("show", f"{tag}:{name}.dvc"))
+            listing = self._cached(str(pointer["outs"][0]["md5"]))
+            if listing is None:
+                found.append(f"{tag} (not in local cache)")
+                continue
+            files = {f["relpath"]: f["md5"] for f in json.loads(listing.read_text())}
+            data = self._cached(files.get("chunks.parquet", ""))
+            if data is None:
+                found.append(f"{tag} (not in local cache)")
+                continue
+            table = pq.read_table(data, columns=["chunk_id"], filters=[("chunk_id", "=", chunk_id)])
+            if table.num_rows:
+                found.append(tag)
+        return found
+
+    def _cached(self, md5: str) -> Path | None:
+        path = self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        return path if md5 and path.is_file() else None
+
     def status_clean(self) -> bool:
         """True when the DVC-tracked data matches the committed pointers."""
         from dvc.repo import Repo

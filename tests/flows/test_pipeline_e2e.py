@@ -3,6 +3,7 @@ bundled model, DVC and git, with outbound network blocked except loopback (tests
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from docmill.audit import AuditLog
+from docmill.datarepo import DataRepo
 from docmill.records import POINT_NAMESPACE
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +40,8 @@ LINEAGE = {
     "text",
     "title",
     "file_type",
+    "parser",
+    "chunk_config",
 }
 
 
@@ -245,6 +249,15 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     events = Counter(e["event"] for e in third_events)
     assert events["run_started"] == events["run_finished"] == events["dataset_version_created"] == 1
     assert audit.verify()[1] is None
+
+    # which dataset versions hold a chunk (lineage)
+    repo = DataRepo(data / "datasets", "docmill", str(e2e["root"] / "remote"))
+    gone_chunk = next(p["chunk_id"] for p in points.values() if p["doc_id"] == gone_doc)
+    new_chunk = next(p["chunk_id"] for p in after.values() if "duty manager" in p["text"])
+    kept_chunk = next(iter(relabelled.values()))["chunk_id"]
+    assert repo.versions_containing(gone_chunk) == ["e2e@v1"]
+    assert repo.versions_containing(new_chunk) == ["e2e@v2"]
+    assert repo.versions_containing(kept_chunk) == ["e2e@v1", "e2e@v2"]
     db.close()
 
 
@@ -279,6 +292,28 @@ def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tm
         return subprocess.run(command, capture_output=True, text=True, env=env)
 
     assert audit("verify").returncode == 0
+
+    # lineage of a point: where it came from, which dataset version holds it, and the span re-read from the file
+    db = _db(tmp_path / "data")
+    point_id, chunk_text = db.execute(
+        "SELECT point_id, text FROM chunks WHERE metadata LIKE '%security-policy.docx%' ORDER BY chunk_index LIMIT 1"
+    ).fetchone()
+    db.close()
+    shown = subprocess.run(
+        [docmill, "lineage", point_id, "--json", "-c", str(tmp_path / "c.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert info["lineage"]["source_uri"].endswith("policies/security-policy.docx")
+    assert info["lineage"]["parser"].startswith("python-docx") and info["lineage"]["model"].startswith("sentence")
+    assert len(info["lineage"]["chunk_config"]) == 16 and info["lineage"]["run_id"]
+    assert info["dataset_versions"] == ["default@v1"] and info["text"] == chunk_text
+    assert info["source_check"]["status"] == "matches" and info["source_check"]["text"] == chunk_text
+    unknown = subprocess.run([docmill, "lineage", "nope", "-c", str(tmp_path / "c.yaml")], capture_output=True, env=env)
+    assert unknown.returncode == 1
     shown = audit("show", "--event", "document_quarantined", "--doc", "corrupt.pdf").stdout
     assert "corrupt_pdf" in shown and "1 entries" in shown
     log = tmp_path / "data" / "audit" / "audit.jsonl"

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from docmill.records import Chunk, Document, Reject, StageResult, make_chunk_id
+from docmill.records import Chunk, Document, Reject, StageResult, config_hash, make_chunk_id
 from docmill.settings import ChunkConfig
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
@@ -118,6 +118,7 @@ def _pack(pieces: list[_Piece], config: ChunkConfig, budget: int) -> list[list[_
 def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> list[Chunk]:
     """Split one cleaned document into chunks."""
     budget = config.max_tokens or tokenizer.max_tokens
+    settings_hash = config_hash(config.model_copy(update={"max_tokens": budget}))  # lineage: how it was cut
     groups = _pack(_pieces(doc, tokenizer, budget), config, budget)
     spans = [(g[0].start, g[-1].end, [p.page for p in g if p.page is not None]) for g in groups]
     counts = [len(o) for o in tokenizer.offsets([doc.text[s:e] for s, e, _ in spans])]
@@ -135,6 +136,7 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
                 end,
                 min(pages) if pages else None,
                 max(pages) if pages else None,
+                {"chunk_config": settings_hash},
             )
         )
     return chunks
