@@ -3,7 +3,8 @@
 Prints, from one run on the same inputs:
   - per-stage wall time and share of the flow's total (through the real Prefect flow, a temporary server),
   - extract pages/s over the corpus's PDFs next to a raw pymupdf `get_text()` loop on the same files (ratio),
-  - embed chunks/s with the bundled model.
+  - embed chunks/s with the bundled model,
+  - a rerun with no source change and one with 1 % of the documents changed, as shares of the full run.
 
 Usage: python benchmarks/pipeline_benchmark.py [CORPUS_DIR]
 """
@@ -87,7 +88,21 @@ def run_flow(corpus: Path, workdir: Path) -> dict:
     with prefect_test_harness(server_startup_timeout=120):
         from flows.pipeline import pipeline
 
-        return pipeline(config_path=str(workdir / "bench.yaml"))
+        full = pipeline(config_path=str(workdir / "bench.yaml"))
+        unchanged = pipeline(config_path=str(workdir / "bench.yaml"))
+        edited = change_one_percent(inbox, full["documents"]["embedded"])
+        changed = pipeline(config_path=str(workdir / "bench.yaml"))
+    return {"full": full, "unchanged": unchanged, "changed": changed, "edited": edited}
+
+
+def change_one_percent(inbox: Path, documents: int) -> list[str]:
+    """Append a paragraph to 1 % of the documents (at least one): plain-text files, first in path order."""
+    count = max(1, round(documents / 100))
+    texts = sorted(p for p in inbox.rglob("*") if p.suffix in {".txt", ".md"} and p.stat().st_size > 200)[:count]
+    for path in texts:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("\n\nAddendum: this paragraph was added to measure an incremental run.\n")
+    return [p.name for p in texts]
 
 
 def main() -> None:
@@ -99,7 +114,8 @@ def main() -> None:
         raw_pages, raw_s = raw_pymupdf(pdfs)
         ours_pages, ours_s = docmill_extract(pdfs, workdir)
         ocr_pages, ocr_s = docmill_extract(pdfs, workdir, ocr=True)
-        summary = run_flow(corpus, workdir)
+        runs = run_flow(corpus, workdir)
+    summary = runs["full"]
     stages = summary["stages"]
     total = summary["seconds"]
     print(f"corpus: {corpus} ({sum(1 for p in corpus.rglob('*') if p.is_file())} files)")
@@ -121,6 +137,13 @@ def main() -> None:
     embed = stages.get("embed", {})
     embedded, embed_s = embed.get("embedded", 0), embed.get("seconds", 0.0)
     print(f"embed: {embedded:.0f} chunks in {embed_s:.1f} s = {embedded / embed_s if embed_s else 0:.1f} chunks/s")
+    for name, label in (("unchanged", "rerun, no source change"), ("changed", "rerun, 1 % of documents changed")):
+        rerun = runs[name]
+        print(
+            f"{label}: {rerun['seconds']:.1f} s = {rerun['seconds'] / total:.1%} of the full run; "
+            f"chunks embedded {rerun['chunks_embedded']}, reused {rerun['chunks_cached']}"
+        )
+    print(f"changed files: {', '.join(runs['edited'])}")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ def ingest_task(rt: Runtime) -> dict[str, float]:
             stats.update(_ingest_items(rt, items, depth=0))
         rt.check_listing(root, listed)
     stats.update(rt.remove_vanished(cfg.sources))
+    stats["requeued_for_new_settings"] = rt.requeue_for_new_settings()
     return dict(stats)
 
 
@@ -170,6 +171,7 @@ def pipeline(
         )
         result = version_task(rt)
         rt.record_version(result)
+        stages["embed"]["cache_pruned"] += rt.prune_cache()
         stages["version"].update(result.stats)
         summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
     except BaseException as exc:

@@ -29,7 +29,7 @@ CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY, source_uri TEXT, status TEXT NOT NULL, stage TEXT, file_type TEXT,
     title TEXT, text_hash TEXT, duplicate_of TEXT, n_chunks INTEGER DEFAULT 0, run_id TEXT, updated_at REAL,
-    superseded_by TEXT);
+    superseded_by TEXT, config_key TEXT);
 CREATE INDEX IF NOT EXISTS documents_status ON documents(status, source_uri);
 CREATE INDEX IF NOT EXISTS documents_text ON documents(text_hash);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     metadata TEXT, model_key TEXT, vector BLOB, point_id TEXT, run_id TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE INDEX IF NOT EXISTS chunks_cache ON chunks(text_hash, model_key);
+CREATE TABLE IF NOT EXISTS embeddings (
+    text_hash TEXT NOT NULL, model_key TEXT NOT NULL, vector BLOB NOT NULL, last_run TEXT,
+    PRIMARY KEY (text_hash, model_key));
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, doc_id TEXT, source_uri TEXT, chunk_id TEXT,
     stage TEXT, reason TEXT, message TEXT, created_at REAL);
@@ -59,10 +62,17 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         self._db.executescript(_SCHEMA)
+        if "chunks" in tables and "embeddings" not in tables:  # catalogs from before the separate cache
+            self._db.execute(
+                "INSERT OR IGNORE INTO embeddings SELECT text_hash, model_key, vector, run_id FROM chunks "
+                "WHERE vector IS NOT NULL AND model_key IS NOT NULL"
+            )
         columns = {r["name"] for r in self._db.execute("PRAGMA table_info(documents)")}
-        if "superseded_by" not in columns:  # catalogs written before this column existed
-            self._db.execute("ALTER TABLE documents ADD COLUMN superseded_by TEXT")
+        for column in ("superseded_by", "config_key"):  # catalogs written before these columns existed
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         """Close the connection."""
@@ -198,13 +208,14 @@ class Catalog:
 
     # chunks ------------------------------------------------------------------------------------------
     def cached_vectors(self, text_hashes: list[str], model_key: str) -> dict[str, np.ndarray]:
-        """Vectors already computed for these chunk texts with this model (the embedding cache)."""
+        """Vectors already computed for these chunk texts with this model (the embedding cache, which outlives
+        the documents that produced them; see `prune_embeddings`)."""
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(text_hashes), 500):
             part = text_hashes[start : start + 500]
             marks = ",".join("?" * len(part))
             for row in self.query(
-                f"SELECT text_hash, vector FROM chunks WHERE model_key=? AND text_hash IN ({marks})",
+                f"SELECT text_hash, vector FROM embeddings WHERE model_key=? AND text_hash IN ({marks})",
                 (model_key, *part),
             ):
                 found[row["text_hash"]] = np.frombuffer(row["vector"], dtype=np.float32)
@@ -238,6 +249,24 @@ class Catalog:
                 for c in chunks
             ],
         )
+        db.executemany(
+            "INSERT OR REPLACE INTO embeddings(text_hash, model_key, vector, last_run) VALUES (?, ?, ?, ?)",
+            [(c.text_hash, model_key, np.asarray(c.vector, dtype=np.float32).tobytes(), run_id) for c in chunks],
+        )
+
+    def prune_embeddings(self, keep_runs: int) -> int:
+        """Drop cached vectors no chunk uses that were last used before the `keep_runs` most recent runs."""
+        recent = [
+            r["run_id"] for r in self.query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?", (keep_runs,))
+        ]
+        marks = ",".join("?" * len(recent)) or "NULL"
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = "
+                "embeddings.text_hash AND c.model_key = embeddings.model_key) "
+                f"AND (last_run IS NULL OR last_run NOT IN ({marks}))",
+                recent,
+            ).rowcount
 
     def iter_chunks(self, page: int = 2000) -> Iterator[list[sqlite3.Row]]:
         """All current chunks in (doc_id, chunk_index) order, page by page (bounded memory)."""

@@ -138,6 +138,47 @@ class Runtime:
         repo.ensure()
         return repo
 
+    @cached_property
+    def config_key(self) -> str:
+        """Hash of every setting that shapes a document's chunks and vectors (extract output options, clean,
+        chunk with its effective token budget, enrich, embedding model id@weights). Operational settings
+        (workers, time and memory limits, batch sizes, Qdrant address) are not part of it."""
+        s = self.settings
+        return config_hash(
+            {
+                "extract": s.extract.model_dump(mode="json", include={"ocr", "ocr_languages", "pdf_tables"}),
+                "clean": s.clean.model_dump(mode="json"),
+                "chunk": {**s.chunk.model_dump(mode="json"), "max_tokens": self.max_tokens},
+                "enrich": s.enrich.model_dump(mode="json"),
+                "model": self.embedder.model_key,
+            }
+        )
+
+    def requeue_for_new_settings(self) -> int:
+        """Documents processed under other settings (see `config_key`) go through the pipeline again; chunks
+        whose text does not change reuse their cached vectors, so only what the change affects is embedded.
+        Their points stay until the new chunks replace them."""
+        with self.catalog.transaction() as db:
+            counts = db.execute(
+                "SELECT config_key, COUNT(*) n FROM documents WHERE status IN (?, ?, ?) "
+                "AND (config_key IS NULL OR config_key != ?) GROUP BY config_key",
+                (EMBEDDED, DUPLICATE, QUARANTINED, self.config_key),
+            ).fetchall()
+            requeued = db.execute(
+                "UPDATE documents SET status=?, stage='ingest' WHERE status IN (?, ?, ?) "
+                "AND (config_key IS NULL OR config_key != ?)",
+                (PENDING, EMBEDDED, DUPLICATE, QUARANTINED, self.config_key),
+            ).rowcount
+            if requeued:
+                self.audit.append(
+                    "settings_changed",
+                    run_id=self.run_id,
+                    config_key=self.config_key,
+                    previous={str(r["config_key"]): r["n"] for r in counts},
+                    documents_requeued=requeued,
+                )
+        return requeued
+
     @property
     def max_tokens(self) -> int:
         """The chunk token budget."""
@@ -335,6 +376,7 @@ class Runtime:
         if not rejects:
             return
         events: list[tuple[str, dict[str, Any]]] = []
+        withdrawn: list[str] = []
         with self.catalog.transaction() as db:
             self.catalog.add_rejects(db, rejects, self.run_id)
             for r in rejects:
@@ -343,13 +385,21 @@ class Runtime:
                 if r.doc_id and r.chunk_id is None:
                     status = DUPLICATE if r.reason == "duplicate" else QUARANTINED
                     extra = {"duplicate_of": r.message.rsplit(" ", 1)[-1]} if status == DUPLICATE else {}
-                    self.catalog.set_status(db, r.doc_id, status, r.stage, self.run_id, **extra)
+                    self.catalog.set_status(
+                        db, r.doc_id, status, r.stage, self.run_id, config_key=self.config_key, **extra
+                    )
+                    if db.execute("SELECT 1 FROM chunks WHERE doc_id=? LIMIT 1", (r.doc_id,)).fetchone():
+                        withdrawn.append(r.doc_id)  # reprocessed under new settings and rejected now
                     fields = {"run_id": self.run_id, "doc_id": r.doc_id, "source_uri": r.source_uri, "stage": r.stage}
                     if status == DUPLICATE:
                         events.append(("document_duplicate", {**fields, "duplicate_of": extra["duplicate_of"]}))
                     else:
                         events.append(("document_quarantined", {**fields, "reason": r.reason, "message": r.message}))
             self.audit.append_many(events)
+        if withdrawn:
+            self.store.delete_documents(withdrawn)
+            with self.catalog.transaction() as db:
+                db.executemany("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in withdrawn])
 
     def start_batch(self, sources: list[SourceFile]) -> None:
         """Forget earlier rejects of documents about to be processed again."""
@@ -377,9 +427,14 @@ class Runtime:
                     n_chunks=len(by_doc[doc.doc_id]),
                     text_hash=doc.text_hash,
                     title=by_doc[doc.doc_id][0].metadata.get("title"),
+                    config_key=self.config_key,
                 )
         self.retire_superseded()
         return len(by_doc)
+
+    def prune_cache(self) -> int:
+        """Drop cached vectors that no chunk has used for `embed.cache_keep_runs` runs."""
+        return self.catalog.prune_embeddings(self.settings.embed.cache_keep_runs)
 
     def record_version(self, result: StageResult[str]) -> None:
         """Audit a new dataset version (an unchanged dataset keeps its version: no entry)."""

@@ -130,6 +130,12 @@ class EmbedConfig(_Section):
     qdrant_api_key_env: str = Field("QDRANT_API_KEY", description="Environment variable holding the API key.")
     collection: str = Field("docmill", description="Qdrant collection name.")
     write_batch: int = Field(128, ge=1, description="Points per Qdrant upsert request.")
+    cache_keep_runs: int = Field(
+        5,
+        ge=0,
+        description="Cached vectors that no chunk uses any more are kept for this many runs (a text that comes "
+        "back, e.g. a reverted edit, is not embedded again).",
+    )
 
 
 class ValidateConfig(_Section):

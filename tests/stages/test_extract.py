@@ -94,11 +94,12 @@ def test_parse_error_carries_reason() -> None:
 
 
 def test_memory_limit_quarantines_as_too_large_and_the_pool_goes_on(shared_corpus: Path, tmp_path: Path) -> None:
-    big = tmp_path / "book.txt"
-    big.write_bytes((shared_corpus / "book-war-and-peace-1225p.txt").read_bytes())
+    big = tmp_path / "books.txt"
+    big.write_bytes((shared_corpus / "book-war-and-peace-1225p.txt").read_bytes() * 25)  # 80 MB of text
     small = tmp_path / "note.txt"
     small.write_text("A short note that fits in any memory limit.")
-    with ParserPool(1, 120, max_memory_mb=150) as pool:
+    # a worker's address space is ~150 MB after its imports: 300 MB leaves room for a note, not for the books
+    with ParserPool(1, 120, max_memory_mb=300) as pool:
         outcomes = dict(pool.parse_many([("big", str(big), ".txt"), ("small", str(small), ".txt")]))
     assert isinstance(outcomes["big"], ParseError) and outcomes["big"].reason == "too_large"
     assert not isinstance(outcomes["small"], ParseError)
