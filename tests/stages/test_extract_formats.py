@@ -165,3 +165,13 @@ def test_legacy_office_without_libreoffice_names_the_missing_tool(
     with pytest.raises(ParseError) as error:
         parse_file(shared_corpus / "simple.doc", ".doc")
     assert error.value.reason == "missing_dependency:soffice"
+
+
+def test_spreadsheet_sheets_are_named_and_kept_as_tables(shared_corpus: Path) -> None:
+    parsed = parse_file(shared_corpus / "stanley-cups.xlsx", ".xlsx")
+    assert parsed.metadata["sheets"] == ["Stanley Cups", "Stanley Cups Since 67"]
+    kinds = [(e.kind, e.text) for e in parsed.elements]
+    assert kinds[0] == ("title", "Sheet: Stanley Cups")
+    assert ("title", "Sheet: Stanley Cups Since 67") in kinds
+    tables = [e.text for e in parsed.elements if e.kind == "table"]
+    assert len(tables) == 2 and all(t.startswith("<table>") and "<td>Maple Leafs</td>" in t for t in tables)

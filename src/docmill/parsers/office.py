@@ -129,8 +129,17 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
             else f"parse_failed:{type(exc).__name__}"
         )
         raise ParseError(code, str(exc)[:500]) from exc
-    elements = [e for e in (_element(r) for r in raw_elements) if e is not None]
-    if not elements:
+    elements = []
+    sheets: list[str] = []
+    for raw in raw_elements:
+        sheet = getattr(raw.metadata, "page_name", None) if ext == ".xlsx" else None
+        if sheet and (not sheets or sheets[-1] != sheet):  # a sheet's name heads its tables
+            sheets.append(sheet)
+            elements.append(Element(f"Sheet: {sheet}", "title", page=raw.metadata.page_number))
+        element = _element(raw)
+        if element is not None:
+            elements.append(element)
+    if not any(e.kind != "title" or not e.text.startswith("Sheet: ") for e in elements):
         raise ParseError("empty", "the partitioner found no text")
     metadata: dict[str, Any] = {}
     first = raw_elements[0].metadata
@@ -138,6 +147,8 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
         value = getattr(first, key, None)
         if value:
             metadata[key] = value
+    if sheets:
+        metadata["sheets"] = sheets
     pages = {e.page for e in elements if e.page}
     if pages:
         metadata["pages"] = max(pages)
