@@ -21,6 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from docmill.containers import expand_containers
+from docmill.faults import checkpoint
 from docmill.offline import apply_offline_defaults
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.runtime import Runtime
@@ -44,6 +45,7 @@ def ingest_task(rt: Runtime) -> dict[str, float]:
             listed += len(items)
             stats.update(_ingest_items(rt, items, depth=0))
         rt.check_listing(root, listed)
+    checkpoint("ingest")
     stats.update(rt.remove_vanished(cfg.sources))
     stats["requeued_for_new_settings"] = rt.requeue_for_new_settings()
     return dict(stats)
@@ -67,6 +69,7 @@ def extract_task(rt: Runtime, sources: list[SourceFile], batch_no: int) -> Stage
     """Parse a batch in worker processes."""
     rt.start_batch(sources)
     result = extract.extract(sources, rt.settings.extract, rt.parser_pool)
+    checkpoint("extract")
     rt.record_rejects(result.rejects)
     return result
 
@@ -100,7 +103,9 @@ def enrich_task(
 @task(name="embed", task_run_name="embed-batch-{batch_no:04d}", **TASK)
 def embed_task(rt: Runtime, chunks: list[Chunk], batch_no: int) -> StageResult[Chunk]:
     """Embed chunks not already in the embedding cache."""
-    return embed.embed(chunks, rt.settings.embed, rt.embedder, rt.catalog.cached_vectors)
+    result = embed.embed(chunks, rt.settings.embed, rt.embedder, rt.catalog.cached_vectors)
+    checkpoint("embed")
+    return result
 
 
 @task(name="validate", task_run_name="validate-batch-{batch_no:04d}", **TASK)

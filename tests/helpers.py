@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from docmill.records import Document, SourceFile
 from docmill.settings import CleanConfig, ExtractConfig
@@ -28,3 +29,30 @@ def cleaned(folder: Path, pool: object) -> list[Document]:
     """Extract and clean a folder."""
     docs, _ = extracted(folder, pool)
     return clean(docs, CleanConfig(), lambda h: None).records
+
+
+def qdrant_points(data: Path, collection: str = "docmill") -> dict[str, dict[str, Any]]:
+    """Every point of the embedded Qdrant store under `data`: point id -> payload."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(data / "qdrant"))
+    try:
+        points, offset = [], None
+        while True:
+            page, offset = client.scroll(collection, limit=500, offset=offset, with_payload=True)
+            points += page
+            if offset is None:
+                return {str(p.id): p.payload or {} for p in points}
+    finally:
+        client.close()
+
+
+def comparable(value: Any, base: Path) -> Any:
+    """A payload (or any JSON value) with its corpus folder replaced and run-specific fields (run id, the
+    copy-time mtime) dropped: two runs over two copies of one corpus must agree on everything else."""
+    if isinstance(value, dict):
+        return {k: comparable(v, base) for k, v in value.items() if k not in {"run_id", "file_mtime"}}
+    if isinstance(value, str):
+        root = base.resolve()
+        return value.replace(root.as_uri(), "<base>").replace(str(root), "<base>")
+    return value

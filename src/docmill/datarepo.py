@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from docmill.faults import checkpoint
+
 log = logging.getLogger(__name__)
 
 _GITIGNORE = """\
@@ -91,6 +93,7 @@ class DataRepo:
 
         with Repo(str(self.root)) as repo:
             repo.add(str(self.dataset_dir(name)))
+            checkpoint("version")
             if push:
                 repo.push(remote=self.remote_name)
         self._git("add", f"{name}.dvc", ".gitignore")

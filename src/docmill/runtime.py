@@ -21,6 +21,7 @@ from typing import Any
 from docmill import __version__
 from docmill.audit import AuditLog
 from docmill.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
+from docmill.faults import checkpoint
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
 
@@ -413,6 +414,7 @@ class Runtime:
             by_doc.setdefault(item.doc_id, []).append(item)
         for doc_id, doc_chunks in by_doc.items():
             self.store.replace_document(doc_id, doc_chunks, self.run_id)
+            checkpoint("publish")
         with self.catalog.transaction() as db:
             for doc in docs:
                 if doc.doc_id not in by_doc:

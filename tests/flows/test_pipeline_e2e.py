@@ -13,7 +13,6 @@ import sys
 import uuid
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import yaml
 from docmill.audit import AuditLog
 from docmill.datarepo import DataRepo
 from docmill.records import POINT_NAMESPACE
+from tests.helpers import comparable, qdrant_points
 
 pytestmark = pytest.mark.e2e
 LINEAGE = {
@@ -43,15 +43,6 @@ LINEAGE = {
     "parser",
     "chunk_config",
 }
-
-
-@pytest.fixture(scope="module")
-def prefect_api() -> Iterator[str]:
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
 
 
 @pytest.fixture(scope="module")
@@ -82,21 +73,6 @@ def _run(config: Path) -> dict[str, Any]:
     return pipeline(config_path=str(config))
 
 
-def _points(data: Path) -> dict[str, dict[str, Any]]:
-    from qdrant_client import QdrantClient
-
-    client = QdrantClient(path=str(data / "qdrant"))
-    try:
-        points, offset = [], None
-        while True:
-            page, offset = client.scroll("docmill", limit=500, offset=offset, with_payload=True)
-            points += page
-            if offset is None:
-                return {str(p.id): p.payload or {} for p in points}
-    finally:
-        client.close()
-
-
 def _db(data: Path) -> sqlite3.Connection:
     db = sqlite3.connect(data / "catalog.sqlite")
     db.row_factory = sqlite3.Row
@@ -118,7 +94,7 @@ def test_network_guard_is_active_here_and_in_child_processes() -> None:
 def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[str, Path]) -> None:
     data = e2e["data"]
     first = _run(e2e["config"])
-    points = _points(data)
+    points = qdrant_points(data)
     db = _db(data)
 
     # every input file is embedded (>= 1 point) or quarantined with a reason
@@ -183,7 +159,7 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     second = _run(e2e["config"])
     assert second["chunks_embedded"] == 0
     assert second["dataset_version"] == first["dataset_version"] and not second["new_version"]
-    assert _points(data) == points  # untouched: same ids, same payloads (still the first run's run_id)
+    assert qdrant_points(data) == points  # untouched: same ids, same payloads (still the first run's run_id)
 
     # every document of the first run has its `document_added` entry; quarantines carry their reason
     audit = AuditLog(data / "audit" / "audit.jsonl")
@@ -207,20 +183,38 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     travel_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (travel.resolve().as_uri(),)).fetchone()[0]
     moved_to = e2e["inbox"] / "samples" / "finance" / "travel-rules.html"
     travel.rename(moved_to)
+    readme = e2e["inbox"] / "shared" / "README.md"  # one paragraph of a two-section file changes
+    old_readme = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (readme.resolve().as_uri(),)).fetchone()[0]
+    readme.write_text(readme.read_text().replace("can be used to test out the parsers", "exercise the parsers"))
+    notice = e2e["inbox"] / "samples" / "notice.txt"
+    notice.write_text("Notice\n\nThe cafeteria closes at three on Fridays from next month onwards.\n")
     third = _run(e2e["config"])
-    after = _points(data)
+    after = qdrant_points(data)
     docs_after = {p["doc_id"] for p in after.values()}
     assert old_doc not in docs_after and gone_doc not in docs_after
     assert any("duty manager" in p["text"] for p in after.values())
     new_runbook = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (runbook.resolve().as_uri(),)).fetchone()[
         0
     ]
-    fresh_texts = {p["text"] for p in after.values() if p["doc_id"] == new_runbook} - {
+    notice_doc = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (notice.resolve().as_uri(),)).fetchone()[0]
+    new_readme = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (readme.resolve().as_uri(),)).fetchone()[0]
+    fresh_texts = {p["text"] for p in after.values() if p["doc_id"] in (new_runbook, new_readme, notice_doc)} - {
         p["text"] for p in points.values()
     }
+    readme_chunks = [p["text"] for p in after.values() if p["doc_id"] == new_readme]
+    assert len(readme_chunks) == 2 and len(set(readme_chunks) & fresh_texts) == 1, "only the edited section"
+    # exactly these documents went through the stages again, exactly these points were deleted
+    reprocessed = {  # archives are re-listed at every ingest (their members are the documents)
+        r[0]
+        for r in db.execute("SELECT doc_id FROM documents WHERE run_id=? AND status != 'container'", (third["run_id"],))
+    }
+    assert reprocessed == {new_runbook, new_readme, notice_doc, memo_b_doc}
+    removed_docs = {old_doc, old_readme, gone_doc, memo_a_doc}
+    assert set(points) - set(after) == {k for k, p in points.items() if p["doc_id"] in removed_docs}
     # only chunks whose text is new are embedded (memo-b takes over memo-a's text from the cache)
     assert third["chunks_embedded"] == len(fresh_texts) > 0
-    assert third["ingest"]["changed"] == 1 and third["ingest"]["sources_deleted"] == 3
+    assert third["ingest"]["changed"] == 2 and third["ingest"]["sources_deleted"] == 3
+    assert third["ingest"]["new"] == 2  # new paths: the added notice and the moved travel rules
     assert third["ingest"]["documents_moved"] == 1
     relabelled = {k: p for k, p in after.items() if p["doc_id"] == travel_doc}
     assert set(relabelled) == {k for k, p in points.items() if p["doc_id"] == travel_doc}  # not re-embedded
@@ -238,16 +232,29 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
 
     # the audit trail tells what happened to each document in that run, and verifies
     third_events = audit.show(run=third["run_id"])
-    changed = [(e["old_doc_id"], e["doc_id"]) for e in third_events if e["event"] == "document_changed"]
-    assert changed == [(old_doc, new_runbook)]
+    changed = {(e["old_doc_id"], e["doc_id"]) for e in third_events if e["event"] == "document_changed"}
+    assert changed == {(old_doc, new_runbook), (old_readme, new_readme)}
     assert {e["doc_id"] for e in third_events if e["event"] == "document_deleted"} == {gone_doc, memo_a_doc}
     moves = [
         (e["doc_id"], e["old_source_uri"], e["source_uri"]) for e in third_events if e["event"] == "document_moved"
     ]
     assert moves == [(travel_doc, travel.resolve().as_uri(), moved_to.resolve().as_uri())]
+    assert [e["doc_id"] for e in third_events if e["event"] == "document_added"] == [notice_doc]
     events = Counter(e["event"] for e in third_events)
     assert events["run_started"] == events["run_finished"] == events["dataset_version_created"] == 1
     assert audit.verify()[1] is None
+
+    # Qdrant now holds exactly what a from-scratch run over the final files produces
+    scratch = e2e["root"] / "scratch"
+    shutil.copytree(e2e["inbox"], scratch / "inbox")
+    settings = yaml.safe_load(e2e["config"].read_text())
+    settings["paths"]["data_dir"] = str(scratch / "data")
+    settings["ingest"]["sources"] = [str(scratch / "inbox")]
+    settings["version"]["remote_url"] = str(scratch / "remote")
+    (scratch / "c.yaml").write_text(yaml.safe_dump(settings))
+    _run(scratch / "c.yaml")
+    expected = {k: comparable(p, scratch) for k, p in qdrant_points(scratch / "data").items()}
+    assert {k: comparable(p, e2e["root"]) for k, p in after.items()} == expected
 
     # which dataset versions hold a chunk (lineage)
     repo = DataRepo(data / "datasets", "docmill", str(e2e["root"] / "remote"))
@@ -266,15 +273,15 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     fourth = _run(e2e["config"])
     processed = fourth["ingest"]["requeued_for_new_settings"]
     assert processed >= third["documents"]["embedded"] and fourth["chunks_embedded"] == 0
-    sales = [p for p in _points(data).values() if "/slides/" in p["source_uri"]]
+    sales = [p for p in qdrant_points(data).values() if "/slides/" in p["source_uri"]]
     assert sales and all(p["department"] == "sales" for p in sales)
-    assert set(_points(data)) == set(after), "same chunks, same point ids"
+    assert set(qdrant_points(data)) == set(after), "same chunks, same point ids"
     # ... a smaller chunk budget re-embeds exactly the texts that are new
     settings["chunk"] = {"max_tokens": 96}
     e2e["config"].write_text(yaml.safe_dump(settings))
-    before_texts = {p["text"] for p in _points(data).values()}
+    before_texts = {p["text"] for p in qdrant_points(data).values()}
     fifth = _run(e2e["config"])
-    final = _points(data)
+    final = qdrant_points(data)
     assert fifth["ingest"]["requeued_for_new_settings"] == processed
     assert fifth["chunks_embedded"] == len({p["text"] for p in final.values()} - before_texts) > 0
     assert all(p["token_count"] <= 96 for p in final.values()) and len(final) > len(after)

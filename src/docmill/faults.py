@@ -1,0 +1,31 @@
+"""Fault injection for crash tests: `DOCMILL_FAULT=<point>[:<n>]` kills the process with SIGKILL the n-th time
+(default: the first) the run reaches that point.
+
+Points: `ingest` (sources recorded, vanished ones not yet removed), `extract` (a batch parsed, nothing
+recorded), `embed` (a batch embedded, nothing published), `publish` (a document's points written to Qdrant,
+the catalog not yet committed), `version` (dataset folder added to DVC, pointer not yet committed). Unset in
+production; `tests/flows/test_crash_resume.py` uses it to prove that the next run converges to the state of
+an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+POINTS = ("ingest", "extract", "embed", "publish", "version")
+_reached: Counter[str] = Counter()
+
+
+def checkpoint(point: str) -> None:
+    """Die here, as `kill -9` would, when `DOCMILL_FAULT` names this point (and occurrence)."""
+    target = os.environ.get("DOCMILL_FAULT", "")
+    if not target.startswith(point):
+        return
+    name, _, nth = target.partition(":")
+    if name != point:
+        return
+    _reached[point] += 1
+    if _reached[point] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)

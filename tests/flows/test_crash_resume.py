@@ -1,0 +1,102 @@
+"""kill -9 at five points of a run; the next run must converge to exactly the state of an uninterrupted run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from docmill.audit import AuditLog
+from docmill.faults import POINTS
+from tests.helpers import comparable, qdrant_points
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _setup(base: Path, sample_corpus: Path) -> Path:
+    shutil.copytree(sample_corpus, base / "inbox")
+    config = {
+        "paths": {"data_dir": str(base / "data")},
+        "pipeline": {"batch_size": 4},  # several batches: a kill lands between finished and unfinished ones
+        "ingest": {"sources": [str(base / "inbox")]},
+        "version": {"remote_url": str(base / "remote")},
+    }
+    (base / "c.yaml").write_text(yaml.safe_dump(config))
+    return base / "c.yaml"
+
+
+def _run(config: Path, api: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREFECT_API_URL": api, "DOCMILL_FAULT": fault or ""}
+    command = [sys.executable, "-m", "flows.pipeline", "--config", str(config)]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _state(data: Path) -> dict[str, Any]:
+    """What must be identical: Qdrant points (ids, payloads), the dataset rows and vectors, catalog counts."""
+    base = data.parent.resolve()
+    points = {k: comparable(p, base) for k, p in qdrant_points(data).items()}
+    db = sqlite3.connect(data / "catalog.sqlite")
+    statuses = dict(db.execute("SELECT status, COUNT(*) FROM documents GROUP BY status").fetchall())
+    chunks = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    db.close()
+    rows = [
+        comparable(
+            {
+                **row,
+                "metadata": json.loads(row["metadata"]),
+                "embedding": hashlib.sha256(json.dumps(row["embedding"]).encode()).hexdigest(),
+            },
+            base,
+        )
+        for row in pq.read_table(data / "datasets" / "default" / "chunks.parquet").to_pylist()
+    ]
+    return {"points": points, "statuses": statuses, "chunks": chunks, "dataset": rows}
+
+
+@pytest.fixture(scope="module")
+def reference(prefect_api: str, sample_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    config = _setup(tmp_path_factory.mktemp("uninterrupted"), sample_corpus)
+    done = _run(config, prefect_api)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return _state(config.parent / "data")
+
+
+# the second extract/embed batch and the fifth published document: earlier batches are finished when it dies
+KILLS = ["ingest", "extract:2", "embed:2", "publish:5", "version"]
+
+
+def test_every_fault_point_is_exercised() -> None:
+    assert [k.split(":")[0] for k in KILLS] == list(POINTS)
+
+
+@pytest.mark.parametrize("point", KILLS)
+def test_a_run_killed_at_any_point_is_finished_by_the_next(
+    point: str, prefect_api: str, reference: dict[str, Any], sample_corpus: Path, tmp_path: Path
+) -> None:
+    config = _setup(tmp_path, sample_corpus)
+    killed = _run(config, prefect_api, fault=point)
+    assert killed.returncode == -9, f"{point}: the fault point was not reached\n{killed.stderr[-2000:]}"
+    resumed = _run(config, prefect_api)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    state = _state(tmp_path / "data")
+    assert set(state["points"]) == set(reference["points"]), "no duplicate, no orphan, no missing point"
+    for point_id, payload in state["points"].items():  # name the first differing field (readable failures)
+        expected = reference["points"][point_id]
+        assert payload == expected, {
+            k: (payload.get(k), expected.get(k)) for k in payload if payload.get(k) != expected.get(k)
+        }
+    assert state == reference
+    assert AuditLog(tmp_path / "data" / "audit" / "audit.jsonl").verify()[1] is None
+    summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+    if point == "version":  # everything was published before the kill: nothing is embedded again
+        assert summary["chunks_embedded"] == 0
