@@ -142,3 +142,13 @@ def test_superseded_content_goes_when_the_new_content_is_quarantined(tmp_path: P
     assert rt.retire_superseded() == 1
     assert _doc_ids_in_store(rt) == [] and rt.catalog.document(old) is None
     rt.close()
+
+
+def test_two_runs_never_work_on_one_data_folder(tmp_path: Path) -> None:
+    first, second = _runtime(tmp_path, "r1"), _runtime(tmp_path, "r2")
+    first.start_run()
+    with pytest.raises(RuntimeError, match=r"another docmill run .*\(run r1, pid"):
+        second.start_run()
+    first.close()  # a finished (or killed) run releases the lock
+    second.start_run()
+    second.close()

@@ -88,9 +88,16 @@ class DataRepo:
         return str(outs["md5"])
 
     def commit_version(self, name: str, message: str, push: bool) -> tuple[str, str]:
-        """`dvc add` the dataset folder, commit the pointer, tag `<name>@vN`, push. Returns (version id, tag)."""
+        """`dvc add` the dataset folder, commit the pointer, tag `<name>@vN`, push. Returns (version id, tag).
+
+        The caller must hold the data folder's run lock (`Runtime.start_run`): a git `index.lock` found here
+        was left by a killed run and is removed."""
         from dvc.repo import Repo
 
+        stale = self.root / ".git" / "index.lock"
+        if stale.exists():  # left by a run killed inside git; the caller holds the data folder's run lock
+            log.warning("removing stale %s left by an interrupted run", stale)
+            stale.unlink()
         with Repo(str(self.root)) as repo:
             repo.add(str(self.dataset_dir(name)))
             checkpoint("version")

@@ -6,6 +6,7 @@ created lazily so that a task only pays for what it uses. Flows call these metho
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import logging
 import os
@@ -65,10 +66,17 @@ class Runtime:
         self.run_id = run_id
         self.catalog = Catalog(settings.paths.catalog)
         self.audit = AuditLog(settings.paths.audit_log)
+        self._run_lock: Any = None
 
     # run -------------------------------------------------------------------------------------------------
     def start_run(self) -> None:
-        """Record the run as started in the catalog and the audit trail (config hash, code version, actor)."""
+        """Take the data folder's run lock, then record the run as started in the catalog and the audit trail
+        (config hash, code version, actor).
+
+        Raises:
+            RuntimeError: when another run holds the lock (two runs must never write one data folder).
+        """
+        self._lock_data_dir()
         digest = config_hash(self.settings)
         self.catalog.start_run(self.run_id, digest, __version__)
         self.audit.append(
@@ -79,6 +87,28 @@ class Runtime:
             sources=[str(s) for s in self.settings.ingest.sources],
             actor=f"{getpass.getuser()}@{socket.gethostname()}",
         )
+
+    def _lock_data_dir(self) -> None:
+        """An exclusive lock on `data/run.lock` for the life of this runtime (released by the OS if the process
+        dies, so a killed run never blocks the next one)."""
+        path = self.settings.paths.data_dir / "run.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RuntimeError(
+                f"another docmill run is working on {self.settings.paths.data_dir} ({holder}); "
+                "wait for it to finish or stop it, then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"run {self.run_id}, pid {os.getpid()}, {getpass.getuser()}@{socket.gethostname()}\n")
+        handle.flush()
+        self._run_lock = handle
 
     def finish_run(self, status: str, summary: dict[str, Any]) -> None:
         """Record the end of the run (`completed` or `failed`) in the catalog and the audit trail."""
@@ -193,6 +223,9 @@ class Runtime:
         if "store" in self.__dict__:
             self.store.close()
         self.catalog.close()
+        if self._run_lock is not None:
+            self._run_lock.close()  # releases the flock
+            self._run_lock = None
 
     # ingest ------------------------------------------------------------------------------------------
     def record_sources(self, pairs: list[tuple[SourceFile, str]]) -> dict[str, int]:

@@ -83,3 +83,11 @@ def test_a_version_whose_push_failed_is_completed_by_the_next_attempt(tmp_path: 
     retry = version([_rows(["alpha"])], config, repo, DIM, {"run_id": "r2"})
     assert retry.records[1] == "demo@v1" and retry.stats["new_version"] == 1
     assert repo.is_committed("demo") and repo.status_clean()
+
+
+def test_a_git_lock_left_by_a_killed_run_does_not_block_the_next_version(tmp_path: Path) -> None:
+    repo = DataRepo(tmp_path / "datasets", "local", str(tmp_path / "remote"))
+    repo.ensure()
+    (repo.root / ".git" / "index.lock").write_text("")  # as if a run died inside `git commit`
+    result = version([_rows(["alpha"])], VersionConfig(dataset_name="demo"), repo, DIM, {"run_id": "r1"})
+    assert result.records[1] == "demo@v1" and repo.is_committed("demo")
