@@ -41,12 +41,23 @@ def _in_order(text: str, expected: list[str]) -> None:
     assert positions == sorted(positions)
 
 
+def _parsed_text(folder: Path, name: str, data: bytes) -> str:
+    """Write a generated file, parse it, and join its elements' text."""
+    (folder / name).write_bytes(data)
+    return "\n".join(e.text for e in parse_file(folder / name, Path(name).suffix).elements)
+
+
+def _sections(title: str, heading: str, body: list[str]) -> list[str]:
+    """A title, then for each paragraph its numbered heading and the paragraph (as the sample generators write)."""
+    expected = [title]
+    for number, paragraph in enumerate(body, 1):
+        expected += [heading.format(number=number), paragraph]
+    return expected
+
+
 def test_generated_docx_keeps_headings_paragraphs_lists_and_cells_in_order(tmp_path: Path) -> None:
-    (tmp_path / "policy.docx").write_bytes(make_docx(3))
-    text = "\n".join(e.text for e in parse_file(tmp_path / "policy.docx", ".docx").elements)
-    expected = ["Information Security Policy"]
-    for number, paragraph in enumerate(paragraphs(3, 4), 1):
-        expected += [f"{number}. Scope of rule {number}", paragraph]
+    text = _parsed_text(tmp_path, "policy.docx", make_docx(3))
+    expected = _sections("Information Security Policy", "{number}. Scope of rule {number}", paragraphs(3, 4))
     expected += [
         "Lock your screen",
         "Report phishing",
@@ -71,11 +82,8 @@ def test_generated_pptx_keeps_titles_bullets_and_notes(tmp_path: Path) -> None:
 
 
 def test_generated_html_keeps_content_in_order_and_drops_scripts(tmp_path: Path) -> None:
-    (tmp_path / "page.html").write_bytes(make_html(5))
-    text = "\n".join(e.text for e in parse_file(tmp_path / "page.html", ".html").elements)
-    expected = ["Travel Rules"]
-    for number, paragraph in enumerate(paragraphs(5, 3), 1):
-        expected += [f"Topic {number}", paragraph]
+    text = _parsed_text(tmp_path, "page.html", make_html(5))
+    expected = _sections("Travel Rules", "Topic {number}", paragraphs(5, 3))
     _in_order(text, [*expected, "Book through the portal", "Keep all receipts", "Hotel", "150 EUR"])
     assert "tracking" not in text and "font-family" not in text
 
