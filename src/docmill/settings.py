@@ -19,6 +19,9 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG = Path("configs/docmill.yaml")
+PiiType = Literal["email", "phone", "iban", "credit_card", "national_id", "ip_address"]
+NationalId = Literal["US"]
+PII_TYPES: tuple[PiiType, ...] = ("email", "phone", "iban", "credit_card", "national_id", "ip_address")
 
 
 class _Section(BaseModel):
@@ -87,6 +90,84 @@ class ExtractConfig(_Section):
         }
 
 
+class DedupConfig(_Section):
+    enabled: bool = Field(True, description="Detect near-duplicate documents with MinHash LSH.")
+    threshold: float = Field(
+        0.8,
+        gt=0,
+        lt=1,
+        description="Estimated Jaccard similarity of shingle sets at or "
+        "above which a document is a near-duplicate of an earlier one.",
+    )
+    shingle_size: int = Field(5, ge=1, description="Words per shingle.")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations (more: better estimates, slower).")
+    policy: Literal["skip", "keep"] = Field(
+        "skip",
+        description="skip: a near-duplicate is recorded (status `duplicate`, linked to its canonical document) and "
+        "not embedded; keep: it is embedded and its chunks carry `near_duplicate_of`.",
+    )
+
+
+class QualityConfig(_Section):
+    """Gopher-style quality filters (Rae et al. 2021), loosened where business documents differ from web text."""
+
+    enabled: bool = Field(True, description="Compute quality signals; failures are quarantined as `quality.<signal>`.")
+    min_words: int = Field(3, ge=0, description="Documents with fewer words fail `word_count`.")
+    max_words: int = Field(2_000_000, ge=1, description="Documents with more words fail `word_count`.")
+    min_mean_word_length: float = Field(2.0, ge=0, description="Lower bound of the mean word length.")
+    max_mean_word_length: float = Field(
+        20.0, gt=0, description="Upper bound of the mean word length (Gopher: 10; URLs, paths and codes run long)."
+    )
+    max_symbol_word_ratio: float = Field(0.1, ge=0, description="Max ratio of '#' and '...' symbols to words.")
+    min_alpha_word_share: float = Field(0.5, ge=0, le=1, description="Min share of words with a letter.")
+    max_repeated_line_share: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Max share of characters in lines that occur more than once (Gopher: 0.2 for web text; forms "
+        "and templates repeat lines legitimately, a document that is mostly one page repeated does not).",
+    )
+    max_repeated_ngram_share: float = Field(
+        0.8, ge=0, le=1, description="Max share of characters covered by repeated word 5-grams (Gopher: 0.15)."
+    )
+    max_damaged_char_share: float = Field(
+        0.02, ge=0, le=1, description="Max share of replacement (U+FFFD), private-use or non-printable characters."
+    )
+    chunk_min_words: int = Field(
+        8, ge=1, description="Chunk-level checks (alpha share, symbols, damage) only judge chunks with this many words."
+    )
+    allowed_languages: list[str] = Field(
+        default_factory=list,
+        description="ISO 639-1 codes; documents detected in another language are `language_not_allowed` "
+        "(empty: all languages).",
+    )
+
+
+class PiiConfig(_Section):
+    mode: Literal["off", "redact", "hash", "flag"] = Field(
+        "redact",
+        description="redact: typed placeholders (`<EMAIL>`); hash: stable keyed pseudonyms (`<EMAIL:1a2b3c4d>`); "
+        "flag: text kept, counts and `pii_types` recorded; off: no detection.",
+    )
+    types: list[PiiType] = Field(
+        default_factory=lambda: list(PII_TYPES),
+        description="PII types detected.",
+    )
+    national_ids: list[NationalId] = Field(
+        default_factory=lambda: list[NationalId](["US"]),
+        description="Countries whose national id patterns are detected (US: SSN).",
+    )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: ["US", "GB", "DE", "FR"],
+        description="Regions for phone numbers written without a +country prefix.",
+    )
+    hash_key_env: str = Field(
+        "DOCMILL_PII_KEY",
+        description="Environment variable with the secret key of `hash` mode; unset: a random key kept in "
+        "data/secrets/pii.key (mode 0600).",
+    )
+
+
 class CleanConfig(_Section):
     unicode_form: Literal["NFC", "NFKC"] = Field("NFKC", description="Unicode normalisation form.")
     fix_hyphenation: bool = Field(True, description="Join words hyphenated across line breaks.")
@@ -95,6 +176,23 @@ class CleanConfig(_Section):
         True,
         description="Documents whose normalised text equals an earlier one's are recorded, not embedded.",
     )
+    strip_headers_footers: bool = Field(
+        True,
+        description="Paged documents: lines recurring at the top or bottom of most pages (digits ignored, so "
+        "'Page 3 of 9' matches) and bare page numbers are removed.",
+    )
+    header_footer_min_share: float = Field(
+        0.5, gt=0, le=1, description="A top/bottom line is a header/footer when it recurs on this share of pages."
+    )
+    header_footer_min_pages: int = Field(3, ge=2, description="Documents with fewer pages keep their edges.")
+    email_quotes: Literal["keep", "drop", "separate"] = Field(
+        "separate",
+        description="E-mail quoted replies and signatures: keep as text, drop, or separate (own elements of kind "
+        "`quoted`/`signature`, own chunks, `part` in the chunk metadata).",
+    )
+    dedup: DedupConfig = Field(default_factory=DedupConfig, description="Near-duplicate detection.")
+    quality: QualityConfig = Field(default_factory=QualityConfig, description="Quality signal thresholds.")
+    pii: PiiConfig = Field(default_factory=PiiConfig, description="PII detection and redaction.")
 
 
 class ChunkConfig(_Section):
@@ -138,12 +236,46 @@ class EmbedConfig(_Section):
     )
 
 
+class ContractPolicy(_Section):
+    policy: Literal["fail", "quarantine", "warn"] = Field(
+        "quarantine",
+        description="fail: stop the run at the first violating batch; quarantine: reject the violating rows "
+        "(documents or chunks) with the failed checks as reason; warn: keep them, log and count the violations.",
+    )
+    max_reject_rate: float | None = Field(
+        None, ge=0, le=1, description="Run gate for this contract; empty: `validate.max_reject_rate`."
+    )
+
+
 class ValidateConfig(_Section):
     max_reject_rate: float = Field(
-        0.05, ge=0, le=1, description="Fail the run when more than this share of chunks fails validation."
+        0.05,
+        ge=0,
+        le=1,
+        description="Fail the run when more than this share of a contract's rows (documents or chunks) so far "
+        "in the run was rejected by it.",
     )
     min_tokens: int = Field(1, ge=1, description="Chunks with fewer tokens are rejected.")
     norm_tolerance: float = Field(1e-3, gt=0, description="Allowed deviation of a vector's L2 norm from 1.")
+    extracted: ContractPolicy = Field(
+        default_factory=lambda: ContractPolicy(), description="Contract on documents after extract."
+    )
+    cleaned: ContractPolicy = Field(
+        default_factory=lambda: ContractPolicy(), description="Contract on documents after clean."
+    )
+    chunks: ContractPolicy = Field(default_factory=lambda: ContractPolicy(), description="Contract on chunks.")
+    embeddings: ContractPolicy = Field(
+        default_factory=lambda: ContractPolicy(), description="Contract on embedding vectors."
+    )
+
+    def contract(self, name: str) -> ContractPolicy:
+        """The policy of contract `name` (extracted, cleaned, chunks, embeddings)."""
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    def limit(self, name: str) -> float:
+        """The reject-rate gate of contract `name`."""
+        own = self.contract(name).max_reject_rate
+        return self.max_reject_rate if own is None else own
 
 
 class VersionConfig(_Section):

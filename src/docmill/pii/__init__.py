@@ -1,0 +1,124 @@
+"""Detection and redaction of structured PII (e-mail, phone, IBAN, payment card, national id, IP address).
+
+Detection lives in `docmill.pii.detect` (phone numbers in `docmill.pii.phones`); this module applies a mode:
+redact (typed placeholders), hash (keyed, stable pseudonyms), flag (counts only) or off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import os
+import re
+import secrets
+from collections import Counter
+from pathlib import Path
+
+import phonenumbers
+
+from docmill.pii.detect import NATIONAL_ID_DETECTORS, Finding, find_pii
+from docmill.settings import PiiConfig, Settings
+
+__all__ = ["NATIONAL_ID_DETECTORS", "Finding", "Redactor", "find_pii", "load_key", "make_redactor"]
+
+logger = logging.getLogger(__name__)
+
+
+def _normalise(kind: str, value: str, regions: list[str]) -> str:
+    if kind == "email":
+        return value.lower()
+    if kind == "ip_address":
+        if ":" not in value:  # IPv4, possibly zero-padded
+            value = ".".join(str(int(octet)) for octet in value.split("."))
+        return ipaddress.ip_address(value).compressed
+    if kind == "phone":
+        for region in [*regions, None]:
+            try:
+                number = phonenumbers.parse(value, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+
+
+class Redactor:
+    """Applies the configured PII mode to texts: redact, hash (keyed pseudonyms), flag or off."""
+
+    def __init__(self, config: PiiConfig, key: bytes) -> None:
+        """Create a redactor.
+
+        Args:
+            config: The PII settings.
+            key: Secret HMAC key of `hash` mode (see `load_key`).
+        """
+        self._config = config
+        self._key = key
+
+    def apply(self, text: str) -> tuple[str, Counter[str]]:
+        """Detect PII and rewrite the text according to the mode.
+
+        Returns:
+            The text (placeholders in `redact` and `hash` modes, unchanged in `flag` and `off`) and the number
+            of findings per kind (empty in `off` mode).
+        """
+        if self._config.mode == "off":
+            return text, Counter()
+        findings = find_pii(text, self._config)
+        counts = Counter(f.kind for f in findings)
+        if self._config.mode == "flag" or not findings:
+            return text, counts
+        parts: list[str] = []
+        pos = 0
+        for finding in findings:
+            parts += [text[pos : finding.start], self._placeholder(finding.kind, text[finding.start : finding.end])]
+            pos = finding.end
+        parts.append(text[pos:])
+        return "".join(parts), counts
+
+    def _placeholder(self, kind: str, value: str) -> str:
+        if self._config.mode != "hash":
+            return f"<{kind.upper()}>"
+        message = f"{kind}:{_normalise(kind, value, self._config.phone_regions)}".encode()
+        return f"<{kind.upper()}:{hmac.new(self._key, message, hashlib.sha256).hexdigest()[:8]}>"
+
+
+def load_key(env_name: str, key_file: Path) -> bytes:
+    """The secret key of `hash` mode.
+
+    Args:
+        env_name: Environment variable whose UTF-8 bytes are the key when it is set and not empty.
+        key_file: Otherwise the key file (its stripped content); created with 32 random bytes as hex and mode
+            0600 when missing (parent folders too).
+
+    Raises:
+        ValueError: when the key file exists but is empty.
+    """
+    from_env = os.environ.get(env_name)
+    if from_env:
+        return from_env.encode("utf-8")
+    if not key_file.exists():
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # created concurrently: read it below
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            logger.info("created a new PII hash key file at %s", key_file)
+    key = key_file.read_bytes().strip()
+    if not key:
+        raise ValueError(f"PII key file {key_file} is empty: delete it to create a new key, or set {env_name}")
+    return key
+
+
+def make_redactor(settings: Settings) -> Redactor | None:
+    """The clean stage's redactor: None in mode `off`; the key (see `load_key`) is only loaded in mode `hash`."""
+    config = settings.clean.pii
+    if config.mode == "off":
+        return None
+    key_file = settings.paths.data_dir / "secrets" / "pii.key"
+    return Redactor(config, load_key(config.hash_key_env, key_file) if config.mode == "hash" else b"")
