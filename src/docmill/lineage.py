@@ -52,7 +52,11 @@ def reread_span(path: Path, extension: str, settings: Settings, char_start: int,
 
     OPTIONS.update(settings.extract.parser_options())
     parsed = parse_file(path, extension)
-    doc = clean_document(Document("", path.as_uri(), extension, parsed.elements), settings.clean)
+    from docmill.pii import make_redactor
+
+    doc = clean_document(
+        Document("", path.as_uri(), extension, parsed.elements), settings.clean, make_redactor(settings)
+    )
     return doc.text[char_start:char_end]
 
 

@@ -119,6 +119,12 @@ class Reject:
     doc_id: str | None = None
     source_uri: str | None = None
     chunk_id: str | None = None
+    part: str | None = None  # a part dropped from a document that goes on, e.g. `page 3`
+
+    @property
+    def whole_document(self) -> bool:
+        """True when the document itself left the pipeline (not one of its chunks or parts)."""
+        return self.doc_id is not None and self.chunk_id is None and self.part is None
 
 
 @dataclass(slots=True)

@@ -3,6 +3,8 @@
 Titles start new chunks; consecutive sentences are packed up to the token budget; a configurable number of
 tokens overlaps between neighbouring chunks of one section. A table is a chunk of its own when it fits the
 budget, otherwise it is cut between rows (never inside a cell's row, unless one row alone is over budget).
+E-mail quotes and signatures that the clean stage separated are chunks of their own too, with `part` in their
+metadata. Chunks whose quality signals fail (OCR noise, broken encoding) are rejected as `quality.<signal>`.
 Every chunk's text is exactly `document.text[char_start:char_end]`.
 """
 
@@ -11,12 +13,14 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from docmill import quality
 from docmill.records import Chunk, Document, Reject, StageResult, config_hash, make_chunk_id
-from docmill.settings import ChunkConfig
+from docmill.settings import ChunkConfig, QualityConfig
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+OWN_CHUNK_KINDS = ("table", "quoted", "signature")  # elements that never share a chunk with other elements
 
 
 class Tokenizer(Protocol):
@@ -34,18 +38,18 @@ class _Piece:
     tokens: int
     page: int | None
     title: bool
-    table: int | None  # index of the table element the piece belongs to
+    block: int | None  # index of the element (a table, a quote) the piece belongs to, if it chunks alone
 
 
 def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool, int | None]]:
     spans = []
     for index, element in enumerate(doc.elements):
         title = element.kind.endswith("title")
-        table = index if element.kind == "table" else None
+        block = index if element.kind in OWN_CHUNK_KINDS else None
         cursor = element.char_start
         if title:
             parts = [element.text]
-        elif table is not None:
+        elif element.kind == "table":
             parts = element.text.split("\n")  # rows (Markdown) or the whole table (HTML, one line)
         else:
             parts = _SENTENCE_END.split(element.text)
@@ -53,7 +57,7 @@ def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool, int | No
             if not part:
                 continue
             start = doc.text.index(part, cursor)
-            spans.append((start, start + len(part), element.page, title, table))
+            spans.append((start, start + len(part), element.page, title, block))
             cursor = start + len(part)
     return spans
 
@@ -76,13 +80,13 @@ def _pieces(doc: Document, tokenizer: Tokenizer, budget: int) -> list[_Piece]:
     spans = _sentences(doc)
     offsets = tokenizer.offsets([doc.text[s:e] for s, e, _, _, _ in spans])
     pieces: list[_Piece] = []
-    for (start, end, page, title, table), offs in zip(spans, offsets, strict=True):
+    for (start, end, page, title, block), offs in zip(spans, offsets, strict=True):
         if len(offs) <= budget:
-            pieces.append(_Piece(start, end, max(len(offs), 1), page, title, table))
+            pieces.append(_Piece(start, end, max(len(offs), 1), page, title, block))
             continue
         for first, end in _word_cuts(offs, budget):  # an over-long sentence is cut between words
             part = offs[first:end]
-            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, title and first == 0, table))
+            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, title and first == 0, block))
     return pieces
 
 
@@ -93,17 +97,17 @@ def _pack(pieces: list[_Piece], config: ChunkConfig, budget: int) -> list[list[_
         size = sum(p.tokens for p in current)
         only_titles = all(p.title for p in current)
         new_section = piece.title and config.titles_start_chunks and not only_titles
-        # a table starts its own chunk (headings right before it stay with it) and ends it
-        table_edge = piece.table != (current[-1].table if current else None) and not (
-            piece.table is not None and only_titles
+        # a table (quote) starts its own chunk (headings right before it stay with it) and ends it
+        block_edge = piece.block != (current[-1].block if current else None) and not (
+            piece.block is not None and only_titles
         )
-        if current and (new_section or table_edge):
+        if current and (new_section or block_edge):
             groups.append(current)
             current = []
         elif current and size + piece.tokens > budget:
             groups.append(current)
             carry: list[_Piece] = []
-            for prev in reversed(current if piece.table is None else []):
+            for prev in reversed(current if piece.block is None else []):
                 if sum(p.tokens for p in carry) + prev.tokens > config.overlap_tokens:
                     break
                 carry.insert(0, prev)
@@ -123,8 +127,12 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
     spans = [(g[0].start, g[-1].end, [p.page for p in g if p.page is not None]) for g in groups]
     counts = [len(o) for o in tokenizer.offsets([doc.text[s:e] for s, e, _ in spans])]
     chunks = []
-    for index, ((start, end, pages), count) in enumerate(zip(spans, counts, strict=True)):
+    for index, ((start, end, pages), count, group) in enumerate(zip(spans, counts, groups, strict=True)):
         text = doc.text[start:end]
+        meta: dict[str, Any] = {"chunk_config": settings_hash}
+        block = group[-1].block
+        if block is not None:
+            meta["part"] = doc.elements[block].kind  # table, quoted or signature
         chunks.append(
             Chunk(
                 make_chunk_id(doc.doc_id, index, text),
@@ -136,19 +144,42 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
                 end,
                 min(pages) if pages else None,
                 max(pages) if pages else None,
-                {"chunk_config": settings_hash},
+                meta,
             )
         )
     return chunks
 
 
-def chunk(docs: list[Document], config: ChunkConfig, tokenizer: Tokenizer) -> StageResult[Chunk]:
-    """Chunk a batch of cleaned documents; a document that yields no chunk is rejected (`no_chunks`)."""
+def _judge(chunks: list[Chunk], doc: Document, config: QualityConfig) -> list[Reject]:
+    """Record each chunk's quality signals; reject (and remove) those that fail (tables: damage only)."""
+    rejects = []
+    for item in list(chunks):
+        table = item.metadata.get("part") == "table"
+        values = quality.signals("" if table else item.text, document=False, tables=item.text if table else "")
+        item.metadata["quality"] = values
+        failed = quality.failures(values, config, document=False) if config.enabled else []
+        if failed:
+            message = f"chunk {item.index} dropped: " + "; ".join(map(str, failed))
+            rejects.append(Reject("chunk", failed[0].reason, message, doc.doc_id, doc.source_uri, item.chunk_id))
+            chunks.remove(item)
+    return rejects
+
+
+def chunk(
+    docs: list[Document], config: ChunkConfig, tokenizer: Tokenizer, checks: QualityConfig | None = None
+) -> StageResult[Chunk]:
+    """Chunk a batch of cleaned documents; a document that yields no chunk is rejected (`no_chunks`), or
+    with the reason its chunks failed the quality checks (`checks`) when all of them did."""
     started = time.perf_counter()
     result: StageResult[Chunk] = StageResult(records=[])
+    dropped = 0
     for doc in docs:
         chunks = chunk_document(doc, config, tokenizer)
+        failed = _judge(chunks, doc, checks) if checks is not None else []
+        dropped += len(failed)
+        result.rejects.extend(failed)
         if not chunks:
-            result.rejects.append(Reject("chunk", "no_chunks", "no text to chunk", doc.doc_id, doc.source_uri))
+            reason, message = (failed[-1].reason, "every chunk failed") if failed else ("no_chunks", "no text to chunk")
+            result.rejects.append(Reject("chunk", reason, message, doc.doc_id, doc.source_uri))
         result.records.extend(chunks)
-    return result.finish(len(docs), started)
+    return result.finish(len(docs), started, chunks_rejected=dropped)

@@ -1,14 +1,26 @@
-"""Clean: repair mojibake, normalise Unicode and whitespace, join hyphenated words, drop exact duplicates."""
+"""Clean: repair and normalise text, strip boilerplate, redact PII, judge quality, drop duplicates.
+
+Per document, in order: mojibake repair, Unicode and whitespace normalisation, hyphenation; repeated page
+headers/footers and page numbers; e-mail quotes and signatures; pages whose quality signals fail (dropped,
+recorded as a part reject); PII redaction; then the document-level verdicts `too_short`,
+`quality.<signal>`, `language_not_allowed`, `duplicate` (same normalised text) and `near_duplicate`
+(MinHash LSH over everything already in the dataset).
+"""
 
 from __future__ import annotations
 
 import re
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import ftfy
+import numpy as np
 
+from docmill import quality
+from docmill.boilerplate import EMAIL_TYPES, split_email, strip_headers_footers
 from docmill.records import Document, Element, Reject, StageResult, sha256_hex
 from docmill.settings import CleanConfig
 
@@ -17,6 +29,24 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 SEPARATOR = "\n\n"
+# document metadata that may carry personal data (e-mail headers, properties) and is redacted like text
+PII_METADATA = ("title", "subject", "author", "sent_from", "sent_to", "cc_recipient", "bcc_recipient")
+
+
+class Redactor(Protocol):
+    """PII redaction (see `docmill.pii.Redactor`)."""
+
+    def apply(self, text: str) -> tuple[str, Counter[str]]: ...
+
+
+class NearDuplicates(Protocol):
+    """A persistent MinHash LSH index (see `docmill.neardup.NearDupIndex`)."""
+
+    def signature(self, text: str) -> np.ndarray: ...
+
+    def query(self, signature: np.ndarray) -> list[tuple[str, float]]: ...
+
+    def add(self, doc_id: str, signature: np.ndarray) -> None: ...
 
 
 def clean_text(text: str, config: CleanConfig) -> str:
@@ -35,53 +65,155 @@ def text_fingerprint(text: str) -> str:
     return sha256_hex(" ".join(text.casefold().split()))
 
 
-def clean_document(doc: Document, config: CleanConfig) -> Document:
-    """Clean every element and assemble the document text; element offsets point into `doc.text`."""
-    elements: list[Element] = []
+def _prose_and_tables(elements: list[Element]) -> tuple[str, str]:
+    prose = "\n".join(e.text for e in elements if e.kind != "table")
+    return prose, "\n".join(e.text for e in elements if e.kind == "table")
+
+
+def _bad_pages(doc: Document, config: CleanConfig) -> list[Reject]:
+    """Drop pages of a multi-page document whose text fails the local quality checks (OCR garbage); each one
+    is a part reject (`part="page N"`): the document goes on without it."""
+    pages: dict[int, list[Element]] = {}
+    for element in doc.elements:
+        if element.page is not None:
+            pages.setdefault(element.page, []).append(element)
+    if not config.quality.enabled or len(pages) < 2:
+        return []
+    rejects, dropped = [], set()
+    for page, elements in pages.items():
+        prose, tables = _prose_and_tables(elements)
+        values = quality.signals(prose, document=False, tables=tables)
+        failed = quality.failures(values, config.quality, document=False)
+        if failed:
+            dropped.add(page)
+            message = f"page {page} dropped: " + "; ".join(map(str, failed))
+            rejects.append(Reject("clean", failed[0].reason, message, doc.doc_id, doc.source_uri, part=f"page {page}"))
+    doc.elements = [e for e in doc.elements if e.page not in dropped]
+    return rejects
+
+
+def _redact(doc: Document, redactor: Redactor) -> None:
+    found: Counter[str] = Counter()
+    for element in doc.elements:
+        element.text, counts = redactor.apply(element.text)
+        found.update(counts)
+    for key in PII_METADATA:
+        value = doc.metadata.get(key)
+        if isinstance(value, str):
+            doc.metadata[key], counts = redactor.apply(value)
+            found.update(counts)
+        elif isinstance(value, list):
+            redacted = [redactor.apply(str(v)) for v in value]
+            doc.metadata[key] = [text for text, _ in redacted]
+            for _, counts in redacted:
+                found.update(counts)
+    doc.metadata["pii_counts"] = dict(sorted(found.items()))
+
+
+def clean_document(
+    doc: Document, config: CleanConfig, redactor: Redactor | None = None, dropped: list[Reject] | None = None
+) -> Document:
+    """Clean one document in place and assemble its text (element offsets point into `doc.text`).
+
+    Pages failing the quality checks are removed and, when `dropped` is given, appended to it as rejects."""
+    elements = []
+    for element in doc.elements:
+        element.text = clean_text(element.text, config)
+        if element.text:
+            elements.append(element)
+    stats: dict[str, Any] = {}
+    if config.strip_headers_footers:
+        elements, stats["header_footer_lines"] = strip_headers_footers(elements, config)
+    if doc.file_type in EMAIL_TYPES:
+        elements, parts = split_email(elements, config)
+        stats["email_parts"] = dict(parts)
+    doc.elements = elements
+    rejects = _bad_pages(doc, config)
+    if dropped is not None:
+        dropped.extend(rejects)
+    if redactor is not None:
+        _redact(doc, redactor)
     position = 0
     for element in doc.elements:
-        text = clean_text(element.text, config)
-        if not text:
-            continue
-        if elements:
-            position += len(SEPARATOR)
-        elements.append(
-            Element(text, element.kind, element.page, position, position + len(text), element.top, element.bottom)
-        )
-        position += len(text)
-    doc.elements = elements
-    doc.text = SEPARATOR.join(e.text for e in elements)
+        element.char_start, element.char_end = position, position + len(element.text)
+        position = element.char_end + len(SEPARATOR)
+    doc.text = SEPARATOR.join(e.text for e in doc.elements)
     doc.text_hash = text_fingerprint(doc.text)
+    stats["pages_dropped"] = [r.part for r in rejects]
+    doc.metadata["clean"] = {k: v for k, v in stats.items() if v}
     return doc
 
 
-def clean(docs: list[Document], config: CleanConfig, canonical: Callable[[str], str | None]) -> StageResult[Document]:
+def _verdict(doc: Document, config: CleanConfig, language: Callable[[str], str] | None) -> Reject | None:
+    visible = sum(not ch.isspace() for ch in doc.text)
+    if visible < config.min_chars:
+        return _reject(doc, "too_short", f"{visible} non-space characters < {config.min_chars}")
+    if config.quality.enabled:
+        prose, tables = _prose_and_tables(doc.elements)
+        doc.metadata["quality"] = values = quality.signals(prose, tables=tables)
+        failed = quality.failures(values, config.quality)
+        if failed:
+            return _reject(doc, failed[0].reason, "; ".join(map(str, failed)))
+    if language is not None:
+        doc.metadata["language"] = code = language(doc.text[:5000])
+        allowed = config.quality.allowed_languages
+        if allowed and code not in allowed:
+            return _reject(doc, "language_not_allowed", f"language {code} not in {', '.join(allowed)}")
+    return None
+
+
+def _near_duplicate(doc: Document, config: CleanConfig, near: NearDuplicates) -> Reject | None:
+    signature = near.signature(doc.text)
+    match = next(((d, s) for d, s in near.query(signature) if d != doc.doc_id), None)
+    if match and config.dedup.policy == "skip":
+        return _reject(doc, "near_duplicate", f"estimated Jaccard {match[1]:.2f} with document {match[0]}")
+    if match:
+        doc.metadata["near_duplicate_of"] = match[0]
+    near.add(doc.doc_id, signature)
+    return None
+
+
+def clean(
+    docs: list[Document],
+    config: CleanConfig,
+    canonical: Callable[[str], str | None],
+    near: NearDuplicates | None = None,
+    redactor: Redactor | None = None,
+    language: Callable[[str], str] | None = None,
+) -> StageResult[Document]:
     """Clean a batch of documents.
 
     Args:
         docs: extracted documents.
         config: clean settings.
         canonical: text fingerprint -> doc_id of an earlier document with the same text, if any.
+        near: the near-duplicate index (None: no near-duplicate detection); accepted documents are added.
+        redactor: PII redaction applied to element texts and personal metadata (None: none).
+        language: text -> ISO 639-1 code, for `quality.allowed_languages` and the document's `language`.
 
     Returns:
-        Cleaned documents; `too_short` and `duplicate` rejects.
+        Cleaned documents; document rejects (`too_short`, `quality.*`, `language_not_allowed`, `duplicate`,
+        `near_duplicate`) and part rejects (dropped pages).
     """
     started = time.perf_counter()
     result: StageResult[Document] = StageResult(records=[])
     seen: dict[str, str] = {}
+    pii: Counter[str] = Counter()
     for doc in docs:
-        clean_document(doc, config)
-        visible = sum(not ch.isspace() for ch in doc.text)
-        if visible < config.min_chars:
-            result.rejects.append(_reject(doc, "too_short", f"{visible} non-space characters < {config.min_chars}"))
-            continue
+        clean_document(doc, config, redactor, result.rejects)
+        pii.update(doc.metadata.get("pii_counts", {}))
+        reject = _verdict(doc, config, language)
         first = seen.get(doc.text_hash) or canonical(doc.text_hash)
-        if config.drop_exact_duplicates and first and first != doc.doc_id:
-            result.rejects.append(_reject(doc, "duplicate", f"same text as document {first}"))
+        if reject is None and config.drop_exact_duplicates and first and first != doc.doc_id:
+            reject = _reject(doc, "duplicate", f"same text as document {first}")
+        if reject is None and near is not None and config.dedup.enabled:
+            reject = _near_duplicate(doc, config, near)
+        if reject is not None:
+            result.rejects.append(reject)
             continue
         seen[doc.text_hash] = doc.doc_id
         result.records.append(doc)
-    return result.finish(len(docs), started)
+    return result.finish(len(docs), started, **{f"pii_{kind}": n for kind, n in pii.items()})
 
 
 def _reject(doc: Document, reason: str, message: str) -> Reject:

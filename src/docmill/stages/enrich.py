@@ -66,10 +66,14 @@ def document_metadata(
         "parser": doc.parser,
     }
     meta.update({k: doc.metadata[k] for k in _CARRIED if doc.metadata.get(k)})
+    # from the clean stage: PII counts by type (never values), document quality signals, near-duplicate link
+    for key, name in (("pii_counts", "pii"), ("quality", "document_quality"), ("near_duplicate_of", None)):
+        if doc.metadata.get(key):
+            meta[name or key] = doc.metadata[key]
     if "!/" in source.source_uri:  # a member of an archive: keep the way back to it
         meta["container_uri"] = source.source_uri.rsplit("!/", 1)[0]
     if language and config.detect_language:
-        meta["language"] = language(doc.text[:5000])
+        meta["language"] = doc.metadata.get("language") or language(doc.text[:5000])
     return meta
 
 
