@@ -128,6 +128,11 @@ def main() -> None:
         print(f"{name:<10}{seconds:>10.2f}{seconds / total:>9.1%}")
     other = total - accounted
     print(f"{'other':<10}{other:>10.2f}{other / total:>9.1%}  (Prefect tasks, catalog, Qdrant writes)")
+    clean_s = float(stages.get("clean", {}).get("seconds", 0.0))
+    print(
+        f"clean stage (boilerplate, PII, quality, language, near-duplicates): {clean_s:.1f} s = "
+        f"{clean_s / total:.1%} of the flow (target <= 10%); PII found: {summary.get('pii') or 'none'}"
+    )
     raw_rate, ours_rate = raw_pages / raw_s, ours_pages / ours_s
     print(
         f"PDF extract: docmill {ours_pages} pages in {ours_s:.2f} s = {ours_rate:.0f} pages/s; raw pymupdf "

@@ -71,21 +71,44 @@ def extract_task(rt: Runtime, sources: list[SourceFile], batch_no: int) -> Stage
     result = extract.extract(sources, rt.settings.extract, rt.parser_pool)
     checkpoint("extract")
     rt.record_rejects(result.rejects)
+    return _contract(rt, result, "extracted")
+
+
+def _contract(rt: Runtime, result: StageResult[Document], contract: str) -> StageResult[Document]:
+    """Documents leaving a stage meet their contract (`validate.<contract>`); violations are counted."""
+    checked = validate.check_documents(result.records, contract, rt.settings.validate_)
+    rt.record_rejects(checked.rejects)
+    result.records = checked.records
+    result.stats[f"contract_{contract}_rejected"] = len(checked.rejects)
+    result.stats[f"contract_{contract}_violations"] = checked.stats["violations"]
     return result
 
 
 @task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **TASK)
 def clean_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[Document]:
-    """Repair and normalise text; record exact duplicates."""
-    result = clean.clean(docs, rt.settings.clean, rt.catalog.canonical_for_text)
+    """Repair and normalise text, strip boilerplate, redact PII, judge quality, record (near-)duplicates."""
+    from docmill.language import detect_language
+
+    cfg = rt.settings
+    detect = cfg.enrich.detect_language or bool(cfg.clean.quality.allowed_languages)
+    with rt.catalog.transaction():  # the near-duplicate index grows with the documents this batch accepts
+        result = clean.clean(
+            docs,
+            cfg.clean,
+            rt.catalog.canonical_for_text,
+            near=rt.near_duplicates if cfg.clean.dedup.enabled else None,
+            redactor=rt.redactor,
+            language=detect_language if detect else None,
+        )
     rt.record_rejects(result.rejects)
-    return result
+    return _contract(rt, result, "cleaned")
 
 
 @task(name="chunk", task_run_name="chunk-batch-{batch_no:04d}", **TASK)
 def chunk_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[Chunk]:
     """Split documents into token-bounded chunks."""
-    result = chunk.chunk(docs, rt.settings.chunk.model_copy(update={"max_tokens": rt.max_tokens}), rt.tokenizer)
+    config = rt.settings.chunk.model_copy(update={"max_tokens": rt.max_tokens})
+    result = chunk.chunk(docs, config, rt.tokenizer, rt.settings.clean.quality)
     rt.record_rejects(result.rejects)
     return result
 
@@ -113,7 +136,6 @@ def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_
     """Check the contracts; a batch over the reject-rate limit stops the run before anything is published."""
     result = validate.validate(docs, chunks, rt.settings.validate_, rt.max_tokens, rt.embedder.dimension)
     rt.record_rejects(result.rejects)
-    validate.check_reject_rate(int(result.stats["rejected"]), int(result.stats["in"]), rt.settings.validate_)
     return result
 
 
@@ -143,7 +165,20 @@ def _process_batch(rt: Runtime, sources: list[SourceFile], n: int, stages: dict[
     chunks = keep("enrich", enrich_task(rt, quote(docs), quote(chunks), quote(sources), n)).records
     chunks = keep("embed", embed_task(rt, quote(chunks), n)).records
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
+    _gate(rt, stages)  # before anything of this batch is published
     stages["validate"]["documents_published"] += publish_task(rt, quote(docs), quote(chunks), n)
+
+
+def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
+    """Stop the run when a contract rejected more of the rows it saw so far than its gate allows (the `chunks`
+    gate counts chunks rejected by the `chunks` and `embeddings` contracts)."""
+    cfg = rt.settings.validate_
+    for contract, stage, rejected, total in (
+        ("extracted", "extract", "contract_extracted_rejected", "out"),
+        ("cleaned", "clean", "contract_cleaned_rejected", "out"),
+        ("chunks", "validate", "rejected", "in"),
+    ):
+        validate.check_reject_rate(int(stages[stage][rejected]), int(stages[stage][total]), cfg, contract)
 
 
 @flow(name="docmill-pipeline", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -171,9 +206,7 @@ def pipeline(
             logger.info("batch %d: %d documents", n, len(batch))
             _process_batch(rt, batch, n, stages)
         rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
-        validate.check_reject_rate(
-            int(stages["validate"]["rejected"]), int(stages["validate"]["in"]), settings.validate_
-        )
+        _gate(rt, stages)
         result = version_task(rt)
         rt.record_version(result)
         stages["embed"]["cache_pruned"] += rt.prune_cache()
@@ -201,7 +234,8 @@ def _summary(
     reasons = {
         f"{r['stage']}/{r['reason']}": r["n"]
         for r in rt.catalog.query(
-            "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NULL GROUP BY stage, reason"
+            "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NULL AND part IS NULL "
+            "GROUP BY stage, reason"
         )
     }
     return {
@@ -213,6 +247,14 @@ def _summary(
         "chunks_embedded": int(stages["embed"]["embedded"]),
         "chunks_cached": int(stages["embed"]["cached"]),
         "quarantine": reasons,
+        "quarantined_parts": {
+            f"{r['stage']}/{r['reason']}": r["n"]
+            for r in rt.catalog.query(
+                "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NOT NULL OR part IS NOT NULL "
+                "GROUP BY stage, reason"
+            )
+        },
+        "pii": {k.removeprefix("pii_"): int(v) for k, v in sorted(stages["clean"].items()) if k.startswith("pii_")},
         "points": rt.store.count(),
         "dataset": settings.version.dataset_name,
         "dataset_version": version_out[0],
@@ -239,7 +281,8 @@ def _artifacts(summary: dict[str, Any]) -> None:
         f"# docmill run {summary['run_id']}\n\n"
         f"- dataset **{summary['dataset']}** version `{summary['dataset_version']}` ({summary['dataset_tag']})\n"
         f"- chunks embedded {summary['chunks_embedded']}, reused {summary['chunks_cached']}, "
-        f"points in Qdrant {summary['points']}\n- data: `{summary['data_dir']}`\n",
+        f"points in Qdrant {summary['points']}\n- data: `{summary['data_dir']}`\n"
+        f"- PII found this run (by type, never values): {summary['pii'] or 'none'}\n",
         key="docmill-run-report",
         description="docmill run report",
     )

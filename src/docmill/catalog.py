@@ -43,11 +43,12 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (text_hash, model_key));
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, doc_id TEXT, source_uri TEXT, chunk_id TEXT,
-    stage TEXT, reason TEXT, message TEXT, created_at REAL);
+    stage TEXT, reason TEXT, message TEXT, created_at REAL, part TEXT);
 CREATE INDEX IF NOT EXISTS quarantine_doc ON quarantine(doc_id);
 """
 
 PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined", "duplicate"
+DUPLICATE_REASONS = ("duplicate", "near_duplicate")  # rejects that make a document a duplicate of another
 CONTAINER = "container"  # an archive: its members are documents of their own
 SUPERSEDED = "superseded"  # a changed file's previous content: served until its successor is processed
 
@@ -73,6 +74,30 @@ class Catalog:
         for column in ("superseded_by", "config_key"):  # catalogs written before these columns existed
             if column not in columns:
                 self._db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+        if "part" not in {r["name"] for r in self._db.execute("PRAGMA table_info(quarantine)")}:
+            self._db.execute("ALTER TABLE quarantine ADD COLUMN part TEXT")
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The database connection, for adapters that keep their own tables here (the near-duplicate index)."""
+        return self._db
+
+    def pii_totals(self) -> dict[str, int]:
+        """PII values redacted (or flagged) in the current dataset's documents, by type; never the values."""
+        totals: dict[str, int] = {}
+        rows = self.query(
+            "SELECT json_extract(metadata, '$.pii') pii FROM chunks WHERE chunk_index = "
+            "(SELECT MIN(chunk_index) FROM chunks c WHERE c.doc_id = chunks.doc_id) AND metadata LIKE '%\"pii\"%'"
+        )
+        for row in rows:
+            for kind, n in json.loads(row["pii"] or "{}").items():
+                totals[kind] = totals.get(kind, 0) + int(n)
+        return dict(sorted(totals.items()))
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """Current quarantine rows by `stage/reason` (documents, chunks and dropped parts alike)."""
+        rows = self.query("SELECT stage || '/' || reason r, COUNT(*) n FROM quarantine GROUP BY r ORDER BY r")
+        return {row["r"]: row["n"] for row in rows}
 
     def close(self) -> None:
         """Close the connection."""
@@ -188,9 +213,9 @@ class Catalog:
         """Append reject rows (inside a transaction)."""
         now = time.time()
         db.executemany(
-            "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, stage, reason, message, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, r.doc_id, r.source_uri, r.chunk_id, r.stage, r.reason, r.message, now) for r in rejects],
+            "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, part, stage, reason, message, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, r.doc_id, r.source_uri, r.chunk_id, r.part, r.stage, r.reason, r.message, now) for r in rejects],
         )
 
     def clear_rejects(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:

@@ -192,16 +192,72 @@ def quarantine_list(
     config: ConfigOpt = None,
     stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
     reason: Annotated[str | None, typer.Option(help="Only reasons starting with this.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (counts and rows).")] = False,
 ) -> None:
-    """Every quarantined document or chunk with its stage, reason and message."""
+    """Counts by stage and reason, then every quarantined document, chunk or page with its message."""
+    from docmill import quarantine
+
+    catalog = _catalog(_settings(config))
+    counts = [c for c in quarantine.summary(catalog) if (not stage or c["stage"] == stage)]
+    counts = [c for c in counts if not reason or c["reason"].startswith(reason)]
+    rows = catalog.quarantine(stage, reason)
+    if as_json:
+        print(json.dumps({"counts": counts, "rows": [dict(r) for r in rows]}, indent=2, default=str))
+        return
+    summary = Table("stage", "reason", "documents", "chunks", "parts", title="quarantine by reason")
+    for c in counts:
+        summary.add_row(c["stage"], c["reason"], str(c["documents"]), str(c["chunks"]), str(c["parts"]))
+    console.print(summary)
+    table = Table("id", "stage", "reason", "source", "part", "message", title="quarantine")
+    for row in rows:
+        part = row["part"] or (f"chunk {row['chunk_id'][:8]}" if row["chunk_id"] else "")
+        source = row["source_uri"] or row["doc_id"] or ""
+        table.add_row(str(row["id"]), row["stage"], row["reason"], source, part, row["message"])
+    console.print(table)
+    console.print(f"{len(rows)} rows; details: docmill quarantine show ID")
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    ident: Annotated[str, typer.Argument(help="Quarantine row id, doc_id prefix or part of the source URI.")],
+    config: ConfigOpt = None,
+) -> None:
+    """One quarantine record with its document's status, sources, other rejects and audit history (JSON)."""
+    from docmill import quarantine
+    from docmill.audit import AuditLog
+
+    settings = _settings(config)
+    try:
+        found = quarantine.record(_catalog(settings), AuditLog(settings.paths.audit_log), ident)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(1) from exc
+    print(json.dumps(found, indent=2, default=str))
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ident: Annotated[list[str] | None, typer.Argument(help="Row ids, doc_id prefixes or URI parts.")] = None,
+    config: ConfigOpt = None,
+    reason: Annotated[str | None, typer.Option(help="Only reasons starting with this.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every quarantined document.")] = False,
+    run_now: Annotated[bool, typer.Option("--run/--no-run", help="Run the pipeline right away.")] = True,
+) -> None:
+    """Process quarantined documents again (after a fix or a config change): all, by reason, or by id."""
+    from docmill import quarantine
+    from docmill.audit import AuditLog
+
+    if not (all_ or reason or stage or ident):
+        console.print("[red]say what to replay[/red]: ids, --reason, --stage or --all")
+        raise typer.Exit(2)
     settings = _settings(config)
     catalog = _catalog(settings)
-    table = Table("stage", "reason", "source", "message", title="quarantine")
-    rows = catalog.quarantine(stage, reason)
-    for row in rows:
-        table.add_row(row["stage"], row["reason"], row["source_uri"] or row["doc_id"] or "", row["message"])
-    console.print(table)
-    console.print(f"{len(rows)} rows")
+    doc_ids = quarantine.select(catalog, reason, stage, ident or [])
+    queued = quarantine.replay(catalog, AuditLog(settings.paths.audit_log), doc_ids)
+    console.print(f"{queued} of {len(doc_ids)} selected documents queued for the next run")
+    if run_now and queued:
+        run(config=config)
 
 
 @audit_app.command("verify")

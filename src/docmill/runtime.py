@@ -21,7 +21,7 @@ from typing import Any
 
 from docmill import __version__
 from docmill.audit import AuditLog
-from docmill.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
+from docmill.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
 from docmill.faults import checkpoint
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
@@ -320,6 +320,8 @@ class Runtime:
                     "UPDATE documents SET status=?, superseded_by=? WHERE doc_id=?",
                     (SUPERSEDED, row["successor"], row["doc_id"]),
                 )
+            # the new content must not be found a near-duplicate of the content it replaces
+            self.near_duplicates.remove([row["doc_id"] for row in replaced])
             moved = db.execute(
                 "SELECT d.doc_id, d.source_uri old, (SELECT MIN(source_uri) FROM sources s WHERE s.doc_id=d.doc_id) new"
                 " FROM documents d WHERE NOT EXISTS (SELECT 1 FROM sources s WHERE s.source_uri=d.source_uri"
@@ -375,6 +377,13 @@ class Runtime:
                 db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
                 db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self.catalog.clear_rejects(db, doc_ids)
+            self.near_duplicates.remove(doc_ids)
+            for doc_id in doc_ids:  # duplicates of what goes are processed again (next run if this one is past)
+                db.execute(
+                    "UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL "
+                    "WHERE status=? AND duplicate_of=?",
+                    (PENDING, DUPLICATE, doc_id),
+                )
         for doc_id in doc_ids:
             shutil.rmtree(self.settings.paths.data_dir / "derived" / doc_id, ignore_errors=True)
 
@@ -416,12 +425,14 @@ class Runtime:
             for r in rejects:
                 if r.stage == "ingest" and r.source_uri:  # unreadable now: keep what earlier runs made of it
                     db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (self.run_id, r.source_uri))
-                if r.doc_id and r.chunk_id is None:
-                    status = DUPLICATE if r.reason == "duplicate" else QUARANTINED
+                if r.whole_document and r.doc_id:
+                    status = DUPLICATE if r.reason in DUPLICATE_REASONS else QUARANTINED
                     extra = {"duplicate_of": r.message.rsplit(" ", 1)[-1]} if status == DUPLICATE else {}
                     self.catalog.set_status(
                         db, r.doc_id, status, r.stage, self.run_id, config_key=self.config_key, **extra
                     )
+                    if status == QUARANTINED:  # never a canonical document for others
+                        self.near_duplicates.remove([r.doc_id])
                     if db.execute("SELECT 1 FROM chunks WHERE doc_id=? LIMIT 1", (r.doc_id,)).fetchone():
                         withdrawn.append(r.doc_id)  # reprocessed under new settings and rejected now
                     fields = {"run_id": self.run_id, "doc_id": r.doc_id, "source_uri": r.source_uri, "stage": r.stage}
@@ -505,4 +516,21 @@ class Runtime:
                 )
             },
             "documents": self.catalog.counts(),
+            "pii_redaction": s.clean.pii.mode,
+            "pii_counts": self.catalog.pii_totals(),
+            "quarantine": self.catalog.quarantine_counts(),
         }
+
+    @cached_property
+    def near_duplicates(self) -> Any:
+        """The persistent near-duplicate index in the catalog database."""
+        from docmill.neardup import NearDupIndex
+
+        return NearDupIndex(self.catalog.connection, self.settings.clean.dedup)
+
+    @cached_property
+    def redactor(self) -> Any:
+        """PII redaction for the clean stage (None when `clean.pii.mode` is `off`)."""
+        from docmill.pii import make_redactor
+
+        return make_redactor(self.settings)

@@ -1,11 +1,16 @@
-"""Validate: pandera contracts for documents, chunks and embeddings; failing rows become rejects.
+"""Validate: pandera data contracts at every stage boundary, each check named and described.
 
-Row-level failures reject that row (a failing document rejects all its chunks) with the names of the failed
-checks as reason. A schema-level failure (a missing column: a bug, not bad data) stops the run.
+Contracts: `extracted` (documents after extract), `cleaned` (documents after clean), `chunks` and
+`embeddings`. Each has a policy (`validate.<contract>.policy`): `fail` stops the run with the failed checks,
+`quarantine` rejects the violating rows with the check names as reason (a failing document rejects all its
+chunks), `warn` keeps them and counts the violations. A schema-level failure (a missing column: a bug, not
+bad data) always stops the run. The reject-rate gate per contract stops a run whose inputs went wrong at scale.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -19,26 +24,82 @@ from pandera.errors import SchemaErrors
 from docmill.records import Chunk, Document, Reject, StageResult
 from docmill.settings import ValidateConfig
 
+log = logging.getLogger(__name__)
+
 REQUIRED_METADATA = ("source_uri", "sha256", "file_type", "title", "model")
 
 
 class RejectRateExceeded(RuntimeError):
-    """More chunks failed validation than `validate.max_reject_rate` allows."""
+    """More rows failed a contract than its reject-rate gate allows."""
+
+
+class ContractViolation(RuntimeError):
+    """Rows violated a contract whose policy is `fail`."""
 
 
 def _named(fn: Callable[..., Any], name: str, error: str, element_wise: bool = True) -> pa.Check:
     return pa.Check(fn, name=name, error=error, element_wise=element_wise)
 
 
-DOCUMENT_SCHEMA = pa.DataFrameSchema(
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_LANGUAGE = re.compile(r"^(?:[a-z]{2,3}|und)$")
+
+EXTRACTED_SCHEMA = pa.DataFrameSchema(
     {
         "doc_id": pa.Column(str, _named(lambda v: len(v) == 64, "sha256_doc_id", "doc_id is a sha256")),
         "source_uri": pa.Column(str, _named(lambda v: bool(v), "has_source", "source URI present")),
         "file_type": pa.Column(str, _named(lambda v: bool(v), "has_file_type", "file type present")),
-        "text": pa.Column(str, _named(lambda v: bool(v.strip()), "non_empty_text", "text is not blank")),
+        "parser": pa.Column(str, _named(lambda v: bool(v), "has_parser", "the parser that read it is named")),
+        "elements": pa.Column(int, _named(lambda v: v > 0, "has_elements", "at least one element")),
+        "blank_elements": pa.Column(int, _named(lambda v: v == 0, "no_blank_elements", "no element is blank")),
     },
-    name="documents",
+    name="extracted",
 )
+
+CLEANED_SCHEMA = pa.DataFrameSchema(
+    {
+        "doc_id": pa.Column(str, _named(lambda v: len(v) == 64, "sha256_doc_id", "doc_id is a sha256")),
+        "text": pa.Column(
+            str,
+            [
+                _named(lambda v: bool(v.strip()), "non_empty_text", "text is not blank"),
+                _named(lambda v: not _CONTROL.search(v), "no_control_chars", "no control characters left"),
+            ],
+        ),
+        "text_hash": pa.Column(str, _named(lambda v: len(v) == 64, "text_fingerprint", "text fingerprint set")),
+        "spans_ok": pa.Column(
+            bool, _named(lambda v: bool(v), "element_spans", "every element is `text[char_start:char_end]`")
+        ),
+        "language": pa.Column(
+            str, _named(lambda v: bool(_LANGUAGE.match(v)), "language_code", "ISO 639 code or `und`"), nullable=True
+        ),
+    },
+    name="cleaned",
+)
+DOCUMENT_SCHEMAS = {"extracted": EXTRACTED_SCHEMA, "cleaned": CLEANED_SCHEMA}
+
+
+def _document_frame(docs: list[Document], contract: str) -> pd.DataFrame:
+    if contract == "extracted":
+        return pd.DataFrame(
+            {
+                "doc_id": [d.doc_id for d in docs],
+                "source_uri": [d.source_uri for d in docs],
+                "file_type": [d.file_type for d in docs],
+                "parser": [d.parser for d in docs],
+                "elements": [len(d.elements) for d in docs],
+                "blank_elements": [sum(not e.text.strip() for e in d.elements) for d in docs],
+            }
+        )
+    return pd.DataFrame(
+        {
+            "doc_id": [d.doc_id for d in docs],
+            "text": [d.text for d in docs],
+            "text_hash": [d.text_hash for d in docs],
+            "spans_ok": [all(d.text[e.char_start : e.char_end] == e.text for e in d.elements) for d in docs],
+            "language": pd.Series([d.metadata.get("language") for d in docs], dtype=object),
+        }
+    )
 
 
 def chunk_schema(config: ValidateConfig, max_tokens: int) -> pa.DataFrameSchema:
@@ -132,31 +193,71 @@ def _chunk_frame(chunks: list[Chunk]) -> pd.DataFrame:
     )
 
 
+def enforce(
+    schema: pa.DataFrameSchema, frame: pd.DataFrame, config: ValidateConfig, ids: list[str]
+) -> dict[int, list[str]]:
+    """Apply one contract under its policy: the rows to reject (empty under `warn`).
+
+    Raises:
+        ContractViolation: under `fail`, naming the failed checks and the first violating rows.
+    """
+    failed = failed_rows(schema, frame) if len(frame) else {}
+    if not failed:
+        return {}
+    policy = config.contract(str(schema.name)).policy
+    checks = sorted({c for names in failed.values() for c in names})
+    summary = f"{len(failed)} of {len(frame)} rows violate {', '.join(checks)} (e.g. {ids[min(failed)]})"
+    if policy == "fail":
+        raise ContractViolation(
+            f"contract {schema.name}: {summary}; validate.{schema.name}.policy is `fail` "
+            "(set it to `quarantine` to reject such rows instead)"
+        )
+    if policy == "warn":
+        log.warning("contract %s: %s (policy warn: kept)", schema.name, summary)
+        return {}
+    return failed
+
+
+def check_documents(docs: list[Document], contract: str, config: ValidateConfig) -> StageResult[Document]:
+    """Check documents against the `extracted` or `cleaned` contract; violating documents are rejected."""
+    started = time.perf_counter()
+    schema = DOCUMENT_SCHEMAS[contract]
+    frame = _document_frame(docs, contract)
+    violations = failed_rows(schema, frame) if docs else {}
+    failed = enforce(schema, frame, config, [d.source_uri for d in docs]) if violations else {}
+    result: StageResult[Document] = StageResult(records=[])
+    for index, doc in enumerate(docs):
+        if index in failed:
+            checks = failed[index]
+            message = f"violates {', '.join(checks)}"
+            result.rejects.append(Reject("validate", ",".join(checks), message, doc.doc_id, doc.source_uri))
+        else:
+            result.records.append(doc)
+    return result.finish(len(docs), started, violations=len(violations))
+
+
 def validate(
     docs: list[Document], chunks: list[Chunk], config: ValidateConfig, max_tokens: int, dimension: int
 ) -> StageResult[Chunk]:
-    """Validate a batch; returns the chunks that pass every contract."""
+    """Validate a batch of embedded chunks (contracts `chunks` and `embeddings`); returns the chunks that pass."""
     started = time.perf_counter()
     rejects: list[Reject] = []
-    doc_frame = pd.DataFrame(
-        {
-            "doc_id": [d.doc_id for d in docs],
-            "source_uri": [d.source_uri for d in docs],
-            "file_type": [d.file_type for d in docs],
-            "text": [d.text for d in docs],
-        }
-    )
-    bad_docs = {docs[i].doc_id: checks for i, checks in failed_rows(DOCUMENT_SCHEMA, doc_frame).items()} if docs else {}
     bad_chunks: dict[int, list[str]] = {}
+    violations = 0
     if chunks:  # an empty frame has object columns: pandera would fail the dtype checks of the whole schema
         frame = _chunk_frame(chunks)
-        bad_chunks = failed_rows(chunk_schema(config, max_tokens), frame)
-        for index, checks in failed_rows(embedding_schema(config, dimension), frame[["vector"]]).items():
-            bad_chunks.setdefault(index, []).extend(checks)
+        ids = [c.chunk_id for c in chunks]
+        for schema, columns in (
+            (chunk_schema(config, max_tokens), frame),
+            (embedding_schema(config, dimension), frame[["vector"]]),
+        ):
+            violations += len(failed_rows(schema, columns))
+            for index, checks in enforce(schema, columns, config, ids).items():
+                bad_chunks.setdefault(index, []).extend(checks)
     valid: list[Chunk] = []
     source = {d.doc_id: d.source_uri for d in docs}
     for index, item in enumerate(chunks):
-        checks = bad_docs.get(item.doc_id) or bad_chunks.get(index) or []
+        checks = bad_chunks.get(index) or []
         if checks:
             rejects.append(
                 Reject(
@@ -173,15 +274,8 @@ def validate(
     kept_docs = {c.doc_id for c in valid}
     for doc in docs:
         if doc.doc_id not in kept_docs:
-            checks = bad_docs.get(doc.doc_id, [])
             rejects.append(
-                Reject(
-                    "validate",
-                    "no_valid_chunks",
-                    f"no chunk passed validation {checks or ''}".strip(),
-                    doc.doc_id,
-                    doc.source_uri,
-                )
+                Reject("validate", "no_valid_chunks", "no chunk passed validation", doc.doc_id, doc.source_uri)
             )
     return StageResult(
         valid,
@@ -190,20 +284,22 @@ def validate(
             "in": len(chunks),
             "out": len(valid),
             "rejected": len(chunks) - len(valid),
+            "violations": violations,
             "seconds": time.perf_counter() - started,
         },
     )
 
 
-def check_reject_rate(rejected: int, total: int, config: ValidateConfig) -> None:
-    """Stop the run when too many chunks failed validation.
+def check_reject_rate(rejected: int, total: int, config: ValidateConfig, contract: str = "chunks") -> None:
+    """Stop the run when a contract rejected too many of the rows it saw so far.
 
     Raises:
         RejectRateExceeded: with the measured rate and what to do.
     """
-    if total and rejected / total > config.max_reject_rate:
+    limit = config.limit(contract)
+    if total and rejected / total > limit:
         raise RejectRateExceeded(
-            f"{rejected} of {total} chunks ({rejected / total:.1%}) failed validation, over the "
-            f"{config.max_reject_rate:.1%} limit (validate.max_reject_rate); "
-            "see `docmill quarantine list --stage validate`"
+            f"{rejected} of {total} rows ({rejected / total:.1%}) failed the {contract} contract, over the "
+            f"{limit:.1%} limit (validate.{contract}.max_reject_rate or validate.max_reject_rate); "
+            f"see `docmill quarantine list`"
         )
