@@ -305,3 +305,23 @@ def test_false_positives_found_on_the_shared_corpus_stay_unflagged(text: str) ->
 def test_small_dotted_quads_are_addresses_only_in_an_ip_context() -> None:
     for text, value in [("Login from 2.3.59.9 at noon", "2.3.59.9"), ("connect to 3.14.15.9:8080", "3.14.15.9")]:
         assert [text[f.start : f.end] for f in find_pii(text, PiiConfig())] == [value]
+
+
+def test_names_and_organisations_with_the_local_ner_model_are_opt_in() -> None:
+    text = "John Smith works at Acme Corporation in Boston; Maria Garcia signed for Siemens AG."
+    assert find_pii(text, PiiConfig()) == []  # not in the default types
+    config = PiiConfig(types=["email", "person", "organization"])
+    found = {(f.kind, text[f.start : f.end]) for f in find_pii(text, config)}
+    assert {("person", "John Smith"), ("person", "Maria Garcia"), ("organization", "Acme Corporation")} <= found
+    redacted, counts = Redactor(PiiConfig(types=["person", "organization"], mode="redact"), b"").apply(text)
+    assert "John Smith" not in redacted and "<PERSON>" in redacted and counts["person"] >= 2
+
+
+def test_a_missing_ner_model_is_a_clear_error(tmp_path: Path) -> None:
+    from docmill.pii.ner import NerModelMissing
+
+    settings = Settings.model_validate(
+        {"paths": {"data_dir": str(tmp_path)}, "clean": {"pii": {"types": ["person"], "ner_model": "xx_missing_sm"}}}
+    )
+    with pytest.raises(NerModelMissing, match=r"xx_missing_sm.*remove person/organization"):
+        make_redactor(settings)

@@ -19,7 +19,7 @@ from pydantic_settings import (
 )
 
 DEFAULT_CONFIG = Path("configs/docmill.yaml")
-PiiType = Literal["email", "phone", "iban", "credit_card", "national_id", "ip_address"]
+PiiType = Literal["email", "phone", "iban", "credit_card", "national_id", "ip_address", "person", "organization"]
 NationalId = Literal["US"]
 PII_TYPES: tuple[PiiType, ...] = ("email", "phone", "iban", "credit_card", "national_id", "ip_address")
 
@@ -151,7 +151,11 @@ class PiiConfig(_Section):
     )
     types: list[PiiType] = Field(
         default_factory=lambda: list(PII_TYPES),
-        description="PII types detected.",
+        description="PII types detected. `person` and `organization` (opt-in) use the local spaCy NER model "
+        "`ner_model`: slower and statistical, unlike the validated structured types.",
+    )
+    ner_model: str = Field(
+        "en_core_web_sm", description="Installed spaCy model for `person`/`organization` (never downloaded)."
     )
     national_ids: list[NationalId] = Field(
         default_factory=lambda: list[NationalId](["US"]),

@@ -41,6 +41,8 @@ def _normalise(kind: str, value: str, regions: list[str]) -> str:
                 continue
             if phonenumbers.is_valid_number(number):
                 return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if kind in ("person", "organization"):
+        return " ".join(value.casefold().split())
     return re.sub(r"[^0-9A-Za-z]", "", value).upper()
 
 
@@ -120,5 +122,9 @@ def make_redactor(settings: Settings) -> Redactor | None:
     config = settings.clean.pii
     if config.mode == "off":
         return None
+    if {"person", "organization"} & set(config.types):
+        from docmill.pii.ner import check_model
+
+        check_model(config.ner_model)  # a missing model stops the run here, with what to do
     key_file = settings.paths.data_dir / "secrets" / "pii.key"
     return Redactor(config, load_key(config.hash_key_env, key_file) if config.mode == "hash" else b"")

@@ -44,7 +44,10 @@ class Finding:
 
 
 # Higher priority (lower number) wins an overlap; among equals the longer span wins.
-_PRIORITY = {"email": 0, "iban": 1, "credit_card": 2, "national_id": 3, "ip_address": 4, "phone": 5}
+_PRIORITY = {
+    "email": 0, "iban": 1, "credit_card": 2, "national_id": 3, "ip_address": 4, "phone": 5, "person": 6,
+    "organization": 7,
+}  # fmt: skip
 
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+'-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
@@ -252,6 +255,11 @@ def _candidates(text: str, config: PiiConfig) -> Iterator[Finding]:
         detectors.append(("phone", find_phones(text, config.phone_regions)))
     for kind, spans in detectors:
         yield from (Finding(kind, start, end) for start, end in spans)
+    names = {"person", "organization"} & set(config.types)
+    if names:
+        from docmill.pii.ner import find_names
+
+        yield from (Finding(kind, start, end) for kind, (start, end) in find_names(text, names, config.ner_model))
 
 
 def _resolve(candidates: Iterable[Finding]) -> list[Finding]:
