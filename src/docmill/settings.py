@@ -147,7 +147,8 @@ class PiiConfig(_Section):
     mode: Literal["off", "redact", "hash", "flag"] = Field(
         "redact",
         description="redact: typed placeholders (`<EMAIL>`); hash: stable keyed pseudonyms (`<EMAIL:1a2b3c4d>`); "
-        "flag: text kept, counts and `pii_types` recorded; off: no detection.",
+        "flag: text kept, counts per type recorded (`pii` in the chunk payloads, run summary, manifest); "
+        "off: no detection.",
     )
     types: list[PiiType] = Field(
         default_factory=lambda: list(PII_TYPES),
