@@ -9,7 +9,6 @@ import itertools
 import os
 import re
 import stat
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -230,15 +229,10 @@ def test_cidr_host_and_bracketed_addresses_keep_their_suffix() -> None:
     assert counts == Counter({"ip_address": 2})
 
 
-def test_speed_on_business_prose_and_digit_dense_tables() -> None:
-    prose = " ".join(text for text in planted_document(5, 2)[0].split(". ") if not re.search(r"\d{5}", text)) * 100
-    start = time.perf_counter()
-    find_pii(prose, PiiConfig())
-    assert len(prose) / (time.perf_counter() - start) > 100_000  # ~800k chars/s measured; the budget is ~350k
-    table = "".join(f"{i * 7919 % 99999999:>10} {i * 104729 % 99999999999:>12}\n" for i in range(5000))
-    start = time.perf_counter()
-    find_pii(table, PiiConfig())
-    assert time.perf_counter() - start < 5  # matcher windows stay small: linear, not quadratic
+def test_digit_dense_tables_hold_no_false_findings() -> None:
+    # speed on prose and tables (and linear growth) is measured by benchmarks/pii_benchmark.py, not here
+    table = "".join(f"{i * 7919 % 99999999:>10} {i * 104729 % 99999999999:>12}\n" for i in range(2000))
+    assert find_pii(table, PiiConfig()) == []  # ten- and twelve-digit figures are neither phones nor cards
 
 
 def test_load_key_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
