@@ -94,7 +94,7 @@ def world(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     params = SnapshotParams(name="ft", config_path=str(config), splits={"train": 0.5, "eval": 0.5}, seed=7)
     v1 = snapshot_flow(params)
     files_v1 = _tree_hashes(data / "datasets" / "ft")
-    again = snapshot_flow(params)
+    again = json.loads(_cli(config, "snapshot", "create", "ft", "--json").output)  # CLI, same request as the flow
     (inbox / "notes/plan.txt").write_text(CHANGED)
     (inbox / "notes/old.txt").unlink()
     (inbox / "notes/new.txt").write_text(ADDED)
@@ -202,6 +202,8 @@ def test_filters_select_by_department(world: dict[str, Any]) -> None:
     )
     assert out["documents"] == 1 and out["tag"] == "ft-finance@v1"
     shown = json.loads(_cli(world["config"], "snapshot", "show", "ft-finance", "--json").output)["manifest"]
+    table = _cli(world["config"], "snapshot", "show", "ft-finance@v1").output
+    assert "finance 1" in table and "email 1" in table and "config hash" in table
     assert shown["departments"] == {"finance": 1} and shown["excluded_chunks"]["department"] >= 3
     assert shown["pii"] == {"email": 1}
 
