@@ -17,7 +17,7 @@ from pydantic import Field
 from docmill.offline import apply_offline_defaults
 from docmill.settings import load_settings
 from docmill.snapshots import service
-from docmill.snapshots.spec import SnapshotFilter, SnapshotRequest
+from docmill.snapshots.spec import SnapshotRequest
 
 apply_offline_defaults()
 
@@ -36,7 +36,7 @@ def snapshot_flow(params: SnapshotParams) -> dict[str, Any]:
     request = service.make_request(
         settings,
         params.name,
-        SnapshotFilter.model_validate(params.filters.model_dump()),
+        params.filters,
         format=params.format,
         splits=params.splits,
         seed=params.seed,

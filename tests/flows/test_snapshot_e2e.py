@@ -196,16 +196,16 @@ def test_splits_are_deterministic_and_leak_free(world: dict[str, Any]) -> None:
     assert owner
 
 
-def test_filters_select_by_department(world: dict[str, Any]) -> None:
-    out = json.loads(
-        _cli(world["config"], "snapshot", "create", "ft-finance", "--filter", "department=finance", "--json").output
-    )
+def test_filters_select_by_source_and_department(world: dict[str, Any]) -> None:
+    args = ["snapshot", "create", "ft-finance", "--filter", "source=**/finance/**", "--filter", "department=finance"]
+    out = json.loads(_cli(world["config"], *args, "--json").output)
     assert out["documents"] == 1 and out["tag"] == "ft-finance@v1"
     shown = json.loads(_cli(world["config"], "snapshot", "show", "ft-finance", "--json").output)["manifest"]
     table = _cli(world["config"], "snapshot", "show", "ft-finance@v1").output
     assert "finance 1" in table and "email 1" in table and "config hash" in table
-    assert shown["departments"] == {"finance": 1} and shown["excluded_chunks"]["department"] >= 3
+    assert shown["departments"] == {"finance": 1} and shown["excluded_chunks"]["source"] >= 3
     assert shown["pii"] == {"email": 1}
+    assert shown["quarantine"] == {} and shown["dedup"] == {}, "rejects of other sources are not this dataset's"
 
 
 def test_exports_load_with_hf_datasets(world: dict[str, Any], tmp_path: Path) -> None:
