@@ -79,6 +79,9 @@ def test_filters_splits_and_same_content_same_version(setup: tuple) -> None:
     again = create_snapshot(catalog, repo, audit, request, [Path("/corpus")])
     assert (again.tag, again.version, again.new) == (first.tag, first.version, False)
     assert [e["tag"] for e in audit.entries()] == ["fin@v1"]
+    finance = catalog.query("SELECT chunk_id FROM chunks WHERE metadata LIKE '%doc-003%' LIMIT 1")[0]["chunk_id"]
+    legal = catalog.query("SELECT chunk_id FROM chunks WHERE metadata LIKE '%doc-001%' LIMIT 1")[0]["chunk_id"]
+    assert repo.versions_containing(finance) == ["fin@v1"] and repo.versions_containing(legal) == []
     with pytest.raises(SnapshotError, match="no chunk matches"):
         create_snapshot(catalog, repo, audit, SnapshotRequest(name="none", filters=parse_filters(["language=fr"])), [])
 
@@ -97,6 +100,8 @@ def test_diff_sees_a_metadata_change_and_a_reverted_dataset_gets_its_old_tag(set
     assert changes["documents"] == {"added": [], "removed": [], "changed": []}
     assert len(changes["chunks"]["changed"]) == 3 and changes["chunks"]["added"] == []
     assert {c["chunk_index"] for c in changes["chunks"]["changed"]} == {0, 1, 2}
+    chunk = changes["chunks"]["changed"][0]["chunk_id"]
+    assert repo.versions_containing(chunk) == ["all@v1", "all@v2"], "found in JSONL-only versions too"
     with catalog.transaction() as db:
         catalog.update_chunk_metadata(db, doc, {"department": department})
     back = create_snapshot(catalog, repo, audit, request, [])

@@ -201,25 +201,20 @@ class DataRepo:
         return (self.root / ".git").is_dir() and (self.root / ".dvc").is_dir()
 
     def versions_containing(self, chunk_id: str) -> list[str]:
-        """Tags (`<name>@vN`, oldest first) whose dataset holds the chunk, read from the local DVC cache
-        (a version whose files are not in the cache any more is listed as `<tag> (not in local cache)`)."""
-        import pyarrow.parquet as pq
-
+        """Tags (`<name>@vN`, oldest first) whose dataset holds the chunk (the pipeline's `chunks.parquet` or a
+        snapshot's per-split Parquet/JSONL files), read from the local DVC cache (a version whose files are not
+        in the cache any more is listed as `<tag> (not in local cache)`)."""
         found = []
         for tag in self._git("tag", "--list", "*@v*", "--sort=v:refname").split():
-            name = tag.rsplit("@v", 1)[0]
-            pointer = yaml.safe_load(self._git("show", f"{tag}:{name}.dvc"))
-            listing = self._cached(str(pointer["outs"][0]["md5"]))
+            listing = self._cached(self.tag_hash(tag))
             if listing is None:
                 found.append(f"{tag} (not in local cache)")
                 continue
             files = {f["relpath"]: f["md5"] for f in json.loads(listing.read_text())}
-            data = self._cached(files.get("chunks.parquet", ""))
-            if data is None:
+            data = [self._cached(md5) for rel, md5 in sorted(files.items()) if rel.endswith((".parquet", ".jsonl"))]
+            if not data or None in data:
                 found.append(f"{tag} (not in local cache)")
-                continue
-            table = pq.read_table(data, columns=["chunk_id"], filters=[("chunk_id", "=", chunk_id)])
-            if table.num_rows:
+            elif any(_holds(path, chunk_id) for path in data if path is not None):
                 found.append(tag)
         return found
 
@@ -233,3 +228,17 @@ class DataRepo:
 
         with Repo(str(self.root)) as repo:
             return not repo.status()
+
+
+def _holds(path: Path, chunk_id: str) -> bool:
+    """True when a cached Parquet or JSONL data file holds the chunk."""
+    import pyarrow.parquet as pq
+
+    with path.open("rb") as handle:
+        parquet = handle.read(4) == b"PAR1"
+    if parquet:
+        table = pq.read_table(path, columns=["chunk_id"], filters=[("chunk_id", "=", chunk_id)])
+        return bool(table.num_rows)
+    needle = f'"chunk_id": "{chunk_id}"'.encode()
+    with path.open("rb") as handle:
+        return any(needle in line for line in handle)
