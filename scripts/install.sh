@@ -18,6 +18,9 @@ if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   if [ -z "${DOCMILL_WITHOUT_LIBREOFFICE:-}" ] && ! command -v soffice >/dev/null; then
     need+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
   fi
+  # Chromium: the headless browser the dataset-card tests render the card in (Playwright drives it; its own
+  # `playwright install` cannot download a browser offline).
+  command -v chromium >/dev/null || need+=(chromium)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

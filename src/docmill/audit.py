@@ -6,7 +6,8 @@ entry breaks its hash, removing or reordering entries breaks `seq` and `prev`, a
 by comparing the last entry with the head recorded next to the log (`<log>.head`, written with every append).
 
 Events written by docmill: `run_started`, `run_finished`, `document_added`, `document_changed`,
-`document_moved`, `document_deleted`, `document_quarantined`, `dataset_version_created`.
+`document_moved`, `document_deleted`, `document_quarantined`, `dataset_version_created`; for snapshots
+`snapshot_created`, `snapshot_checked_out`, `training_recorded`.
 """
 
 from __future__ import annotations

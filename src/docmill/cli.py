@@ -25,6 +25,10 @@ audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/au
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
 app.add_typer(server_app, name="server")
+from docmill.cli_snapshot import snapshot_app, trainings_app  # noqa: E402  # dataset snapshots for fine-tuning
+
+app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(trainings_app, name="trainings")
 console = Console()
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/docmill.yaml).")]

@@ -28,10 +28,19 @@ _GITIGNORE = """\
 class DataRepo:
     """git + DVC operations on the data repository."""
 
-    def __init__(self, root: Path, remote_name: str, remote_url: str) -> None:
+    def __init__(
+        self, root: Path, remote_name: str, remote_url: str, remote_options: dict[str, str] | None = None
+    ) -> None:
         self.root = root.resolve()
         self.remote_name = remote_name
         self.remote_url = remote_url if "://" in remote_url else str(Path(remote_url).resolve())
+        self.remote_options = remote_options or {}  # e.g. S3 endpointurl/region; never credentials
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DataRepo:
+        """The data repository under `<data_dir>/datasets` with the configured remote."""
+        cfg = settings.version
+        return cls(settings.paths.data_dir / "datasets", cfg.remote_name, cfg.remote_url, cfg.remote_options())
 
     def _git(self, *args: str) -> str:
         env = {
@@ -63,7 +72,7 @@ class DataRepo:
             conf["core"]["analytics"] = False
             conf["core"]["autostage"] = True
             conf["core"]["remote"] = self.remote_name
-            conf["remote"][self.remote_name] = {"url": self.remote_url}
+            conf["remote"][self.remote_name] = {"url": self.remote_url, **self.remote_options}
         if self.remote_url.startswith("/"):
             Path(self.remote_url).mkdir(parents=True, exist_ok=True)
         self._git("add", "-A")
@@ -120,9 +129,62 @@ class DataRepo:
         return version, tag
 
     def _tag_of_pointer(self, name: str) -> str | None:
+        """The tag of the committed pointer: the tag on its commit, else an older tag of the same content (a
+        dataset that went back to an earlier version's bytes gets that version back, not a new number)."""
         last = self._git("log", "-1", "--format=%H", "--", f"{name}.dvc")
         tags = self._git("tag", "--list", f"{name}@v*", "--points-at", last).split() if last else []
-        return tags[0] if tags else None
+        if tags:
+            return tags[0]
+        current = self.version_id(name)
+        return next((t for t in self.tags(name) if self.tag_hash(t) == current), None) if current else None
+
+    def tags(self, name: str) -> list[str]:
+        """The dataset's version tags, oldest first."""
+        found = self._git("tag", "--list", f"{name}@v*").split()
+        return sorted((t for t in found if t.rsplit("@v", 1)[1].isdigit()), key=lambda t: int(t.rsplit("@v", 1)[1]))
+
+    def tag_hash(self, tag: str) -> str:
+        """DVC hash (the version id) of the dataset folder at a tag."""
+        name = tag.rsplit("@v", 1)[0]
+        return str(yaml.safe_load(self._git("show", f"{tag}:{name}.dvc"))["outs"][0]["md5"])
+
+    def tag_info(self, tag: str) -> dict[str, str]:
+        """Version id, git commit and commit time (UTC, ISO 8601) of a tag.
+
+        Raises:
+            KeyError: when the tag does not exist.
+        """
+        if tag not in self._git("tag", "--list", tag).split():
+            raise KeyError(f"no dataset version {tag} in {self.root}")
+        rev = self._git("rev-list", "-n", "1", tag)
+        when = self._git("log", "-1", "--format=%cd", "--date=iso-strict", rev)
+        return {"tag": tag, "version": self.tag_hash(tag), "git_rev": rev, "created": when}
+
+    def read_file(self, tag: str, relpath: str) -> bytes:
+        """A file of a dataset version, from the local DVC cache or else the remote (nothing is checked out)."""
+        import dvc.api
+
+        name = tag.rsplit("@v", 1)[0]
+        return bytes(dvc.api.read(f"{name}/{relpath}", repo=str(self.root), rev=tag, mode="rb"))
+
+    def checkout(self, tag: str) -> Path:
+        """Restore a dataset version in its folder byte for byte (pointer from git, files from the local
+        cache or, when they are gone, the remote); returns the folder. The caller holds the run lock."""
+        from dvc.repo import Repo
+
+        name = tag.rsplit("@v", 1)[0]
+        self.tag_info(tag)  # a clear error for an unknown tag
+        self._git("checkout", tag, "--", f"{name}.dvc")
+        with Repo(str(self.root)) as repo:
+            repo.pull(targets=[str(self.root / f"{name}.dvc")], remote=self.remote_name, force=True)
+        return self.dataset_dir(name)
+
+    def commit_paths(self, paths: list[str], message: str) -> str:
+        """Commit plain git files of the data repository (e.g. the training registry); returns the commit."""
+        self._git("add", "--", *paths)
+        if self._git("status", "--porcelain", "--", *paths):
+            self._git("commit", "-q", "-m", message, "--", *paths)
+        return self._git("rev-parse", "HEAD")
 
     def is_committed(self, name: str) -> bool:
         """True when the dataset's pointer is committed and tagged (a finished version)."""
@@ -139,25 +201,20 @@ class DataRepo:
         return (self.root / ".git").is_dir() and (self.root / ".dvc").is_dir()
 
     def versions_containing(self, chunk_id: str) -> list[str]:
-        """Tags (`<name>@vN`, oldest first) whose dataset holds the chunk, read from the local DVC cache
-        (a version whose files are not in the cache any more is listed as `<tag> (not in local cache)`)."""
-        import pyarrow.parquet as pq
-
+        """Tags (`<name>@vN`, oldest first) whose dataset holds the chunk (the pipeline's `chunks.parquet` or a
+        snapshot's per-split Parquet/JSONL files), read from the local DVC cache (a version whose files are not
+        in the cache any more is listed as `<tag> (not in local cache)`)."""
         found = []
         for tag in self._git("tag", "--list", "*@v*", "--sort=v:refname").split():
-            name = tag.rsplit("@v", 1)[0]
-            pointer = yaml.safe_load(self._git("show", f"{tag}:{name}.dvc"))
-            listing = self._cached(str(pointer["outs"][0]["md5"]))
+            listing = self._cached(self.tag_hash(tag))
             if listing is None:
                 found.append(f"{tag} (not in local cache)")
                 continue
             files = {f["relpath"]: f["md5"] for f in json.loads(listing.read_text())}
-            data = self._cached(files.get("chunks.parquet", ""))
-            if data is None:
+            data = [self._cached(md5) for rel, md5 in sorted(files.items()) if rel.endswith((".parquet", ".jsonl"))]
+            if not data or None in data:
                 found.append(f"{tag} (not in local cache)")
-                continue
-            table = pq.read_table(data, columns=["chunk_id"], filters=[("chunk_id", "=", chunk_id)])
-            if table.num_rows:
+            elif any(_holds(path, chunk_id) for path in data if path is not None):
                 found.append(tag)
         return found
 
@@ -171,3 +228,17 @@ class DataRepo:
 
         with Repo(str(self.root)) as repo:
             return not repo.status()
+
+
+def _holds(path: Path, chunk_id: str) -> bool:
+    """True when a cached Parquet or JSONL data file holds the chunk."""
+    import pyarrow.parquet as pq
+
+    with path.open("rb") as handle:
+        parquet = handle.read(4) == b"PAR1"
+    if parquet:
+        table = pq.read_table(path, columns=["chunk_id"], filters=[("chunk_id", "=", chunk_id)])
+        return bool(table.num_rows)
+    needle = f'"chunk_id": "{chunk_id}"'.encode()
+    with path.open("rb") as handle:
+        return any(needle in line for line in handle)

@@ -92,7 +92,7 @@ def lineage(settings: Settings, ident: str, reread: bool = True) -> dict[str, An
         "run": {k: run[0][k] for k in ("started_at", "config_hash", "code_version", "status")} if run else None,
         "text": chunk["text"],
     }
-    repo = DataRepo(settings.paths.data_dir / "datasets", settings.version.remote_name, settings.version.remote_url)
+    repo = DataRepo.from_settings(settings)
     out["dataset_versions"] = repo.versions_containing(chunk["chunk_id"]) if repo.exists() else []
     if reread:
         out["source_check"] = _source_check(settings, chunk, sources, sha256_file)

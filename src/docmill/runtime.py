@@ -6,7 +6,6 @@ created lazily so that a task only pays for what it uses. Flows call these metho
 
 from __future__ import annotations
 
-import fcntl
 import getpass
 import logging
 import os
@@ -23,6 +22,7 @@ from docmill import __version__
 from docmill.audit import AuditLog
 from docmill.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
 from docmill.faults import checkpoint
+from docmill.locks import lock_data_dir
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
 
@@ -89,26 +89,8 @@ class Runtime:
         )
 
     def _lock_data_dir(self) -> None:
-        """An exclusive lock on `data/run.lock` for the life of this runtime (released by the OS if the process
-        dies, so a killed run never blocks the next one)."""
-        path = self.settings.paths.data_dir / "run.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = path.open("a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise RuntimeError(
-                f"another docmill run is working on {self.settings.paths.data_dir} ({holder}); "
-                "wait for it to finish or stop it, then run again"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"run {self.run_id}, pid {os.getpid()}, {getpass.getuser()}@{socket.gethostname()}\n")
-        handle.flush()
-        self._run_lock = handle
+        """An exclusive lock on `data/run.lock` for the life of this runtime (see `docmill.locks`)."""
+        self._run_lock = lock_data_dir(self.settings.paths.data_dir, f"run {self.run_id}")
 
     def finish_run(self, status: str, summary: dict[str, Any]) -> None:
         """Record the end of the run (`completed` or `failed`) in the catalog and the audit trail."""
@@ -164,8 +146,7 @@ class Runtime:
     def repo(self) -> Any:
         from docmill.datarepo import DataRepo
 
-        cfg = self.settings.version
-        repo = DataRepo(self.settings.paths.data_dir / "datasets", cfg.remote_name, cfg.remote_url)
+        repo = DataRepo.from_settings(self.settings)
         repo.ensure()
         return repo
 

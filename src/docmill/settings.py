@@ -289,6 +289,29 @@ class VersionConfig(_Section):
     remote_url: str = Field("data/dvc-remote", description="DVC remote: a local folder by default.")
     push: bool = Field(True, description="Push each new version to the DVC remote.")
     row_group_size: int = Field(5000, ge=100, description="Rows per Parquet row group (bounds memory).")
+    remote_endpoint_url: str | None = Field(
+        None,
+        description="S3-compatible endpoint of an `s3://` remote (MinIO, Ceph, ...); empty: AWS. Credentials "
+        "never go here: DVC reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) from the environment.",
+    )
+    remote_region: str | None = Field(None, description="Region of an `s3://` remote; empty: the SDK default.")
+
+    def remote_options(self) -> dict[str, str]:
+        """DVC remote options besides the URL (no secrets: those stay in the environment)."""
+        options = {"endpointurl": self.remote_endpoint_url, "region": self.remote_region}
+        return {k: v for k, v in options.items() if v} if self.remote_url.startswith("s3://") else {}
+
+
+class SnapshotConfig(_Section):
+    format: Literal["parquet", "jsonl", "both"] = Field(
+        "both", description="Default export format of `docmill snapshot create`."
+    )
+    splits: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.9, "eval": 0.1},
+        description="Default splits (name -> share of documents, summing to 1).",
+    )
+    seed: int = Field(0, description="Default seed of the document -> split assignment.")
+    push: bool = Field(True, description="Push each snapshot version to the DVC remote.")
 
 
 class Settings(BaseSettings):
@@ -306,6 +329,7 @@ class Settings(BaseSettings):
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     version: VersionConfig = Field(default_factory=VersionConfig)
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
 
     @classmethod
     def settings_customise_sources(

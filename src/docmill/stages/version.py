@@ -57,7 +57,8 @@ def arrow_schema(dimension: int) -> pa.Schema:
     )
 
 
-def _table(rows: list[Mapping[str, Any]], schema: pa.Schema, dimension: int) -> pa.Table:
+def rows_table(rows: list[Mapping[str, Any]], schema: pa.Schema, dimension: int) -> pa.Table:
+    """Catalog chunk rows as an Arrow table of `arrow_schema(dimension)` (also used by snapshots)."""
     metas = [json.loads(r["metadata"]) for r in rows]
     data: dict[str, Any] = {
         name: [r[source] for r in rows]
@@ -88,7 +89,7 @@ def write_parquet(pages: Iterable[list[Mapping[str, Any]]], path: Path, dimensio
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for page in pages:
-            writer.write_table(_table(page, schema, dimension), row_group_size=row_group)
+            writer.write_table(rows_table(page, schema, dimension), row_group_size=row_group)
             rows += len(page)
     return rows
 

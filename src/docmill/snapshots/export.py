@@ -1,0 +1,131 @@
+"""Write a snapshot's files: one Parquet (with embeddings) and/or one JSONL (text + metadata) file per split.
+
+Rows stream from the catalog page by page in (doc_id, chunk_index) order, so memory stays bounded and the
+same catalog content always gives the same bytes.
+
+Parquet columns: the dataset columns of the version stage (`chunk_id`, `doc_id`, `chunk_index`, `point_id`,
+`text`, `token_count`, `char_start`, `char_end`, `page_start`, `page_end`, `source_uri`, `title`, `file_type`,
+`language`, `department`, `category`, `model`, `metadata` as a JSON string, `embedding` as fixed-size float32
+list) plus `split`. JSONL rows: `JSONL_COLUMNS` (no embedding; `metadata` is a JSON string, so every row has
+the same schema whatever keys a document's metadata has).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from docmill.snapshots.spec import SnapshotRequest, split_of
+from docmill.snapshots.stats import SnapshotStats
+from docmill.stages.version import arrow_schema, rows_table
+
+JSONL_COLUMNS = (
+    "chunk_id",
+    "doc_id",
+    "chunk_index",
+    "split",
+    "text",
+    "token_count",
+    "source_uri",
+    "title",
+    "file_type",
+    "language",
+    "department",
+    "category",
+    "model",
+    "page_start",
+    "page_end",
+    "char_start",
+    "char_end",
+    "metadata",
+)
+_ROW_COLUMNS: tuple[str, ...] = ("chunk_id", "doc_id", "chunk_index", "text", "token_count", "page_start")
+_ROW_COLUMNS += ("page_end", "char_start", "char_end")
+
+
+def parquet_schema(dimension: int) -> pa.Schema:
+    """Columns of a snapshot's Parquet files."""
+    return arrow_schema(dimension).append(pa.field("split", pa.string()))
+
+
+def jsonl_row(row: Mapping[str, Any], meta: dict[str, Any], split: str) -> str:
+    """One JSONL line (sorted keys, no whitespace variations)."""
+    values = {name: row[name] for name in _ROW_COLUMNS}
+    values.update({k: meta.get(k) for k in ("source_uri", "title", "file_type", "language", "department")})
+    values.update({"category": meta.get("category"), "model": meta.get("model"), "split": split})
+    values["metadata"] = row["metadata"]
+    return json.dumps({k: values[k] for k in JSONL_COLUMNS}, ensure_ascii=False) + "\n"  # in column order
+
+
+class _Writers:
+    """Per-split output files, opened on the first row of their split."""
+
+    def __init__(self, folder: Path, request: SnapshotRequest, dimension: int, row_group: int) -> None:
+        self.folder, self.request, self.dimension, self.row_group = folder, request, dimension, row_group
+        self.schema = parquet_schema(dimension)
+        self.parquet: dict[str, pq.ParquetWriter] = {}
+        self.jsonl: dict[str, IO[str]] = {}
+
+    def write(self, split: str, rows: list[Mapping[str, Any]], metas: list[dict[str, Any]]) -> None:
+        if "parquet" in self.request.formats:
+            if split not in self.parquet:
+                self.parquet[split] = pq.ParquetWriter(
+                    self.folder / f"{split}.parquet", self.schema, compression="zstd"
+                )
+            table = rows_table(rows, arrow_schema(self.dimension), self.dimension)
+            table = table.append_column("split", pa.array([split] * len(rows), pa.string()))
+            self.parquet[split].write_table(table, row_group_size=self.row_group)
+        if "jsonl" in self.request.formats:
+            if split not in self.jsonl:
+                self.jsonl[split] = (self.folder / f"{split}.jsonl").open("w", encoding="utf-8", newline="\n")
+            self.jsonl[split].writelines(jsonl_row(r, m, split) for r, m in zip(rows, metas, strict=True))
+
+    def close(self) -> list[str]:
+        for writer in self.parquet.values():
+            writer.close()
+        for handle in self.jsonl.values():
+            handle.close()
+        return sorted([f"{s}.parquet" for s in self.parquet] + [f"{s}.jsonl" for s in self.jsonl])
+
+
+def write_files(
+    pages: Iterable[Sequence[Any]],
+    request: SnapshotRequest,
+    folder: Path,
+    stats: SnapshotStats,
+    row_group: int = 5000,
+) -> tuple[list[str], int]:
+    """Filter the catalog's chunk pages, assign splits and write the files into `folder`.
+
+    Returns:
+        (file names written, embedding dimension; 0 when no chunk matched).
+    """
+    writers: _Writers | None = None
+    dimension = 0
+    try:
+        for page in pages:
+            by_split: dict[str, tuple[list[Mapping[str, Any]], list[dict[str, Any]]]] = {}
+            for row in page:
+                meta = json.loads(row["metadata"] or "{}")
+                reason = request.filters.reason_excluded(meta)
+                if reason:
+                    stats.excluded[reason] += 1
+                    continue
+                split = split_of(row["doc_id"], request.seed, request.splits)
+                stats.add(row, meta, split)
+                rows, metas = by_split.setdefault(split, ([], []))
+                rows.append(row)
+                metas.append(meta)
+            for split, (rows, metas) in sorted(by_split.items()):
+                if writers is None:
+                    dimension = len(rows[0]["vector"]) // 4
+                    writers = _Writers(folder, request, dimension, row_group)
+                writers.write(split, rows, metas)
+    finally:
+        names = writers.close() if writers else []
+    return names, dimension

@@ -1,0 +1,92 @@
+"""Settings-level entry points shared by the CLI and the Prefect flow: open the data repository, take the
+data folder's lock, call the snapshot functions. No Prefect here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from docmill.audit import AuditLog
+from docmill.catalog import Catalog
+from docmill.datarepo import DataRepo
+from docmill.locks import lock_data_dir
+from docmill.settings import Settings
+from docmill.snapshots import core
+from docmill.snapshots.spec import SnapshotError, SnapshotFilter, SnapshotRequest
+from docmill.snapshots.trainings import TrainingRegistry
+
+
+def open_repo(settings: Settings) -> DataRepo:
+    """The initialised data repository of these settings."""
+    repo = DataRepo.from_settings(settings)
+    repo.ensure()
+    return repo
+
+
+@contextmanager
+def locked(settings: Settings, holder: str) -> Iterator[DataRepo]:
+    """The data repository under the data folder's run lock (one writer at a time)."""
+    handle = lock_data_dir(settings.paths.data_dir, holder)
+    try:
+        yield open_repo(settings)
+    finally:
+        handle.close()
+
+
+def make_request(settings: Settings, name: str, filters: SnapshotFilter | None = None, **given: Any) -> SnapshotRequest:
+    """A request with the `snapshot` section's defaults for everything not given (None = not given).
+
+    Raises:
+        SnapshotError: when the request is invalid (name, splits).
+    """
+    defaults = settings.snapshot.model_dump()
+    values = {**defaults, **{k: v for k, v in given.items() if v is not None}}
+    if name == settings.version.dataset_name:
+        raise SnapshotError(f"{name!r} is the pipeline's own dataset (version.dataset_name): choose another name")
+    try:
+        return SnapshotRequest(name=name, filters=filters or SnapshotFilter(), **values)
+    except ValueError as exc:
+        raise SnapshotError(str(exc)) from exc
+
+
+def create(settings: Settings, request: SnapshotRequest) -> core.SnapshotResult:
+    """Cut a snapshot from the catalog of these settings."""
+    if not settings.paths.catalog.exists():
+        raise SnapshotError(f"no catalog at {settings.paths.catalog}: run the pipeline first")
+    catalog = Catalog(settings.paths.catalog)
+    try:
+        with locked(settings, f"snapshot {request.name}") as repo:
+            roots = [Path(p) for p in settings.ingest.sources]
+            return core.create_snapshot(catalog, repo, AuditLog(settings.paths.audit_log), request, roots)
+    finally:
+        catalog.close()
+
+
+def checkout(settings: Settings, ref: str) -> dict[str, Any]:
+    """Restore a version in its folder (see `core.checkout`)."""
+    with locked(settings, f"checkout {ref}") as repo:
+        return core.checkout(repo, AuditLog(settings.paths.audit_log), ref)
+
+
+def registry(settings: Settings, repo: DataRepo | None = None) -> TrainingRegistry:
+    """The training registry of these settings' data repository."""
+    return TrainingRegistry(repo or open_repo(settings), AuditLog(settings.paths.audit_log))
+
+
+def record_training(settings: Settings, **fields: Any) -> dict[str, Any]:
+    """Record a training under the data folder's lock (see `TrainingRegistry.record`)."""
+    with locked(settings, "trainings record") as repo:
+        return registry(settings, repo).record(**fields)
+
+
+def card(settings: Settings, ref: str, out: Path) -> list[Path]:
+    """Render a version's card (Markdown + HTML) with the trainings recorded so far into `out`."""
+    from docmill.snapshots.card import write_cards
+
+    repo = open_repo(settings)
+    tag = core.resolve(repo, ref)
+    manifest = core.read_manifest(repo, tag)
+    trainings = registry(settings, repo).find(dataset=tag)
+    return write_cards(out, manifest, trainings, title=tag, stem=tag.replace("@", "-"))
