@@ -18,6 +18,10 @@ if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   if [ -z "${DOCMILL_WITHOUT_LIBREOFFICE:-}" ] && ! command -v soffice >/dev/null; then
     need+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
   fi
+  # PostgreSQL server binaries: the SQL connector's tests start a throwaway server (DOCMILL_WITHOUT_POSTGRES=1 skips)
+  if [ -z "${DOCMILL_WITHOUT_POSTGRES:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need+=(postgresql)
+  fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
