@@ -212,7 +212,10 @@ def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
 def pipeline(
     config_path: str | None = None, sources: list[str] | None = None, batch_size: int | None = None
 ) -> dict[str, Any]:
-    """Ingest the configured sources and produce an embedded, validated, versioned dataset."""
+    """Ingest the configured sources and produce an embedded, validated, versioned dataset.
+
+    `sources` (optional) picks what this run ingests: names of `ingest.connectors` entries and/or folder paths.
+    """
     logger = get_run_logger()
     overrides: dict[str, Any] = {}
     settings = load_settings(config_path)
