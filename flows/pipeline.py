@@ -9,6 +9,7 @@ import argparse
 import json
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from docmill.offline import apply_offline_defaults
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.runtime import Runtime
 from docmill.settings import Settings, load_settings
-from docmill.sources.folder import FileItem, FolderSource, sha256_file
+from docmill.sources import registry, staging
+from docmill.sources.base import Connector
+from docmill.sources.folder import FileItem, sha256_file
 from docmill.stages import chunk, clean, embed, enrich, extract, ingest, validate, version
 
 apply_offline_defaults()
@@ -35,26 +38,50 @@ TASK = {"cache_policy": NONE, "persist_result": False}
 
 @task(name="ingest", **TASK)
 def ingest_task(rt: Runtime) -> dict[str, float]:
-    """List every source folder, hash files, record new/changed ones as pending, forget vanished ones."""
-    cfg = rt.settings.ingest
+    """List every source (folders and connectors), fetch new/changed remote items, hash files, record
+    new/changed ones as pending, forget vanished ones (only under the scopes of sources listed completely)."""
     stats: Counter[str] = Counter()
     rt.start_ingest()
-    for root in cfg.sources:
-        listing, listed = FolderSource(root, cfg.include, cfg.exclude).list(), 0
-        while items := list(islice(listing, 1000)):  # the listing streams: bounded memory on big shares
-            listed += len(items)
-            stats.update(_ingest_items(rt, items, depth=0))
-        rt.check_listing(root, listed)
+    scopes: list[Path | str] = []
+    for connector in registry.connectors(rt.settings.ingest):
+        try:
+            stats.update(_ingest_source(rt, connector))
+        finally:
+            connector.close()
+        scopes.append(connector.scope)
     checkpoint("ingest")
-    stats.update(rt.remove_vanished(cfg.sources))
+    stats.update(rt.remove_vanished(scopes))
+    stats["fetched_pruned"] = staging.prune(_fetched(rt), set(rt.catalog.source_paths()))
     stats["requeued_for_new_settings"] = rt.requeue_for_new_settings()
     return dict(stats)
 
 
-def _ingest_items(rt: Runtime, items: list[FileItem], depth: int) -> Counter[str]:
+def _fetched(rt: Runtime) -> Path:
+    return (rt.settings.paths.data_dir / "fetched").resolve()
+
+
+def _ingest_source(rt: Runtime, connector: Connector) -> Counter[str]:
+    """List one source in slices of 1000 (bounded memory on big shares and buckets), staging remote items."""
+    stats: Counter[str] = Counter()
+    listing, listed = connector.list_items(), 0
+    while entries := list(islice(listing, 1000)):
+        listed += len(entries)
+        rejects = [e for e in entries if not isinstance(e, FileItem)]
+        items = [e for e in entries if isinstance(e, FileItem)]
+        staged = staging.stage(connector, items, rt.catalog.known_versions([i.source_uri for i in items]), _fetched(rt))
+        rt.record_rejects(rejects + staged.rejects)
+        stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched})
+        stats.update(_ingest_items(rt, staged.items, depth=0, hasher=staged.hasher))
+    rt.check_listing(connector.scope, listed)
+    return stats
+
+
+def _ingest_items(
+    rt: Runtime, items: list[FileItem], depth: int, hasher: Callable[[str], str] = sha256_file
+) -> Counter[str]:
     """Hash and record listed files; archives among them are expanded and their members ingested too."""
     known = rt.catalog.known_sources([i.source_uri for i in items])
-    result = ingest.ingest(items, known.get, sha256_file)
+    result = ingest.ingest(items, known.get, hasher)
     stats: Counter[str] = Counter(result.stats)
     stats.update(rt.record_sources(result.records))
     rt.record_rejects(result.rejects)
@@ -185,12 +212,15 @@ def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
 def pipeline(
     config_path: str | None = None, sources: list[str] | None = None, batch_size: int | None = None
 ) -> dict[str, Any]:
-    """Ingest the configured sources and produce an embedded, validated, versioned dataset."""
+    """Ingest the configured sources and produce an embedded, validated, versioned dataset.
+
+    `sources` (optional) picks what this run ingests: names of `ingest.connectors` entries and/or folder paths.
+    """
     logger = get_run_logger()
     overrides: dict[str, Any] = {}
     settings = load_settings(config_path)
-    if sources:
-        overrides["ingest"] = settings.ingest.model_copy(update={"sources": [Path(s) for s in sources]})
+    if sources:  # connector names and/or folder paths
+        overrides["ingest"] = registry.select(settings.ingest, sources)
     if batch_size:
         overrides["pipeline"] = settings.pipeline.model_copy(update={"batch_size": batch_size})
     settings = settings.model_copy(update=overrides)

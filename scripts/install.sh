@@ -10,7 +10,7 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # CPU build; a bare `torch` would pull
 # System tools for formats Python cannot read alone: Tesseract (OCR of scans and images), pandoc (RTF, ODT,
 # EPUB) and headless LibreOffice (DOC, PPT, XLS; ~100 MB download, ~20 s). Installed with apt when running as
 # root; otherwise those files are quarantined as missing_dependency:<tool>. DOCMILL_WITHOUT_LIBREOFFICE=1 skips
-# LibreOffice, DOCMILL_SKIP_SYSTEM_PACKAGES=1 all of them.
+# LibreOffice, DOCMILL_SKIP_SYSTEM_PACKAGES=1 all of them. The PostgreSQL server (for the SQL connector tests) too.
 if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   need=()
   command -v tesseract >/dev/null || need+=(tesseract-ocr tesseract-ocr-eng)
@@ -21,6 +21,10 @@ if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   # Chromium: the headless browser the dataset-card tests render the card in (Playwright drives it; its own
   # `playwright install` cannot download a browser offline).
   command -v chromium >/dev/null || need+=(chromium)
+  # PostgreSQL server binaries: the SQL connector's tests start a throwaway server (DOCMILL_WITHOUT_POSTGRES=1 skips)
+  if [ -z "${DOCMILL_WITHOUT_POSTGRES:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need+=(postgresql)
+  fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

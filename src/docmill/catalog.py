@@ -74,6 +74,10 @@ class Catalog:
         for column in ("superseded_by", "config_key"):  # catalogs written before these columns existed
             if column not in columns:
                 self._db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
+        source_columns = {r["name"] for r in self._db.execute("PRAGMA table_info(sources)")}
+        for column in ("version", "metadata"):  # connector change markers and metadata (catalogs from before)
+            if column not in source_columns:
+                self._db.execute(f"ALTER TABLE sources ADD COLUMN {column} TEXT")
         if "part" not in {r["name"] for r in self._db.execute("PRAGMA table_info(quarantine)")}:
             self._db.execute("ALTER TABLE quarantine ADD COLUMN part TEXT")
 
@@ -156,6 +160,20 @@ class Catalog:
             known.update({row["source_uri"]: row["doc_id"] for row in rows})
         return known
 
+    def known_versions(self, source_uris: list[str]) -> dict[str, sqlite3.Row]:
+        """source_uri -> its row (doc_id, version, path) for the URIs the catalog knows."""
+        known: dict[str, sqlite3.Row] = {}
+        for start in range(0, len(source_uris), 500):
+            part = source_uris[start : start + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT source_uri, doc_id, version, path FROM sources WHERE source_uri IN ({marks})"
+            known.update({row["source_uri"]: row for row in self.query(sql, part)})
+        return known
+
+    def source_paths(self) -> Iterator[str]:
+        """The local path of every source."""
+        return (row[0] for row in self._db.execute("SELECT path FROM sources WHERE path IS NOT NULL"))
+
     def document(self, doc_id: str) -> sqlite3.Row | None:
         """The catalog row of one document, if known."""
         rows = self.query("SELECT * FROM documents WHERE doc_id=?", (doc_id,))
@@ -164,10 +182,23 @@ class Catalog:
     def upsert_source(self, db: sqlite3.Connection, item: SourceFile, run_id: str) -> None:
         """Insert or update a source row (inside a transaction)."""
         db.execute(
-            "INSERT INTO sources(source_uri, doc_id, path, size, mtime, extension, first_seen_run, last_seen_run) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_uri) DO UPDATE SET doc_id=excluded.doc_id, "
-            "path=excluded.path, size=excluded.size, mtime=excluded.mtime, last_seen_run=excluded.last_seen_run",
-            (item.source_uri, item.doc_id, item.path, item.size, item.mtime, item.extension, run_id, run_id),
+            "INSERT INTO sources(source_uri, doc_id, path, size, mtime, extension, first_seen_run, last_seen_run, "
+            "version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_uri) DO UPDATE SET "
+            "doc_id=excluded.doc_id, path=excluded.path, size=excluded.size, mtime=excluded.mtime, "
+            "extension=excluded.extension, last_seen_run=excluded.last_seen_run, version=excluded.version, "
+            "metadata=excluded.metadata",
+            (
+                item.source_uri,
+                item.doc_id,
+                item.path,
+                item.size,
+                item.mtime,
+                item.extension,
+                run_id,
+                run_id,
+                item.version,
+                json.dumps(item.metadata) if item.metadata else None,
+            ),
         )
 
     def update_chunk_metadata(self, db: sqlite3.Connection, doc_id: str, values: dict[str, Any]) -> None:
@@ -183,7 +214,8 @@ class Catalog:
         Source order makes "the first of two duplicates" the one whose path sorts first, on every run.
         """
         return self.query(
-            "SELECT d.doc_id, d.source_uri, s.path, s.extension, s.size, s.mtime FROM documents d "
+            "SELECT d.doc_id, d.source_uri, s.path, s.extension, s.size, s.mtime, s.version, s.metadata "
+            "FROM documents d "
             "JOIN sources s ON s.source_uri = d.source_uri AND s.doc_id = d.doc_id "
             "WHERE d.status=? AND d.source_uri > ? ORDER BY d.source_uri LIMIT ?",
             (PENDING, after, limit),

@@ -53,7 +53,9 @@ def _catalog(settings: Any) -> Any:
 @app.command()
 def run(
     config: ConfigOpt = None,
-    source: Annotated[list[Path] | None, typer.Option(help="Source folder (repeatable); overrides config.")] = None,
+    source: Annotated[
+        list[Path] | None, typer.Option(help="Folder or connector name (repeatable); overrides config.")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Documents per batch.")] = None,
 ) -> None:
     """Run the pipeline flow against the Prefect server (starting the embedded one if needed)."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import get_args, get_origin
+
 from pydantic import BaseModel
 
 from docmill.settings import Settings
 
 
 def _default(field: object) -> str:
+    if getattr(field, "is_required", lambda: False)():
+        return "required"
     value = getattr(field, "default", None)
     factory = getattr(field, "default_factory", None)
     if factory is not None:
@@ -17,6 +21,21 @@ def _default(field: object) -> str:
     return f"`{value!r}`" if value is not None else "`null`"
 
 
+def _item_models(annotation: object) -> list[type[BaseModel]]:
+    """The models inside a `list[...]` annotation (through unions and `Annotated`)."""
+    if get_origin(annotation) is not list:
+        return []
+    found: list[type[BaseModel]] = []
+    todo = list(get_args(annotation))
+    while todo:
+        arg = todo.pop(0)
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            found.append(arg)
+        else:
+            todo += list(get_args(arg))
+    return found
+
+
 def _section(title: str, model: type[BaseModel]) -> list[str]:
     """One table for a settings model, then one per nested model (`clean.dedup`, `validate.chunks`, ...)."""
     lines = [f"## `{title}`", "", "| key | type | default | description |", "|---|---|---|---|"]
@@ -24,6 +43,10 @@ def _section(title: str, model: type[BaseModel]) -> list[str]:
     for key, field in model.model_fields.items():
         kind = str(field.annotation).replace("typing.", "").replace("pathlib.", "").replace("<class '", "")
         kind = kind.replace("'>", "").replace("|", "or").replace("docmill.settings.", "")
+        items = _item_models(field.annotation)
+        if items:  # a list of models (the connectors): one table per model
+            kind = "list of " + " or ".join(m.__name__ for m in items)
+            nested += [(f"{title}.{key}[] ({m.__name__})", m) for m in items]
         lines.append(f"| `{key}` | {kind} | {_default(field)} | {field.description or ''} |")
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
             nested.append((f"{title}.{key}", field.annotation))

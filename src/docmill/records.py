@@ -53,6 +53,8 @@ class SourceFile:
     mtime: float
     doc_id: str
     extension: str
+    version: str = ""  # the source's change marker (mtime, etag, row version), for incremental fetching
+    metadata: dict[str, Any] = field(default_factory=dict)  # from the connector (SQL columns, mail thread)
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ created lazily so that a task only pays for what it uses. Flows call these metho
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 import shutil
@@ -54,8 +55,15 @@ def component_versions() -> dict[str, str]:
     return out
 
 
-def _uri_prefix(root: Path) -> str:
-    return root.resolve().as_uri().rstrip("/") + "/"
+def _uri_prefix(root: Path | str) -> str:
+    """A source's URI scope: a folder's `file://` URI with a trailing slash, or a connector's scope as is."""
+    return root if isinstance(root, str) else root.resolve().as_uri().rstrip("/") + "/"
+
+
+def _source_file(row: Any) -> SourceFile:
+    meta = json.loads(row["metadata"] or "{}")
+    args = (row["source_uri"], row["path"], row["size"], row["mtime"], row["doc_id"], row["extension"])
+    return SourceFile(*args, row["version"] or "", meta)
 
 
 class Runtime:
@@ -248,8 +256,8 @@ class Runtime:
         with self.catalog.transaction() as db:
             db.execute("DELETE FROM quarantine WHERE stage='ingest'")
 
-    def check_listing(self, root: Path, listed: int) -> None:
-        """Refuse to treat an empty listing of a known folder as "everything was deleted".
+    def check_listing(self, root: Path | str, listed: int) -> None:
+        """Refuse to treat an empty listing of a known folder (or connector scope) as "everything was deleted".
 
         Raises:
             RuntimeError: when `root` listed no file although earlier runs found some (unmounted share?).
@@ -260,12 +268,14 @@ class Runtime:
         )[0]["n"]
         if listed == 0 and known:
             raise RuntimeError(
-                f"source folder {root} listed no files but earlier runs found {known}: is the share mounted? "
-                "Nothing was deleted. Remove the folder from ingest.sources to retire its documents."
+                f"source {root} listed no files but earlier runs found {known}: is the share mounted (the bucket, "
+                "table, mailbox right)? Nothing was deleted. Remove the source from the configuration to retire its "
+                "documents."
             )
 
-    def remove_vanished(self, roots: list[Path]) -> dict[str, int]:
-        """Forget sources under `roots` not seen in this run; remove documents no source points to any more;
+    def remove_vanished(self, roots: list[Path | str]) -> dict[str, int]:
+        """Forget sources under `roots` (folders, or connector scopes: URI prefixes) not seen in this run;
+        remove documents no source points to any more;
         queue again the duplicates of removed documents (they may now be the only copy of their text).
 
         Audit: `document_moved` when a document's recorded source is gone but its bytes remain at another path,
@@ -377,7 +387,7 @@ class Runtime:
             row = self.catalog.source(uri)
             if row is None:
                 continue
-            source = SourceFile(uri, row["path"], row["size"], row["mtime"], doc_id, row["extension"])
+            source = _source_file(row)
             fields[doc_id] = {"department": None, "category": None, **location_metadata(source, self.settings.enrich)}
         self.store.update_documents(fields)
         with self.catalog.transaction() as db:
@@ -389,9 +399,7 @@ class Runtime:
         after = ""
         while rows := self.catalog.pending_documents(after, batch_size):
             after = rows[-1]["source_uri"]
-            yield [
-                SourceFile(r["source_uri"], r["path"], r["size"], r["mtime"], r["doc_id"], r["extension"]) for r in rows
-            ]
+            yield [_source_file(r) for r in rows]
 
     # persistence -------------------------------------------------------------------------------------
     def record_rejects(self, rejects: list[Reject]) -> None:

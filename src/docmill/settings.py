@@ -18,6 +18,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from docmill.connector_settings import ConnectorConfig
+
 DEFAULT_CONFIG = Path("configs/docmill.yaml")
 PiiType = Literal["email", "phone", "iban", "credit_card", "national_id", "ip_address", "person", "organization"]
 NationalId = Literal["US"]
@@ -63,6 +65,10 @@ class IngestConfig(_Section):
     archive_max_total_mb: float = Field(2048, gt=0, description="More uncompressed data: `archive_too_large`.")
     archive_max_ratio: float = Field(200, gt=1, description="Higher compression ratio (over 1 MB): `archive_bomb`.")
     archive_max_depth: int = Field(3, ge=1, description="Deeper nesting of archives in archives: `archive_too_deep`.")
+    connectors: list[ConnectorConfig] = Field(
+        default_factory=list,
+        description="Named sources beyond `sources` (types folder, s3, sql, mbox, maildir); see docs/sources.md.",
+    )
 
 
 class ExtractConfig(_Section):

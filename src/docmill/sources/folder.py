@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
+
+from docmill.records import Reject
 
 
 @dataclass(slots=True, frozen=True)
 class FileItem:
-    """One file as listed by a source."""
+    """One item as listed by a source: `relative` is its stable id within the source, `version` its change
+    marker (mtime, etag, row version), `path` its local bytes (empty until a remote item is fetched)."""
 
     source_uri: str
     path: str
     relative: str
     size: int
     mtime: float
+    version: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 def glob_match(relative: str, pattern: str) -> bool:
@@ -28,16 +35,30 @@ def glob_match(relative: str, pattern: str) -> bool:
     return pattern.startswith("**/") and glob_match(relative, pattern[3:])
 
 
-class FolderSource:
-    """Files under `root` matching any `include` and no `exclude` glob, in sorted order."""
+def selected(relative: str, include: list[str], exclude: list[str]) -> bool:
+    """True when `relative` matches an include glob and no exclude glob."""
+    return any(glob_match(relative, p) for p in include) and not any(glob_match(relative, p) for p in exclude)
 
-    def __init__(self, root: Path, include: list[str], exclude: list[str]) -> None:
+
+class FolderSource:
+    """Files under `root` matching any `include` and no `exclude` glob, in sorted order (a `Connector`)."""
+
+    local = True
+
+    def __init__(self, root: Path, include: list[str], exclude: list[str], name: str | None = None) -> None:
         self.root = root.resolve()
         self.include = include
         self.exclude = exclude
+        self.name = name or str(root)
+        self.scope = self.root.as_uri().rstrip("/") + "/"
 
     def list(self) -> Iterator[FileItem]:
-        """Walk the folder (symlinked folders are not followed).
+        """The listed files only (refused ones are left out: see `list_items`)."""
+        return (item for item in self.list_items() if isinstance(item, FileItem))
+
+    def list_items(self) -> Iterator[FileItem | Reject]:
+        """Walk the folder (symlinked folders are not followed; a symlinked file pointing outside the root is
+        refused as `symlink_escape`).
 
         Raises:
             FileNotFoundError: when the folder does not exist (a pipeline error, not a document error).
@@ -49,15 +70,27 @@ class FolderSource:
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 relative = path.relative_to(self.root).as_posix()
-                if not any(glob_match(relative, p) for p in self.include):
+                if not selected(relative, self.include, self.exclude):
                     continue
-                if any(glob_match(relative, p) for p in self.exclude) or not path.is_file():
+                if path.is_symlink() and not path.resolve().is_relative_to(self.root):
+                    yield Reject(
+                        "ingest", "symlink_escape", "symbolic link leaves the source folder", None, path.as_uri()
+                    )
+                    continue
+                if not path.is_file():
                     continue
                 try:
                     stat = path.stat()
                 except FileNotFoundError:  # deleted while we walked
                     continue
-                yield FileItem(path.as_uri(), str(path), relative, stat.st_size, stat.st_mtime)
+                yield FileItem(path.as_uri(), str(path), relative, stat.st_size, stat.st_mtime, f"{stat.st_mtime_ns}")
+
+    def fetch(self, item: FileItem, dest: Path) -> None:
+        """Copy the file (not needed by ingest: folder items are read in place)."""
+        shutil.copyfile(item.path, dest)
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 def sha256_file(path: str, block: int = 1 << 20) -> str:

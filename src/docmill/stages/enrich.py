@@ -28,7 +28,8 @@ def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
 def _origin_path(source: SourceFile) -> str:
     """The file's path in its source folder (for an archive member: the archive's path)."""
     outer = source.source_uri.split("!/", 1)[0]
-    return unquote(urlparse(outer).path) if "!/" in source.source_uri else source.path
+    remote = not outer.startswith("file:")  # a connector's item: its path in the source, not the staged copy
+    return unquote(urlparse(outer).path) if "!/" in source.source_uri or remote else source.path
 
 
 def _title(doc: Document, source: SourceFile) -> str:
@@ -49,6 +50,7 @@ def location_metadata(source: SourceFile, config: EnrichConfig) -> dict[str, Any
         "file_mtime": datetime.fromtimestamp(source.mtime, UTC).isoformat(timespec="seconds"),
     }
     meta.update(path_labels(_origin_path(source), config))
+    meta.update(source.metadata)  # from the connector: SQL columns, mail thread (message_id, thread_id, ...)
     return meta
 
 

@@ -18,6 +18,11 @@ def classify(known_doc_id: str | None, doc_id: str) -> str:
     return UNCHANGED if known_doc_id == doc_id else CHANGED
 
 
+def read_error_reason(exc: OSError) -> str:
+    """`permission_denied` for a file the process may not read, else `unreadable`."""
+    return "permission_denied" if isinstance(exc, PermissionError) else "unreadable"
+
+
 def ingest(
     items: Iterable[FileItem],
     known: Callable[[str], str | None],
@@ -39,12 +44,13 @@ def ingest(
         try:
             doc_id = hasher(item.path)
         except OSError as exc:
-            result.rejects.append(Reject("ingest", "unreadable", str(exc), source_uri=item.source_uri))
+            result.rejects.append(Reject("ingest", read_error_reason(exc), str(exc), source_uri=item.source_uri))
             continue
         change = classify(known(item.source_uri), doc_id)
         counts[change] += 1
+        extension = PurePath(item.path).suffix.lower()
         source = SourceFile(
-            item.source_uri, item.path, item.size, item.mtime, doc_id, PurePath(item.path).suffix.lower()
+            item.source_uri, item.path, item.size, item.mtime, doc_id, extension, item.version, item.metadata
         )
         result.records.append((source, change))
     result.stats = {"listed": len(result.records) + len(result.rejects), **counts}

@@ -1,0 +1,53 @@
+"""Which sources a run ingests: the configured folders and connectors, narrowed by the run's `sources`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from docmill.connector_settings import (
+    FolderConnectorConfig,
+    MailboxConnectorConfig,
+    S3ConnectorConfig,
+    SqlConnectorConfig,
+)
+from docmill.settings import IngestConfig
+from docmill.sources.base import Connector
+from docmill.sources.folder import FolderSource
+
+
+def select(cfg: IngestConfig, names: list[str]) -> IngestConfig:
+    """The ingest settings of a run limited to `names`: each is a configured connector's name or a folder path
+    (today's behaviour: the folders replace `ingest.sources`). Only the chosen sources are listed, and only
+    their scopes are checked for deletions."""
+    by_name = {c.name: c for c in cfg.connectors}
+    chosen = [by_name[n] for n in names if n in by_name]
+    folders = [Path(n) for n in names if n not in by_name]
+    return cfg.model_copy(update={"sources": folders, "connectors": chosen})
+
+
+def connectors(cfg: IngestConfig) -> list[Connector]:
+    """One connector per `ingest.sources` folder, then one per `ingest.connectors` entry (not yet connected).
+
+    Raises:
+        ValueError: two connectors share a name.
+    """
+    names = [c.name for c in cfg.connectors]
+    if len(set(names)) != len(names):
+        raise ValueError(f"ingest.connectors: names must be unique, got {names}")
+    out: list[Connector] = [FolderSource(root, cfg.include, cfg.exclude) for root in cfg.sources]
+    for c in cfg.connectors:
+        if isinstance(c, FolderConnectorConfig):
+            out.append(FolderSource(c.path, c.include, c.exclude, name=c.name))
+        elif isinstance(c, S3ConnectorConfig):
+            from docmill.sources.s3 import S3Source
+
+            out.append(S3Source(c))
+        elif isinstance(c, SqlConnectorConfig):
+            from docmill.sources.sql import SqlSource
+
+            out.append(SqlSource(c))
+        elif isinstance(c, MailboxConnectorConfig):
+            from docmill.sources.mail import MailboxSource
+
+            out.append(MailboxSource(c))
+    return out

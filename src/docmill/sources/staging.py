@@ -1,0 +1,111 @@
+"""Staging: remote items fetched into the content-addressed `data/fetched/<sha256>/<name>` area.
+
+An item whose version marker equals the one the catalog recorded (and whose staged copy is still there) is
+not fetched again. A staged copy stays as long as a catalog source points to it (re-processing under new
+settings reads it); `prune` removes the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from docmill.records import Reject
+from docmill.sources.base import Connector, ItemError, safe_name
+from docmill.sources.folder import FileItem, sha256_file
+
+
+@dataclass(slots=True)
+class Staged:
+    """Items with local paths, the sha256 of each staged path, rejects, and counts."""
+
+    items: list[FileItem] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+    rejects: list[Reject] = field(default_factory=list)
+    fetched: int = 0
+    not_refetched: int = 0
+
+    def hasher(self, path: str) -> str:
+        """The sha256 of a staged path (computed while fetching), else of the file."""
+        return self.hashes.get(path) or sha256_file(path)
+
+
+def stage(connector: Connector, items: list[FileItem], known: Mapping[str, Any], root: Path) -> Staged:
+    """Give every item a local path: folder items as they are, remote items from the catalog's staged copy
+    when their version is unchanged, else fetched. Items that cannot be read become ingest rejects.
+
+    Args:
+        connector: the source.
+        items: a slice of its listing.
+        known: source_uri -> catalog row with `doc_id`, `version`, `path`.
+        root: the staging area (`data/fetched`).
+    """
+    out = Staged()
+    for item in items:
+        if connector.local or item.path:
+            out.items.append(item)
+            continue
+        row = known.get(item.source_uri)
+        if row is not None and item.version and row["version"] == item.version and _present(row["path"]):
+            out.items.append(replace(item, path=row["path"], size=os.path.getsize(row["path"])))
+            out.hashes[row["path"]] = row["doc_id"]
+            out.not_refetched += 1
+            continue
+        try:
+            path, digest = fetch_into(connector, item, root)
+        except ItemError as exc:
+            out.rejects.append(Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri))
+            continue
+        out.items.append(replace(item, path=path, size=os.path.getsize(path)))
+        out.hashes[path] = digest
+        out.fetched += 1
+    return out
+
+
+def _present(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(str(path))
+
+
+def fetch_into(connector: Connector, item: FileItem, root: Path) -> tuple[str, str]:
+    """Fetch one item into `root/<sha256>/<name>`; returns (path, sha256). A partial download never lands."""
+    partial = root / ".partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    tmp = partial / uuid.uuid4().hex
+    try:
+        connector.fetch(item, tmp)
+        digest = sha256_file(str(tmp))
+        dest = root / digest / safe_name(PurePosixPath(item.relative).name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return str(dest), digest
+
+
+def sha256_bytes(data: bytes) -> str:
+    """sha256 of bytes (a version marker for small items read during listing)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def prune(root: Path, referenced: set[str]) -> int:
+    """Delete staged copies no catalog source points to; returns how many files went."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    shutil.rmtree(root / ".partial", ignore_errors=True)
+    for folder in root.iterdir():
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if str(path) not in referenced:
+                path.unlink(missing_ok=True)
+                removed += 1
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return removed

@@ -1,0 +1,89 @@
+"""The folder connector on the contract: symlinks that leave the root are refused, unreadable files are
+`permission_denied` (checked as an unprivileged user: root reads everything)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from docmill.sources.base import Connector
+from docmill.sources.folder import FileItem, FolderSource
+from tests.sources.conftest import ingest_run
+
+TEXT = b"Site inspection notes: the east stairwell needs new handrails before winter.\n"
+
+
+def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "share", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(b"not part of the share")
+    (root / "notes.txt").write_bytes(TEXT)
+    (root / "escape.txt").symlink_to(outside / "secret.txt")
+    (root / "sub" / "inside.txt").symlink_to(root / "notes.txt")  # stays inside: fine
+    source = FolderSource(root, ["**/*"], [], name="share")
+    assert isinstance(source, Connector)
+    listed = list(source.list_items())
+    assert [i.relative for i in listed if isinstance(i, FileItem)] == ["notes.txt", "sub/inside.txt"]
+    assert [(r.reason, r.source_uri) for r in listed if not isinstance(r, FileItem)] == [
+        ("symlink_escape", (root / "escape.txt").as_uri())
+    ]
+    rt, stats = ingest_run(tmp_path / "data", "r1", [{"name": "share", "type": "folder", "path": str(root)}])
+    assert stats["new"] == 2
+    assert [(q["reason"], q["source_uri"]) for q in rt.catalog.quarantine()] == [
+        ("symlink_escape", (root / "escape.txt").as_uri())
+    ]
+
+
+def _as_nobody(root: Path) -> dict[str, list]:  # type: ignore[type-arg]
+    """List and hash `root` in a forked child that dropped root for `nobody` (root reads every file; the
+    interpreter lives under /root, so a fresh `nobody` process could not even start it)."""
+    from docmill.sources.folder import sha256_file
+    from docmill.stages.ingest import ingest
+
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            result = ingest(list(FolderSource(root, ["**/*"], []).list()), lambda uri: None, sha256_file)
+            out = {
+                "ok": [s.source_uri for s, _ in result.records],
+                "rejects": [[r.reason, r.source_uri] for r in result.rejects],
+            }
+            os.write(write, json.dumps(out).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return dict(json.loads(text))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to `nobody`")
+def test_unreadable_file_is_permission_denied_for_an_unprivileged_reader() -> None:
+    root = Path(tempfile.mkdtemp(prefix="docmill-perm-"))
+    try:
+        root.chmod(0o755)
+        (root / "open.txt").write_bytes(TEXT)
+        (root / "closed.txt").write_bytes(TEXT)
+        (root / "open.txt").chmod(0o644)
+        (root / "closed.txt").chmod(0o000)
+        result = _as_nobody(root)
+        assert result["ok"] == [(root / "open.txt").as_uri()]
+        assert result["rejects"] == [["permission_denied", (root / "closed.txt").as_uri()]]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
