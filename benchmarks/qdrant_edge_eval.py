@@ -117,14 +117,16 @@ def main() -> None:
     """Run both stores on the same points and print the figures side by side."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=20000)
+    parser.add_argument("--local-points", type=int, default=5000, help="local mode is slow: fewer points")
     args = parser.parse_args()
     vectors, ids, payloads = _data(args.points)
+    n = min(args.local_points, args.points)
     with tempfile.TemporaryDirectory(prefix="docmill-edge-") as tmp:
         figures = {
             "edge": edge(Path(tmp) / "edge", vectors, ids, payloads),
-            "local": local(Path(tmp) / "local", vectors, ids, payloads),
+            "local": local(Path(tmp) / "local", vectors[:n], ids[:n], payloads[:n]),
         }
-    print(f"{args.points} points x {vectors.shape[1]} dims")
+    print(f"edge: {args.points} points, local mode: {n} points, {vectors.shape[1]} dims")
     for key in sorted(set(figures["edge"]) | set(figures["local"])):
         print(
             f"{key:<22}"

@@ -146,7 +146,8 @@ def main() -> None:
         rows = []
         for size in args.sizes:
             rows.append(measure(size, base, model, str(PREFECT_API_URL.value())))
-            print(f"size {size} done: {rows[-1]['full']['seconds']:.1f} s", flush=True)
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "rerun"}, default=str), flush=True)
+            report(rows)  # after every size: a long run that is stopped early still leaves its figures
         report(rows)
 
 
