@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -129,3 +130,20 @@ def parser_pool():  # type: ignore[no-untyped-def]
 
     with ParserPool(2, 120, 6144) as pool:
         yield pool
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, model_folder: Path) -> Path:
+    """A model cache with the bundled model exported to ONNX (fp32 and int8) once per session."""
+    import time
+
+    from docmill.embedding import model_revision
+    from docmill.embedding_onnx import cache_folder, ensure_export
+
+    root = tmp_path_factory.mktemp("models")
+    for precision in ("fp32", "int8"):
+        started = time.perf_counter()
+        target = cache_folder(root, "sentence-transformers/all-MiniLM-L6-v2", model_revision(model_folder), precision)
+        ensure_export(model_folder, target, precision)
+        logging.getLogger(__name__).info("ONNX export %s: %.1f s", precision, time.perf_counter() - started)
+    return root

@@ -133,7 +133,10 @@ class Runtime:
         from docmill.embedding import Embedder
 
         cfg = self.settings.embed
-        return Embedder(self.model_folder, cfg.model_name, cfg.device, cfg.batch_size)
+        models = cfg.models_dir or self.settings.paths.data_dir / "models"
+        return Embedder(
+            self.model_folder, cfg.model_name, cfg.device, cfg.batch_size, cfg.backend, cfg.precision, models
+        )
 
     @cached_property
     def store(self) -> Any:

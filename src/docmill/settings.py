@@ -234,7 +234,21 @@ class EmbedConfig(_Section):
     )
     model_name: str = Field("sentence-transformers/all-MiniLM-L6-v2", description="Model id recorded in lineage.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA (fp16) when present, else CPU.")
-    batch_size: int = Field(64, ge=1, description="Texts per encode() call.")
+    batch_size: int = Field(64, ge=1, description="Texts per encode() call (on CUDA raised to what free memory fits).")
+    backend: Literal["auto", "torch", "onnx"] = Field(
+        "torch",
+        description="torch: sentence-transformers; onnx: ONNX Runtime on CPU (the model exported once from the "
+        "local weights into models_dir); auto: torch on CUDA, onnx on CPU. Part of the vectors' model key: "
+        "switching re-embeds, vectors of two backends are never mixed.",
+    )
+    precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        "auto",
+        description="auto: fp16 on CUDA, fp32 for torch on CPU, int8 (dynamic quantisation) for onnx. "
+        "torch: fp32/fp16; onnx: fp32/int8. Part of the model key.",
+    )
+    models_dir: Path | None = Field(
+        None, description="Cache of exported/quantised models; empty: <paths.data_dir>/models."
+    )
     qdrant_url: str | None = Field(None, description="Qdrant server URL; empty: embedded store under data/qdrant.")
     qdrant_api_key_env: str = Field("QDRANT_API_KEY", description="Environment variable holding the API key.")
     collection: str = Field("docmill", description="Qdrant collection name.")
