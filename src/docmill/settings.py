@@ -44,6 +44,17 @@ class PathsConfig(_Section):
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
+    task_runner: Literal["thread", "dask"] = Field(
+        "thread",
+        description="thread: batches' tasks in threads of the flow process; dask: on a Dask cluster (prefect-dask), "
+        "`dask_address` or a local cluster.",
+    )
+    max_workers: int = Field(
+        2, ge=1, description="Threads of the thread runner; worker processes of a local Dask cluster."
+    )
+    dask_address: str | None = Field(
+        None, description="Dask scheduler address (tcp://host:8786) for task_runner dask; empty: a local cluster."
+    )
 
 
 class IngestConfig(_Section):
@@ -291,6 +302,17 @@ class VersionConfig(_Section):
     row_group_size: int = Field(5000, ge=100, description="Rows per Parquet row group (bounds memory).")
 
 
+class OperationsConfig(_Section):
+    """How docmill runs in Prefect: the embedded server, the deployments and the nightly schedule."""
+
+    server_host: str = Field("127.0.0.1", description="Address the embedded Prefect server (API and UI) listens on.")
+    server_port: int = Field(4200, ge=1, le=65535, description="Port of the embedded Prefect server.")
+    nightly_cron: str = Field("0 2 * * *", description="Cron schedule of the nightly ingestion deployment.")
+    timezone: str = Field("UTC", description="IANA time zone of `nightly_cron` (e.g. Europe/Berlin).")
+    nightly_enabled: bool = Field(True, description="Register the nightly schedule active (false: paused).")
+    work_pool: str = Field("docmill", description="Process work pool used by `docmill deploy --pool` and workers.")
+
+
 class Settings(BaseSettings):
     """All of docmill's settings."""
 
@@ -306,6 +328,7 @@ class Settings(BaseSettings):
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     version: VersionConfig = Field(default_factory=VersionConfig)
+    operations: OperationsConfig = Field(default_factory=OperationsConfig)
 
     @classmethod
     def settings_customise_sources(
