@@ -8,6 +8,7 @@ imports prefect; logs go to `data/logs/<name>.log`, pids to `data/prefect/<name>
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -52,14 +53,22 @@ def _pid_file(env: dict[str, str], name: str) -> Path:
     return Path(env["PREFECT_HOME"]) / f"{name}.pid"
 
 
-def _spawn(name: str, args: list[str], data_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(
+    name: str, args: list[str], data_dir: Path, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start a background process in its own session, log to data/logs/<name>.log, pid to <name>.pid."""
     log_path = log_file(data_dir, name)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     _pid_file(env, name).write_text(str(proc.pid))
     return proc
@@ -117,7 +126,10 @@ def start_serve(data_dir: Path, config: Path | None, host: str = HOST, port: int
     args = [sys.executable, "-m", "flows.deployments", "serve"] + (["--config", str(config)] if config else [])
     ready = Path(env["PREFECT_HOME"]) / "serve.ready"
     ready.unlink(missing_ok=True)
-    proc = _spawn(SERVE, args, data_dir, {**env, "DOCMILL_SERVE_READY_FILE": str(ready)})
+    env["DOCMILL_SERVE_READY_FILE"] = str(ready)
+    if config is not None:  # the serve process runs in the project folder (where `flows` lives)
+        args[-1] = str(config.resolve())
+    proc = _spawn(SERVE, args, data_dir, env, cwd=_project_dir())
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if ready.exists():
@@ -134,6 +146,12 @@ def _reaped(pid: int) -> bool:
         return os.waitpid(pid, os.WNOHANG)[0] == pid
     except ChildProcessError:
         return False
+
+
+def _project_dir() -> Path:
+    """The folder holding the `flows` package (flow entrypoints are relative to it)."""
+    spec = importlib.util.find_spec("flows")
+    return Path(spec.origin).parents[1] if spec and spec.origin else Path.cwd()
 
 
 def stop(data_dir: Path, name: str = SERVER, host: str = HOST, port: int = PORT, wait_s: float = 30.0) -> bool:

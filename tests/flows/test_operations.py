@@ -1,0 +1,139 @@
+"""docmill in Prefect as an operator meets it: `docmill server start` (embedded server + serve process) on a
+free port, the registered deployments, the nightly schedule, the concurrency limit, and the UI in a real
+browser. One server for the whole module."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from tests.flows.test_params_and_dry_run import write_small_corpus
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+CRON, TZ = "30 3 * * *", "Europe/Berlin"
+DEPLOYMENT = "docmill-pipeline/ingestion"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    docmill = str(Path(sys.executable).with_name("docmill"))
+    return subprocess.run([docmill, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`docmill server start` on a free port with a nightly schedule at 03:30 Berlin time; stopped at the end."""
+    root = tmp_path_factory.mktemp("ops")
+    config = write_small_corpus(root)
+    settings = yaml.safe_load(config.read_text())
+    port = free_port()
+    settings["operations"] = {"server_port": port, "nightly_cron": CRON, "timezone": TZ}
+    config.write_text(yaml.safe_dump(settings))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS"] = "5"  # schedule runs soon after registration
+    env["PREFECT_LOGGING_LEVEL"] = "INFO"
+    started = _cli("server", "start", "--config", str(config), env=env)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield {"root": root, "config": config, "url": url, "port": port, "env": env}
+    finally:
+        stopped = _cli("server", "stop", "--config", str(config), env=env)
+        assert "serve: stopped" in stopped.stdout and "server: stopped" in stopped.stdout, stopped.stdout
+
+
+@pytest.fixture()
+def client(embedded: dict[str, Any]) -> Iterator[Any]:
+    """A Prefect client on the embedded server."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: embedded["url"]}), get_client(sync_client=True) as c:
+        yield c
+
+
+def test_server_status_names_both_processes_and_telemetry_is_off(embedded: dict[str, Any]) -> None:
+    status = _cli("server", "status", "--config", str(embedded["config"]), env=embedded["env"])
+    assert status.returncode == 0, status.stdout
+    assert "healthy" in status.stdout and "serve process: running" in status.stdout
+    logs = embedded["root"] / "data" / "logs"
+    assert (logs / "prefect-server.log").exists() and (logs / "prefect-serve.log").exists()
+    pid = (embedded["root"] / "data" / "prefect" / "server.pid").read_text().strip()
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"PREFECT_SERVER_ANALYTICS_ENABLED=false" in environ and b"DO_NOT_TRACK=1" in environ
+
+
+def test_nightly_deployment_has_schedule_concurrency_limit_and_scheduled_runs(client: Any) -> None:
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    (schedule,) = deployment.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (CRON, TZ, True)
+    assert deployment.global_concurrency_limit.limit == 1
+    assert str(deployment.concurrency_options.collision_strategy.value) == "ENQUEUE"
+    assert deployment.parameters["params"]["config_path"].endswith("docmill.yaml")
+    runs: list[Any] = []
+    deadline = time.monotonic() + 90
+    while not runs and time.monotonic() < deadline:  # the scheduler service fills the next days
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+            ),
+        )
+        time.sleep(2)
+    assert runs, "the scheduler created no runs of the nightly deployment"
+    local = [r.expected_start_time.astimezone(ZoneInfo(TZ)) for r in runs]
+    assert all((t.hour, t.minute) == (3, 30) for t in local), local
+    assert all(t > datetime.now(ZoneInfo(TZ)) for t in local)
+    assert len({t.date() for t in local}) == len(local)  # one per night
+
+
+def _wait_final(client: Any, run_ids: list[Any], timeout: float = 420) -> list[Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [client.read_flow_run(i) for i in run_ids]
+        if all(r.state and r.state.is_final() for r in runs):
+            return runs
+        yield_running = [r for r in runs if r.state and r.state.is_running()]
+        assert len(yield_running) <= 1, "two ingestions ran at once"
+        time.sleep(1)
+    raise AssertionError(f"runs did not finish: {[client.read_flow_run(i).state for i in run_ids]}")
+
+
+def test_a_second_run_waits_while_one_is_running(client: Any, embedded: dict[str, Any]) -> None:
+    from prefect.deployments import run_deployment
+
+    first = run_deployment(DEPLOYMENT, timeout=0, parameters={"params": {"config_path": str(embedded["config"])}})
+    second = run_deployment(DEPLOYMENT, timeout=0, parameters={"params": {"config_path": str(embedded["config"])}})
+    runs = _wait_final(client, [first.id, second.id])
+    assert all(r.state.is_completed() for r in runs), [r.state for r in runs]
+    a, b = sorted(runs, key=lambda r: r.start_time)
+    assert a.end_time <= b.start_time, "the second run started before the first ended"
+    history = [s.name for s in client.read_flow_run_states(b.id)]
+    assert "AwaitingConcurrencySlot" in history, history
