@@ -222,7 +222,10 @@ def pipeline(
         if rt._run_lock is not None:  # a run that got the lock records its failure
             rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
         rt.close()
-        logger.error(explain(exc, settings, IO_RETRIES))
+        message = explain(exc, settings, IO_RETRIES)
+        logger.error(message)
+        if isinstance(exc, StoreUnavailable):  # the flow run's state message says what to do
+            raise StoreUnavailable(message) from exc
         raise
     rt.finish_run("completed", summary)
     rt.close()

@@ -103,7 +103,7 @@ def explain(exc: BaseException, settings: Any, retries: int) -> str:
     text = f"{type(exc).__name__}: {exc}".splitlines()[0]
     if isinstance(exc, StoreUnavailable):
         where = settings.embed.qdrant_url or settings.paths.data_dir / "qdrant"
-        return f"Qdrant unreachable at {where} after {retries} retries; check the qdrant service ({exc})"
+        return f"Qdrant unreachable at {where} after {retries} retries; check the qdrant service and embed.qdrant_url"
     if isinstance(exc, FileNotFoundError):
         return f"{exc}; check ingest.sources (or the run's sources parameter) and that the share is mounted"
     if isinstance(exc, RuntimeError) and "another docmill run" in str(exc):
