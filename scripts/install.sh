@@ -18,6 +18,13 @@ if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   if [ -z "${DOCMILL_WITHOUT_LIBREOFFICE:-}" ] && ! command -v soffice >/dev/null; then
     need+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
   fi
+  # Test tools for operations (tests/flows/test_operations.py, tests/test_deploy.py): a real browser for the
+  # Prefect UI test, PostgreSQL for Prefect's server mode, docker-compose 1.29 to validate docker-compose.yml.
+  if [ -z "${DOCMILL_WITHOUT_TEST_TOOLS:-}" ]; then
+    command -v chromium >/dev/null || need+=(chromium)
+    command -v docker-compose >/dev/null || need+=(docker-compose)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

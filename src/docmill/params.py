@@ -28,7 +28,7 @@ class PipelineParams(BaseModel):
     )
     config_path: str | None = Field(
         None,
-        description="Config file path, or a profile name resolved to configs/<name>.yaml. Empty: configs/docmill.yaml.",
+        description="Config file path, or a profile name resolved to configs/NAME.yaml. Empty: configs/docmill.yaml.",
     )
     batch_size: int | None = Field(None, ge=1, description="Documents per batch. Empty: `pipeline.batch_size`.")
     dry_run: bool = Field(

@@ -129,11 +129,83 @@ def _wait_final(client: Any, run_ids: list[Any], timeout: float = 420) -> list[A
 def test_a_second_run_waits_while_one_is_running(client: Any, embedded: dict[str, Any]) -> None:
     from prefect.deployments import run_deployment
 
-    first = run_deployment(DEPLOYMENT, timeout=0, parameters={"params": {"config_path": str(embedded["config"])}})
-    second = run_deployment(DEPLOYMENT, timeout=0, parameters={"params": {"config_path": str(embedded["config"])}})
+    # dry runs: quick, and the deployment's limit holds whatever the flow does
+    params = {"params": {"config_path": str(embedded["config"]), "dry_run": True}}
+    first = run_deployment(DEPLOYMENT, timeout=0, parameters=params)
+    second = run_deployment(DEPLOYMENT, timeout=0, parameters=params)
     runs = _wait_final(client, [first.id, second.id])
     assert all(r.state.is_completed() for r in runs), [r.state for r in runs]
     a, b = sorted(runs, key=lambda r: r.start_time)
     assert a.end_time <= b.start_time, "the second run started before the first ended"
     history = [s.name for s in client.read_flow_run_states(b.id)]
     assert "AwaitingConcurrencySlot" in history, history
+
+
+def _run_with_snapshot_name(client: Any, name: str, timeout: float = 60) -> Any:
+    """The id of the flow run the UI created with this snapshot name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in client.read_flow_runs(limit=50):
+            if (run.parameters.get("params") or {}).get("snapshot_name") == name:
+                return run.id
+        time.sleep(1)
+    raise AssertionError(f"no flow run with snapshot_name {name!r} was created")
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def test_the_ui_shows_the_deployment_and_schedule_and_runs_a_custom_run(
+    client: Any, embedded: dict[str, Any], tmp_path: Path
+) -> None:
+    """Headless Chromium: Deployments page, Run > Custom run with a snapshot name, the run report artifact."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    ui = f"http://127.0.0.1:{embedded['port']}"
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{ui}/deployments")
+            row = page.get_by_role("link", name="ingestion").first
+            row.wait_for()
+            sync_api.expect(page.get_by_text("docmill-pipeline").first).to_be_visible()
+            sync_api.expect(page.get_by_text("At 03:30 AM every day").first).to_be_visible()
+            page.screenshot(path=str(tmp_path / "1-deployments.png"))
+            row.click()
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run").click()
+            page.get_by_text("Snapshot Name (Optional)").wait_for()
+            page.get_by_role("button", name="str", exact=True).nth(1).click()  # Snapshot Name: str, not None
+            page.locator("textarea").nth(1).fill("from-the-ui")
+            page.screenshot(path=str(tmp_path / "2-custom-run.png"), full_page=True)
+            page.get_by_role("button", name="Submit").click()
+            run_id = _run_with_snapshot_name(client, "from-the-ui")
+            (run,) = _wait_final(client, [run_id])
+            assert run.state.is_completed(), run.state
+            assert run.parameters["params"]["snapshot_name"] == "from-the-ui"
+            assert run.parameters["params"]["config_path"] == str(embedded["config"].resolve())
+            page.goto(f"{ui}/runs/flow-run/{run_id}")
+            sync_api.expect(page.get_by_text("Completed").first).to_be_visible(timeout=30_000)
+            page.get_by_text("Artifacts", exact=True).click()
+            sync_api.expect(page.get_by_text("docmill-run-report")).to_be_visible(timeout=30_000)
+            sync_api.expect(page.get_by_text("docmill-stage-counts")).to_be_visible()
+            page.screenshot(path=str(tmp_path / "3-artifacts.png"), full_page=True)
+        finally:
+            page.screenshot(path=str(tmp_path / "last.png"))
+            browser.close()
+    deployments = client.read_deployments(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["ingestion"]))
+    )
+    assert len(deployments) == 1
+    report = client.read_artifacts()
+    assert any(a.key == "docmill-run-report" and "from-the-ui" in str(a.data) for a in report)
