@@ -44,17 +44,6 @@ class PathsConfig(_Section):
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
-    task_runner: Literal["thread", "dask"] = Field(
-        "thread",
-        description="thread: batches' tasks in threads of the flow process; dask: on a Dask cluster (prefect-dask), "
-        "`dask_address` or a local cluster.",
-    )
-    max_workers: int = Field(
-        2, ge=1, description="Threads of the thread runner; worker processes of a local Dask cluster."
-    )
-    dask_address: str | None = Field(
-        None, description="Dask scheduler address (tcp://host:8786) for task_runner dask; empty: a local cluster."
-    )
 
 
 class IngestConfig(_Section):
