@@ -316,8 +316,14 @@ def main() -> None:
     """Command-line entry used by `docmill run`: runs the flow with `--params JSON` and prints its summary."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="{}", help="PipelineParams as JSON (what the UI form sends)")
+    parser.add_argument("--config", help="shortcut for params.config_path")
+    parser.add_argument("--source", action="append", help="shortcut for params.sources (repeatable)")
+    parser.add_argument("--batch-size", type=int, help="shortcut for params.batch_size")
     args = parser.parse_args()
-    summary = pipeline(params=PipelineParams.model_validate_json(args.params))
+    params = PipelineParams.model_validate_json(args.params)
+    given = {"config_path": args.config, "sources": args.source, "batch_size": args.batch_size}
+    params = params.model_copy(update={k: v for k, v in given.items() if v})
+    summary = pipeline(params=params)
     print(json.dumps(summary, default=str))
 
 
