@@ -209,3 +209,16 @@ def test_the_ui_shows_the_deployment_and_schedule_and_runs_a_custom_run(
     assert len(deployments) == 1
     report = client.read_artifacts()
     assert any(a.key == "docmill-run-report" and "from-the-ui" in str(a.data) for a in report)
+
+
+def test_docmill_deploy_puts_the_same_deployment_on_a_process_work_pool(client: Any, embedded: dict[str, Any]) -> None:
+    """The production route: `docmill deploy` creates the pool and the deployment a worker runs (last in this
+    module: it re-points the served deployment at the pool)."""
+    done = _cli("deploy", "--config", str(embedded["config"]), "--pool", "docmill-test", env=embedded["env"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert client.read_work_pool("docmill-test").type == "process"
+    deployment = client.read_deployment_by_name(DEPLOYMENT)
+    assert deployment.work_pool_name == "docmill-test"
+    assert deployment.entrypoint == "flows/pipeline.py:pipeline"
+    assert deployment.schedules[0].schedule.cron == CRON and deployment.global_concurrency_limit.limit == 1
+    assert any(step.get("prefect.deployments.steps.set_working_directory") for step in deployment.pull_steps or [])
