@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -300,6 +300,17 @@ class OperationsConfig(_Section):
     timezone: str = Field("UTC", description="IANA time zone of `nightly_cron` (e.g. Europe/Berlin).")
     nightly_enabled: bool = Field(True, description="Register the nightly schedule active (false: paused).")
     work_pool: str = Field("docmill", description="Process work pool used by `docmill deploy --pool` and workers.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+        return value
 
 
 class Settings(BaseSettings):
