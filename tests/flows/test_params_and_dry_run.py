@@ -100,3 +100,28 @@ def test_dry_run_reports_without_writing_then_a_real_run_matches_it(prefect_api:
     assert second["dataset_version"] != first["dataset_version"]
     replayed = AuditLog(data / "audit" / "audit.jsonl").show(event="quarantine_replayed")
     assert replayed and replayed[-1]["run_id"] == second["run_id"]
+    _check_artifacts(second)
+
+
+def _check_artifacts(summary: dict[str, Any]) -> None:
+    """The run's artifacts: progress at 100 %, stage rows with throughput, the report naming the dataset tag."""
+    import json
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(summary["run_id"])]))
+        )
+    by_key = {a.key: a for a in found}
+    assert float(by_key["docmill-progress"].data) == 100.0  # type: ignore[arg-type]
+    stages = json.loads(by_key["docmill-stage-counts"].data)  # type: ignore[arg-type]
+    assert [r["stage"] for r in stages][:2] == ["ingest", "extract"]
+    extract = next(r for r in stages if r["stage"] == "extract")
+    assert (
+        extract["in"] == 3 and extract["rejected"] == 1
+    )  # alpha (changed), delta (new), empty (replayed) and extract["per_second"] > 0
+    assert summary["dataset_tag"] in str(by_key["docmill-run-report"].data)
+    assert "after-edit" in str(by_key["docmill-run-report"].data)
