@@ -15,25 +15,35 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from docmill import dryrun, quarantine
 from docmill.containers import expand_containers
 from docmill.faults import checkpoint
 from docmill.offline import apply_offline_defaults
+from docmill.params import PipelineParams
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.runtime import Runtime
-from docmill.settings import Settings, load_settings
+from docmill.settings import Settings
 from docmill.sources import registry, staging
 from docmill.sources.base import Connector
 from docmill.sources.folder import FileItem, sha256_file
 from docmill.stages import chunk, clean, embed, enrich, extract, ingest, validate, version
+from docmill.store import StoreUnavailable
+from flows.reporting import Progress, dry_run_artifacts, explain, run_artifacts
 
 apply_offline_defaults()
 TASK = {"cache_policy": NONE, "persist_result": False}
+IO_RETRIES = 3
+
+
+def _io_failure(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O failures (store unreachable, file system, network); never deterministic errors."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, StoreUnavailable | OSError)
 
 
 @task(name="ingest", **TASK)
@@ -166,16 +176,33 @@ def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_
     return result
 
 
-@task(name="publish", task_run_name="publish-batch-{batch_no:04d}", retries=3, retry_delay_seconds=[2, 10, 30], **TASK)
+@task(
+    name="publish",
+    task_run_name="publish-batch-{batch_no:04d}",
+    retries=IO_RETRIES,
+    retry_delay_seconds=[2, 10, 30],
+    retry_condition_fn=_io_failure,
+    **TASK,
+)
 def publish_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_no: int) -> int:
     """Write validated chunks to Qdrant, then the catalog (retried: I/O; idempotent by point id)."""
     return rt.publish(docs, chunks)
 
 
-@task(name="version", retries=2, retry_delay_seconds=[5, 30], **TASK)
+@task(name="version", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_io_failure, **TASK)
 def version_task(rt: Runtime) -> StageResult[str]:
     """Write the dataset version, DVC-track it, commit and push."""
     return version.version(rt.catalog.iter_chunks(), rt.settings.version, rt.repo, rt.embedder.dimension, rt.manifest())
+
+
+@task(name="snapshot", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_io_failure, **TASK)
+def snapshot_task(settings: Settings, name: str) -> dict[str, Any]:
+    """Cut the snapshot `name` (the `snapshot` section's defaults) from the chunks this run left current: the same
+    function as `docmill snapshot create NAME`."""
+    from docmill.snapshots import service
+
+    result = service.create(settings, service.make_request(settings, name)).as_dict()
+    return {k: result[k] for k in ("tag", "version", "rows", "new")}
 
 
 def _process_batch(rt: Runtime, sources: list[SourceFile], n: int, stages: dict[str, Counter[str]]) -> None:
@@ -210,45 +237,39 @@ def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
 
 @flow(name="docmill-pipeline", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
 def pipeline(
-    config_path: str | None = None, sources: list[str] | None = None, batch_size: int | None = None
+    params: PipelineParams = PipelineParams(),  # noqa: B008  # a default the UI form shows
+    config_path: str | None = None,
 ) -> dict[str, Any]:
     """Ingest the configured sources and produce an embedded, validated, versioned dataset.
 
-    `sources` (optional) picks what this run ingests: names of `ingest.connectors` entries and/or folder paths.
+    Args:
+        params: this run's choices (sources, config, batch size, dry run, reprocess quarantined, snapshot name).
+        config_path: shortcut for `params.config_path`.
     """
+    if config_path:
+        params = params.model_copy(update={"config_path": config_path})
+    settings = params.settings()
+    if params.dry_run:
+        return _dry_run(settings, params)
     logger = get_run_logger()
-    overrides: dict[str, Any] = {}
-    settings = load_settings(config_path)
-    if sources:  # connector names and/or folder paths
-        overrides["ingest"] = registry.select(settings.ingest, sources)
-    if batch_size:
-        overrides["pipeline"] = settings.pipeline.model_copy(update={"batch_size": batch_size})
-    settings = settings.model_copy(update=overrides)
     rt = Runtime(settings, str(flow_run.get_id() or f"local-{time.time_ns()}"))
-    rt.start_run()
-    started = time.perf_counter()
-    stages: dict[str, Counter[str]] = defaultdict(Counter)
     try:
-        t0 = time.perf_counter()
-        stages["ingest"].update(ingest_task(rt))
-        stages["ingest"]["seconds"] += time.perf_counter() - t0
-        for n, batch in enumerate(rt.pending_batches(settings.pipeline.batch_size)):
-            logger.info("batch %d: %d documents", n, len(batch))
-            _process_batch(rt, batch, n, stages)
-        rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
-        _gate(rt, stages)
-        result = version_task(rt)
-        rt.record_version(result)
-        stages["embed"]["cache_pruned"] += rt.prune_cache()
-        stages["version"].update(result.stats)
-        summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
+        rt.start_run()
+        summary = _run(rt, settings, params)
     except BaseException as exc:
-        rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
+        if rt._run_lock is not None:  # a run that got the lock records its failure
+            rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
         rt.close()
+        message = explain(exc, settings, IO_RETRIES)
+        logger.error(message)
+        if isinstance(exc, StoreUnavailable):  # the flow run's state message says what to do
+            raise StoreUnavailable(message) from exc
         raise
     rt.finish_run("completed", summary)
-    rt.close()
-    _artifacts(summary)
+    rt.close()  # releases the data folder's lock, which the snapshot takes next
+    if params.snapshot_name:
+        summary["snapshot"] = snapshot_task(settings, params.snapshot_name)
+    run_artifacts(summary)
     logger.info(
         "dataset %s version %s (%s)",
         settings.version.dataset_name,
@@ -256,6 +277,42 @@ def pipeline(
         summary["dataset_tag"],
     )
     return summary
+
+
+def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, Any]:
+    logger = get_run_logger()
+    started = time.perf_counter()
+    stages: dict[str, Counter[str]] = defaultdict(Counter)
+    if params.reprocess_quarantined:
+        doc_ids = quarantine.select(rt.catalog)
+        logger.info(
+            "reprocessing %d quarantined documents", quarantine.replay(rt.catalog, rt.audit, doc_ids, rt.run_id)
+        )
+    t0 = time.perf_counter()
+    stages["ingest"].update(ingest_task(rt))
+    stages["ingest"]["seconds"] += time.perf_counter() - t0
+    progress = Progress(rt.catalog.counts().get("pending", 0))
+    for n, batch in enumerate(rt.pending_batches(settings.pipeline.batch_size)):
+        logger.info("batch %d: %d documents", n, len(batch))
+        _process_batch(rt, batch, n, stages)
+        progress.advance(len(batch))
+    rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
+    _gate(rt, stages)
+    result = version_task(rt)
+    rt.record_version(result)
+    stages["embed"]["cache_pruned"] += rt.prune_cache()
+    stages["version"].update(result.stats)
+    summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
+    summary["snapshot_name"] = params.snapshot_name
+    return summary
+
+
+def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:
+    """Report what a run would process; nothing is parsed or written (see docmill.dryrun)."""
+    plan = dryrun.plan(settings, params.reprocess_quarantined)
+    dry_run_artifacts(plan)
+    get_run_logger().info("dry run: %s", plan["counts"])
+    return {"dry_run": True, "counts": plan["counts"], "files": plan["files"], "data_dir": str(settings.paths.data_dir)}
 
 
 def _summary(
@@ -295,37 +352,18 @@ def _summary(
     }
 
 
-def _artifacts(summary: dict[str, Any]) -> None:
-    rows = [
-        {"stage": name, **{k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()}}
-        for name, stats in summary["stages"].items()
-    ]
-    create_table_artifact(rows, key="docmill-stage-counts", description="Per-stage counts of this run")
-    quarantine = [{"reason": k, "documents": v} for k, v in sorted(summary["quarantine"].items())]
-    create_table_artifact(
-        quarantine or [{"reason": "none", "documents": 0}],
-        key="docmill-quarantine",
-        description="Quarantined documents by stage/reason",
-    )
-    create_markdown_artifact(
-        f"# docmill run {summary['run_id']}\n\n"
-        f"- dataset **{summary['dataset']}** version `{summary['dataset_version']}` ({summary['dataset_tag']})\n"
-        f"- chunks embedded {summary['chunks_embedded']}, reused {summary['chunks_cached']}, "
-        f"points in Qdrant {summary['points']}\n- data: `{summary['data_dir']}`\n"
-        f"- PII found this run (by type, never values): {summary['pii'] or 'none'}\n",
-        key="docmill-run-report",
-        description="docmill run report",
-    )
-
-
 def main() -> None:
-    """Command-line entry used by `docmill run`: runs the flow and prints its summary as JSON."""
+    """Command-line entry used by `docmill run`: runs the flow with `--params JSON` and prints its summary."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config")
-    parser.add_argument("--source", action="append")
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--params", default="{}", help="PipelineParams as JSON (what the UI form sends)")
+    parser.add_argument("--config", help="shortcut for params.config_path")
+    parser.add_argument("--source", action="append", help="shortcut for params.sources (repeatable)")
+    parser.add_argument("--batch-size", type=int, help="shortcut for params.batch_size")
     args = parser.parse_args()
-    summary = pipeline(config_path=args.config, sources=args.source, batch_size=args.batch_size)
+    params = PipelineParams.model_validate_json(args.params)
+    given = {"config_path": args.config, "sources": args.source, "batch_size": args.batch_size}
+    params = params.model_copy(update={k: v for k, v in given.items() if v})
+    summary = pipeline(params=params)
     print(json.dumps(summary, default=str))
 
 

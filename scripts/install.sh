@@ -18,12 +18,13 @@ if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   if [ -z "${DOCMILL_WITHOUT_LIBREOFFICE:-}" ] && ! command -v soffice >/dev/null; then
     need+=(libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
   fi
-  # Chromium: the headless browser the dataset-card tests render the card in (Playwright drives it; its own
-  # `playwright install` cannot download a browser offline).
-  command -v chromium >/dev/null || need+=(chromium)
-  # PostgreSQL server binaries: the SQL connector's tests start a throwaway server (DOCMILL_WITHOUT_POSTGRES=1 skips)
-  if [ -z "${DOCMILL_WITHOUT_POSTGRES:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    need+=(postgresql)
+  # Test tools: a real browser (the dataset card and Prefect UI tests drive Debian's chromium through Playwright,
+  # whose own `playwright install` cannot download offline), PostgreSQL (the SQL connector and Prefect's server
+  # mode), docker-compose 1.29 to validate docker-compose.yml. DOCMILL_WITHOUT_TEST_TOOLS=1 skips them.
+  if [ -z "${DOCMILL_WITHOUT_TEST_TOOLS:-}" ]; then
+    command -v chromium >/dev/null || need+=(chromium)
+    command -v docker-compose >/dev/null || need+=(docker-compose)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
   fi
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -42,3 +42,11 @@ def test_every_setting_is_described_in_the_generated_reference() -> None:
     text = render()
     assert "| `batch_size` |" in text and "## `validate`" in text
     assert text == (ROOT / "docs" / "configuration.md").read_text(), "regenerate: docmill config-doc"
+
+
+def test_operations_time_zone_must_exist() -> None:
+    from docmill.settings import OperationsConfig
+
+    assert OperationsConfig(timezone="Europe/Berlin").timezone == "Europe/Berlin"
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        OperationsConfig(timezone="Mars/Olympus")

@@ -18,18 +18,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from docmill.cli_ops import deploy_command, server_app
+from docmill.cli_snapshot import snapshot_app, trainings_app
+
 app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Documents and chunks that left the pipeline, with reasons.")
-server_app = typer.Typer(help="The embedded Prefect server (UI at http://127.0.0.1:4200).")
 audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/audit/audit.jsonl).")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
+console = Console()
 app.add_typer(server_app, name="server")
-from docmill.cli_snapshot import snapshot_app, trainings_app  # noqa: E402  # dataset snapshots for fine-tuning
-
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(trainings_app, name="trainings")
-console = Console()
+app.command("deploy")(deploy_command)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/docmill.yaml).")]
 
@@ -57,26 +58,37 @@ def run(
         list[Path] | None, typer.Option(help="Folder or connector name (repeatable); overrides config.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Documents per batch.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Report what would be processed; write nothing.")] = False,
+    reprocess_quarantined: Annotated[bool, typer.Option(help="Queue every quarantined document first.")] = False,
+    snapshot_name: Annotated[str | None, typer.Option(help="Snapshot name recorded with the run.")] = None,
 ) -> None:
-    """Run the pipeline flow against the Prefect server (starting the embedded one if needed)."""
+    """Run the pipeline flow against the Prefect server (starting the embedded one if needed); the same
+    parameters as a run started from the Prefect UI."""
     from docmill import server
+    from docmill.params import PipelineParams
 
     settings = _settings(config)
+    names = {c.name for c in settings.ingest.connectors}  # connector names pass as they are, folders absolute
+    params = PipelineParams(
+        sources=[str(s) if str(s) in names else str(s.resolve()) for s in source or []],
+        config_path=str(config) if config else None,
+        batch_size=batch_size,
+        dry_run=dry_run,
+        reprocess_quarantined=reprocess_quarantined,
+        snapshot_name=snapshot_name,
+    )
     data_dir = settings.paths.data_dir
-    env = server.server_env(data_dir)
-    if env["PREFECT_API_URL"] == server.api_url():
-        with console.status("starting the Prefect server (UI http://127.0.0.1:4200) ..."):
-            server.start(data_dir)
+    ops = settings.operations
+    env = server.server_env(data_dir, ops.server_host, ops.server_port)
+    if env["PREFECT_API_URL"] == server.api_url(ops.server_host, ops.server_port):
+        with console.status(f"starting the Prefect server (UI http://{ops.server_host}:{ops.server_port}) ..."):
+            server.start(data_dir, host=ops.server_host, port=ops.server_port)
     elif not server.is_healthy(env["PREFECT_API_URL"]):
         console.print(
             f"[red]Prefect API at {env['PREFECT_API_URL']} does not answer[/red]: start it or unset PREFECT_API_URL"
         )
         raise typer.Exit(1)
-    args = [sys.executable, "-m", "flows.pipeline"]
-    args += ["--config", str(config)] if config else []
-    for folder in source or []:
-        args += ["--source", str(folder)]
-    args += ["--batch-size", str(batch_size)] if batch_size else []
+    args = [sys.executable, "-m", "flows.pipeline", "--params", params.model_dump_json()]
     log_path = data_dir / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -88,7 +100,11 @@ def run(
         console.print("\n".join(tail), markup=False)
         console.print(f"[red]run failed[/red]; full log: {log_path}")
         raise typer.Exit(1)
-    _print_summary(json.loads(output.strip().splitlines()[-1]), log_path)
+    summary = json.loads(output.strip().splitlines()[-1])
+    if summary.get("dry_run"):
+        console.print(f"dry run, nothing written: {summary['counts']}")
+        return
+    _print_summary(summary, log_path)
 
 
 def _follow(proc: subprocess.Popen[bytes], settings: Any) -> None:
@@ -342,34 +358,6 @@ def lineage(
         table.add_row("source re-read", f"{check['status']} ({check['path']})")
     console.print(table)
     console.print(info["text"])
-
-
-@server_app.command("start")
-def server_start(config: ConfigOpt = None) -> None:
-    """Start the embedded Prefect server in the background (no-op when it already runs)."""
-    from docmill import server
-
-    url = server.start(_settings(config).paths.data_dir)
-    console.print(f"Prefect API {url}; UI http://127.0.0.1:4200")
-
-
-@server_app.command("stop")
-def server_stop(config: ConfigOpt = None) -> None:
-    """Stop the embedded Prefect server started by docmill."""
-    from docmill import server
-
-    console.print("stopped" if server.stop(_settings(config).paths.data_dir) else "no server started by docmill")
-
-
-@server_app.command("status")
-def server_status(config: ConfigOpt = None) -> None:
-    """Say whether the Prefect API answers."""
-    from docmill import server
-
-    url = server.server_env(_settings(config).paths.data_dir)["PREFECT_API_URL"]
-    healthy = server.is_healthy(url)
-    console.print(f"{url}: {'healthy' if healthy else 'not answering'}")
-    raise typer.Exit(0 if healthy else 1)
 
 
 @app.command("config-doc")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -334,6 +334,28 @@ class SnapshotConfig(_Section):
     push: bool = Field(True, description="Push each snapshot version to the DVC remote.")
 
 
+class OperationsConfig(_Section):
+    """How docmill runs in Prefect: the embedded server, the deployments and the nightly schedule."""
+
+    server_host: str = Field("127.0.0.1", description="Address the embedded Prefect server (API and UI) listens on.")
+    server_port: int = Field(4200, ge=1, le=65535, description="Port of the embedded Prefect server.")
+    nightly_cron: str = Field("0 2 * * *", description="Cron schedule of the nightly ingestion deployment.")
+    timezone: str = Field("UTC", description="IANA time zone of `nightly_cron` (e.g. Europe/Berlin).")
+    nightly_enabled: bool = Field(True, description="Register the nightly schedule active (false: paused).")
+    work_pool: str = Field("docmill", description="Process work pool used by `docmill deploy --pool` and workers.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+        return value
+
+
 class Settings(BaseSettings):
     """All of docmill's settings."""
 
@@ -350,6 +372,7 @@ class Settings(BaseSettings):
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     version: VersionConfig = Field(default_factory=VersionConfig)
     snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig)
+    operations: OperationsConfig = Field(default_factory=OperationsConfig)
 
     @classmethod
     def settings_customise_sources(

@@ -7,10 +7,11 @@ points while it is being replaced.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -38,6 +39,31 @@ def point_payload(item: Chunk, run_id: str) -> dict[str, Any]:
         "token_count": item.token_count,
         "run_id": run_id,
     }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _connection_error(exc: BaseException) -> bool:
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException
+
+    return isinstance(exc, ResponseHandlingException | httpx.TransportError | ConnectionError)
+
+
+def _reachable(method: F) -> F:
+    """A server that cannot be reached raises StoreUnavailable naming its URL (retried by the flow)."""
+
+    @functools.wraps(method)
+    def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if self.is_server and _connection_error(exc):
+                raise StoreUnavailable(f"Qdrant unreachable at {self.location}: {exc}") from exc
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _as_list(vector: Any) -> list[float]:
@@ -71,6 +97,7 @@ class QdrantStore:
         except Exception as exc:
             raise StoreUnavailable(f"cannot open Qdrant at {self.location}: {exc}") from exc
 
+    @_reachable
     def ensure_collection(self, dimension: int) -> None:
         """Create the collection (cosine distance, keyword index on doc_id) or check its dimension.
 
@@ -94,6 +121,7 @@ class QdrantStore:
         if self.is_server:  # the embedded store scans payloads and warns about indexes
             self.client.create_payload_index(self.collection, "doc_id", models.PayloadSchemaType.KEYWORD)
 
+    @_reachable
     def replace_document(self, doc_id: str, chunks: list[Chunk], run_id: str) -> None:
         """Make `chunks` the only points of `doc_id`: upsert first, then delete the rest."""
         from qdrant_client import models
@@ -120,6 +148,7 @@ class QdrantStore:
             wait=True,
         )
 
+    @_reachable
     def update_documents(self, fields: dict[str, dict[str, Any]]) -> None:
         """Overwrite payload keys of every point of each document (doc_id -> keys; None removes the key);
         vectors stay."""
@@ -133,6 +162,7 @@ class QdrantStore:
             if absent:
                 self.client.delete_payload(self.collection, keys=absent, points=points, wait=True)
 
+    @_reachable
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         """Remove every point of these documents."""
         from qdrant_client import models
@@ -147,6 +177,7 @@ class QdrantStore:
                 wait=True,
             )
 
+    @_reachable
     def count(self) -> int:
         """Number of points in the collection."""
         return int(self.client.count(self.collection, exact=True).count)

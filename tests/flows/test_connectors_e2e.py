@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from docmill.params import PipelineParams
 from tests.helpers import qdrant_points
 from tests.sources.conftest import S3Server, free_port, secrets_absent
 from tests.sources.test_mail import message
@@ -118,7 +119,7 @@ def _run_scenario(pipeline: Any, server: S3Server, tmp: Path, secrets_file: Path
     }
     (tmp / "docmill.yaml").write_text(yaml.safe_dump(config))
     names = ["notes", "faq", "mail"]  # `offline` is configured but not picked: listing it would fail the run
-    first = pipeline(config_path=str(tmp / "docmill.yaml"), sources=names)
+    first = pipeline(params=PipelineParams(config_path=str(tmp / "docmill.yaml"), sources=names))
     before = _by_source(qdrant_points(tmp / "data"))
     uris = {
         "s3://site/notes/n1.txt",
@@ -147,7 +148,7 @@ def _run_scenario(pipeline: Any, server: S3Server, tmp: Path, secrets_file: Path
     box.add(message("<c@example.org>", "Lifts", "Lift 2 is serviced on Thursday afternoon; use the stairs."))
     box.flush()
     box.unlock()
-    second = pipeline(config_path=str(tmp / "docmill.yaml"), sources=names)
+    second = pipeline(params=PipelineParams(config_path=str(tmp / "docmill.yaml"), sources=names))
     after_points = qdrant_points(tmp / "data")
     after = _by_source(after_points)
     gone = {"s3://site/notes/n2.txt", "sql://faq/2", f"mbox://{tmp}/team.mbox/b@example.org"}
