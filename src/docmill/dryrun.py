@@ -1,4 +1,5 @@
-"""Dry run: what would the next run process? Lists and hashes the sources, compares with the catalog read-only.
+"""Dry run: what would the next run process? Lists the sources (hashing local files, comparing remote items'
+version markers), compares with the catalog read-only.
 
 Nothing is written: the catalog is opened read-only (and not created when missing), Qdrant, DVC and the audit
 trail are not touched, no run lock is taken. Archives are counted as files; their members are not expanded.
@@ -13,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from docmill.quarantine import REPLAYABLE
+from docmill.records import StageResult
 from docmill.settings import Settings
-from docmill.sources.folder import FolderSource, sha256_file
+from docmill.sources import registry
+from docmill.sources.base import Connector
+from docmill.sources.folder import FileItem, sha256_file
 from docmill.stages import ingest
 
 LISTED_ROWS = 500  # files named in the plan; the counts cover all of them
@@ -28,20 +32,38 @@ def _catalog_ro(path: Path) -> sqlite3.Connection | None:
     return db
 
 
-def _known(db: sqlite3.Connection | None, uris: list[str]) -> dict[str, str]:
+def _known(db: sqlite3.Connection | None, uris: list[str]) -> dict[str, sqlite3.Row]:
     if db is None or not uris:
         return {}
     marks = ",".join("?" * len(uris))
-    rows = db.execute(f"SELECT source_uri, doc_id FROM sources WHERE source_uri IN ({marks})", uris)
-    return {r["source_uri"]: r["doc_id"] for r in rows}
+    rows = db.execute(f"SELECT source_uri, doc_id, version FROM sources WHERE source_uri IN ({marks})", uris)
+    return {r["source_uri"]: r for r in rows}
 
 
-def _uri_prefix(root: Path) -> str:
-    return root.resolve().as_uri().rstrip("/") + "/"
+def _uri_prefix(scope: Path | str) -> str:
+    return scope if isinstance(scope, str) else scope.resolve().as_uri().rstrip("/") + "/"
+
+
+def _classify(connector: Connector, items: list[FileItem], known: dict[str, sqlite3.Row]) -> StageResult[Any]:
+    """Local items are hashed (as ingest does); remote items are judged by their version marker (etag, row
+    version) against the catalog, without fetching them."""
+    if connector.local:
+        return ingest.ingest(items, lambda uri: known[uri]["doc_id"] if uri in known else None, sha256_file)
+    result: StageResult[Any] = StageResult(records=[])
+    counts = {ingest.NEW: 0, ingest.CHANGED: 0, ingest.UNCHANGED: 0}
+    for item in items:
+        row = known.get(item.source_uri)
+        change = ingest.NEW if row is None else ingest.UNCHANGED if row["version"] == item.version else ingest.CHANGED
+        counts[change] += 1
+        result.records.append((item, change))
+    result.stats = {"listed": len(items), **counts}
+    return result
 
 
 def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, Any]:
     """Counts and a listing of what a run with `settings` would do, without doing it.
+
+    Every configured source is listed (folders and connectors); remote items are not fetched.
 
     Returns:
         `counts` (listed, new, changed, unchanged, unreadable, deleted, pending, quarantined_to_reprocess) and
@@ -49,25 +71,30 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
 
     Raises:
         FileNotFoundError: when a source folder does not exist (as a real run would).
+        SourceUnavailable: when a connector's source cannot be listed (as a real run would).
     """
-    cfg = settings.ingest
     db = _catalog_ro(settings.paths.catalog)
     counts: Counter[str] = Counter()
     files: list[dict[str, str]] = []
     seen: set[str] = set()
+    scopes: list[Path | str] = []
     try:
-        for root in cfg.sources:
-            listing = FolderSource(root, cfg.include, cfg.exclude).list()
-            while items := list(islice(listing, 1000)):
-                known = _known(db, [i.source_uri for i in items])
-                result = ingest.ingest(items, known.get, sha256_file)
-                counts.update({k: int(v) for k, v in result.stats.items()})
-                counts["unreadable"] += len(result.rejects)
-                seen.update(i.source_uri for i in items)
-                for source, change in result.records:
-                    if change != ingest.UNCHANGED and len(files) < LISTED_ROWS:
-                        files.append({"source_uri": source.source_uri, "change": change})
-        counts.update(_catalog_counts(db, cfg.sources, seen, reprocess_quarantined))
+        for connector in registry.connectors(settings.ingest):
+            try:
+                listing = connector.list_items()
+                while entries := list(islice(listing, 1000)):
+                    items = [e for e in entries if isinstance(e, FileItem)]
+                    result = _classify(connector, items, _known(db, [i.source_uri for i in items]))
+                    counts.update({k: int(v) for k, v in result.stats.items()})
+                    counts["unreadable"] += len(result.rejects) + len(entries) - len(items)
+                    seen.update(i.source_uri for i in items)
+                    for source, change in result.records:
+                        if change != ingest.UNCHANGED and len(files) < LISTED_ROWS:
+                            files.append({"source_uri": source.source_uri, "change": change})
+            finally:
+                connector.close()
+            scopes.append(connector.scope)
+        counts.update(_catalog_counts(db, scopes, seen, reprocess_quarantined))
     finally:
         if db is not None:
             db.close()
@@ -75,7 +102,7 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
 
 
 def _catalog_counts(
-    db: sqlite3.Connection | None, roots: list[Path], seen: set[str], reprocess_quarantined: bool
+    db: sqlite3.Connection | None, roots: list[Path | str], seen: set[str], reprocess_quarantined: bool
 ) -> dict[str, int]:
     """Sources the catalog knows under `roots` that the listing no longer shows; documents already pending;
     quarantined documents a `reprocess_quarantined` run would queue."""

@@ -135,3 +135,25 @@ def test_endpoint_with_credentials_is_refused() -> None:
 
     with pytest.raises(ValueError, match="must not contain credentials"):
         S3ConnectorConfig(name="x", type="s3", bucket="b", endpoint_url="http://key:secret@minio:9000")
+
+
+def test_dry_run_judges_remote_items_by_etag_without_fetching(s3_server: S3Server, tmp_path: Path) -> None:
+    from docmill import dryrun
+
+    client = _fill(s3_server)
+    data = tmp_path / "data"
+    rt, _ = ingest_run(data, "r1", [_connector(s3_server)])
+    rt.close()
+    client.put_object(Bucket="corp", Key="docs/q2.txt", Body=b"Quarterly report 2, corrected figures.\n")
+    client.delete_object(Bucket="corp", Key="docs/q3.txt")
+    client.put_object(Bucket="corp", Key="docs/q4.txt", Body=TEXT.format(n=4).encode())
+    staged_before = sorted(p.name for p in (data / "fetched").rglob("*") if p.is_file())
+
+    plan = dryrun.plan(runtime(data, "dry", [_connector(s3_server)]).settings)
+    counts = plan["counts"]
+    assert (counts["new"], counts["changed"], counts["unchanged"], counts["deleted"]) == (1, 1, 1, 1)
+    assert {f["source_uri"]: f["change"] for f in plan["files"]} == {
+        "s3://corp/docs/q2.txt": "changed",
+        "s3://corp/docs/q4.txt": "new",
+    }
+    assert sorted(p.name for p in (data / "fetched").rglob("*") if p.is_file()) == staged_before  # nothing fetched
