@@ -161,6 +161,8 @@ def test_registry_answers_both_directions(world: dict[str, Any], tmp_path: Path)
     metrics = tmp_path / "metrics.json"
     metrics.write_text('{"eval_loss": 1.25}')
     config = world["config"]
+    log = AuditLog(world["data"] / "audit/audit.jsonl")
+    recorded_before = len([e for e in log.entries() if e["event"] == "training_recorded"])
     for model, dataset, run, extra in (
         ("llama-ft", "ft@v1", "r1", ["--params", str(params)]),
         ("llama-ft", "ft@v2", "r2", ["--metrics", str(metrics)]),
@@ -177,8 +179,7 @@ def test_registry_answers_both_directions(world: dict[str, Any], tmp_path: Path)
     repo = world["data"] / "datasets"
     tracked = subprocess.run(["git", "-C", str(repo), "ls-files", "trainings"], capture_output=True, text=True).stdout
     assert len(tracked.split()) == 3, "every record is committed in the data repository"
-    log = AuditLog(world["data"] / "audit/audit.jsonl")
-    assert len([e for e in log.entries() if e["event"] == "training_recorded"]) == 3
+    assert len([e for e in log.entries() if e["event"] == "training_recorded"]) == recorded_before + 3
     assert log.verify()[1] is None
 
 
@@ -231,6 +232,8 @@ def test_exports_load_with_hf_datasets(world: dict[str, Any], tmp_path: Path) ->
 def test_card_renders_in_chromium_with_the_manifest_numbers(world: dict[str, Any], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
+    for model, run in (("llama-ft", "r2"), ("mistral-ft", "r3")):  # the same ids as the registry test records
+        _cli(world["config"], "trainings", "record", "--model", model, "--dataset", "ft@v2", "--run-id", run)
     _cli(world["config"], "snapshot", "checkout", "ft@v2")
     out = _cli(world["config"], "snapshot", "card", "ft@v2", "--out", str(tmp_path)).output
     page_path = tmp_path / "ft-v2.html"
