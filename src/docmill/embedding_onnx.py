@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from docmill.model_folder import max_sequence_length
+
 log = logging.getLogger(__name__)
 
 EXPORT_VERSION = 2  # bump when the export recipe changes: old caches are then ignored
@@ -51,8 +53,6 @@ def read_pipeline(folder: Path) -> ModelPipeline:
         ValueError: for pipelines this backend cannot reproduce (modules besides Transformer, Pooling, Normalize;
             a pooling mode other than mean, cls or max; several pooling modes).
     """
-    from docmill.embedding import max_sequence_length
-
     modules = json.loads((folder / "modules.json").read_text())
     kinds = {m["type"].rsplit(".", 1)[-1]: m for m in modules}
     unsupported = set(kinds) - {"Transformer", "Pooling", "Normalize"}
