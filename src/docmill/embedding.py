@@ -15,7 +15,16 @@ import numpy as np
 
 from docmill.model_folder import default_model_path, max_sequence_length, model_revision, resolve_model_path
 
-__all__ = ["default_model_path", "max_sequence_length", "model_revision", "resolve_model_path"]
+__all__ = [  # the model-folder helpers are re-exported: callers import them from here
+    "Embedder",
+    "ModelTokenizer",
+    "default_model_path",
+    "max_sequence_length",
+    "memory_batch_size",
+    "model_revision",
+    "resolve_model_path",
+    "resolve_plan",
+]
 
 log = logging.getLogger(__name__)
 
