@@ -17,7 +17,7 @@ from docmill.quarantine import REPLAYABLE
 from docmill.records import StageResult
 from docmill.settings import Settings
 from docmill.sources import registry
-from docmill.sources.base import Connector
+from docmill.sources.base import Connector, scope_prefix
 from docmill.sources.folder import FileItem, sha256_file
 from docmill.stages import ingest
 
@@ -38,10 +38,6 @@ def _known(db: sqlite3.Connection | None, uris: list[str]) -> dict[str, sqlite3.
     marks = ",".join("?" * len(uris))
     rows = db.execute(f"SELECT source_uri, doc_id, version FROM sources WHERE source_uri IN ({marks})", uris)
     return {r["source_uri"]: r for r in rows}
-
-
-def _uri_prefix(scope: Path | str) -> str:
-    return scope if isinstance(scope, str) else scope.resolve().as_uri().rstrip("/") + "/"
 
 
 def _classify(connector: Connector, items: list[FileItem], known: dict[str, sqlite3.Row]) -> StageResult[Any]:
@@ -109,7 +105,7 @@ def _catalog_counts(
     if db is None:
         return {"deleted": 0, "pending": 0, "quarantined_to_reprocess": 0}
     deleted = 0
-    for prefix in map(_uri_prefix, roots):
+    for prefix in map(scope_prefix, roots):
         rows = db.execute("SELECT source_uri FROM sources WHERE substr(source_uri, 1, ?) = ?", (len(prefix), prefix))
         deleted += sum(1 for r in rows if r["source_uri"] not in seen)
     pending = db.execute("SELECT COUNT(*) FROM documents WHERE status='pending'").fetchone()[0]

@@ -26,6 +26,7 @@ from docmill.faults import checkpoint
 from docmill.locks import lock_data_dir
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
+from docmill.sources.base import scope_prefix
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,6 @@ def component_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "absent"
     return out
-
-
-def _uri_prefix(root: Path | str) -> str:
-    """A source's URI scope: a folder's `file://` URI with a trailing slash, or a connector's scope as is."""
-    return root if isinstance(root, str) else root.resolve().as_uri().rstrip("/") + "/"
 
 
 def _source_file(row: Any) -> SourceFile:
@@ -265,7 +261,7 @@ class Runtime:
         Raises:
             RuntimeError: when `root` listed no file although earlier runs found some (unmounted share?).
         """
-        prefix = _uri_prefix(root)
+        prefix = scope_prefix(root)
         known = self.catalog.query(
             "SELECT COUNT(*) n FROM sources WHERE substr(source_uri, 1, ?) = ?", (len(prefix), prefix)
         )[0]["n"]
@@ -287,7 +283,7 @@ class Runtime:
         events: list[tuple[str, dict[str, Any]]] = []
         with self.catalog.transaction() as db:
             gone: list[tuple[str, str]] = []
-            for prefix in map(_uri_prefix, roots):
+            for prefix in map(scope_prefix, roots):
                 where = "last_seen_run != ? AND substr(source_uri, 1, ?) = ?"
                 args = (self.run_id, len(prefix), prefix)
                 gone += [

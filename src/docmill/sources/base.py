@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def scope_prefix(scope: Path | str) -> str:
+    """A source's URI scope: a folder's `file://` URI with a trailing slash, or a connector's scope as is."""
+    return scope if isinstance(scope, str) else scope.resolve().as_uri().rstrip("/") + "/"
+
+
 class SourceUnavailable(RuntimeError):
     """The source as a whole cannot be reached (after retries): the run fails, naming the source."""
 
