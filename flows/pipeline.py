@@ -297,6 +297,7 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
         _process_batch(rt, batch, n, stages)
         progress.advance(len(batch))
     rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
+    stages["validate"]["stray_points_deleted"] += rt.reconcile_store()
     _gate(rt, stages)
     result = version_task(rt)
     rt.record_version(result)

@@ -152,3 +152,20 @@ def test_two_runs_never_work_on_one_data_folder(tmp_path: Path) -> None:
     first.close()  # a finished (or killed) run releases the lock
     second.start_run()
     second.close()
+
+
+def test_the_embedded_store_replaces_and_reconciles_points_by_catalog_ids(tmp_path: Path) -> None:
+    memo, doc = _published_memo(tmp_path, ["alpha text", "beta text", "gamma text"])
+    rt = _runtime(tmp_path, "r2")
+    _publish(rt, doc, ["alpha text"])  # fewer chunks: the dropped ones go by their catalog ids
+    assert rt.store.count() == 1 and rt.reconcile_store() == 0
+    # a run killed between a Qdrant write and the catalog commit, whose chunks the next run no longer makes
+    stray = [Chunk(make_chunk_id(doc, 0, "delta text"), doc, 0, "delta text", 3, 0, 10)]
+    stray[0].vector = rt.embedder.encode(["delta text"])[0]
+    rt.store.replace_document(doc, stray, "r2", rt.catalog.point_ids([doc])[doc])
+    _publish(rt, doc, ["epsilon text"])
+    assert rt.store.count() == 2, "the catalog never knew the killed run's point"
+    assert rt.reconcile_store() == 1
+    points, _ = rt.store.client.scroll(rt.store.collection, limit=10, with_payload=True)
+    assert [p.payload["text"] for p in points] == ["epsilon text"]
+    rt.close()

@@ -311,6 +311,22 @@ class Catalog:
             [(c.text_hash, model_key, np.asarray(c.vector, dtype=np.float32).tobytes(), run_id) for c in chunks],
         )
 
+    def point_ids(self, doc_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The Qdrant point ids of these documents' current chunks (doc_id -> ids)."""
+        out: dict[str, list[str]] = {}
+        ids = list(doc_ids)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            for row in self.query(
+                f"SELECT doc_id, point_id FROM chunks WHERE doc_id IN ({','.join('?' * len(part))})", part
+            ):
+                out.setdefault(row["doc_id"], []).append(row["point_id"])
+        return out
+
+    def all_point_ids(self) -> set[str]:
+        """Every current chunk's point id."""
+        return {row[0] for row in self.connection.execute("SELECT point_id FROM chunks")}
+
     def prune_embeddings(self, keep_runs: int) -> int:
         """Drop cached vectors no chunk uses that were last used before the `keep_runs` most recent runs."""
         recent = [

@@ -56,6 +56,10 @@ def component_versions() -> dict[str, str]:
     return out
 
 
+def _flat(ids: dict[str, list[str]]) -> list[str]:
+    return [p for group in ids.values() for p in group]
+
+
 def _source_file(row: Any) -> SourceFile:
     meta = json.loads(row["metadata"] or "{}")
     args = (row["source_uri"], row["path"], row["size"], row["mtime"], row["doc_id"], row["extension"])
@@ -361,7 +365,7 @@ class Runtime:
         """Points first, then catalog rows, then derived files (archive members, attachments)."""
         if not doc_ids:
             return
-        self.store.delete_documents(doc_ids)
+        self.store.delete_documents(doc_ids, _flat(self.catalog.point_ids(doc_ids)))
         with self.catalog.transaction() as db:
             for doc_id in doc_ids:
                 db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
@@ -388,7 +392,7 @@ class Runtime:
                 continue
             source = _source_file(row)
             fields[doc_id] = {"department": None, "category": None, **location_metadata(source, self.settings.enrich)}
-        self.store.update_documents(fields)
+        self.store.update_documents(fields, self.catalog.point_ids(fields))
         with self.catalog.transaction() as db:
             for doc_id, values in fields.items():
                 self.catalog.update_chunk_metadata(db, doc_id, values)
@@ -430,7 +434,7 @@ class Runtime:
                         events.append(("document_quarantined", {**fields, "reason": r.reason, "message": r.message}))
             self.audit.append_many(events)
         if withdrawn:
-            self.store.delete_documents(withdrawn)
+            self.store.delete_documents(withdrawn, _flat(self.catalog.point_ids(withdrawn)))
             with self.catalog.transaction() as db:
                 db.executemany("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in withdrawn])
 
@@ -444,8 +448,9 @@ class Runtime:
         by_doc: dict[str, list[Chunk]] = {}
         for item in chunks:
             by_doc.setdefault(item.doc_id, []).append(item)
+        previous = self.catalog.point_ids(by_doc)
         for doc_id, doc_chunks in by_doc.items():
-            self.store.replace_document(doc_id, doc_chunks, self.run_id)
+            self.store.replace_document(doc_id, doc_chunks, self.run_id, previous.get(doc_id, ()))
             checkpoint("publish")
         with self.catalog.transaction() as db:
             for doc in docs:
@@ -465,6 +470,14 @@ class Runtime:
                 )
         self.retire_superseded()
         return len(by_doc)
+
+    def reconcile_store(self) -> int:
+        """Delete points the catalog does not know (left by a run killed between a Qdrant write and the catalog
+        commit, when the next run no longer makes those chunks). Counting is cheap; the full scan runs only when
+        the counts disagree. Returns the number of points deleted."""
+        if self.store.count() == self.catalog.counts()["chunks"]:
+            return 0
+        return int(self.store.sweep(self.catalog.all_point_ids()))
 
     def prune_cache(self) -> int:
         """Drop cached vectors that no chunk has used for `embed.cache_keep_runs` runs."""

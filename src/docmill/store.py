@@ -122,8 +122,13 @@ class QdrantStore:
             self.client.create_payload_index(self.collection, "doc_id", models.PayloadSchemaType.KEYWORD)
 
     @_reachable
-    def replace_document(self, doc_id: str, chunks: list[Chunk], run_id: str) -> None:
-        """Make `chunks` the only points of `doc_id`: upsert first, then delete the rest."""
+    def replace_document(self, doc_id: str, chunks: list[Chunk], run_id: str, previous: Iterable[str] = ()) -> None:
+        """Make `chunks` the only points of `doc_id`: upsert first, then delete the rest.
+
+        A server deletes the rest by an indexed `doc_id` filter. The embedded store has no payload index (a filter
+        scans every point, which made publishing quadratic in the store's size), so it deletes `previous` (the
+        document's point ids the catalog knows) minus the new ones; `sweep` catches any point the catalog never
+        knew (an interrupted run)."""
         from qdrant_client import models
 
         for start in range(0, len(chunks), self.write_batch):
@@ -137,6 +142,9 @@ class QdrantStore:
                 wait=True,
             )
         keep: list[models.ExtendedPointId] = [c.point_id for c in chunks]
+        if not self.is_server:
+            self._delete_ids([p for p in previous if p not in set(keep)])
+            return
         self.client.delete(
             self.collection,
             points_selector=models.FilterSelector(
@@ -148,14 +156,30 @@ class QdrantStore:
             wait=True,
         )
 
+    def _delete_ids(self, ids: list[str]) -> None:
+        from qdrant_client import models
+
+        for start in range(0, len(ids), self.write_batch):
+            part: list[models.ExtendedPointId] = list(ids[start : start + self.write_batch])
+            self.client.delete(self.collection, points_selector=models.PointIdsList(points=part), wait=True)
+
     @_reachable
-    def update_documents(self, fields: dict[str, dict[str, Any]]) -> None:
+    def update_documents(self, fields: dict[str, dict[str, Any]], point_ids: dict[str, list[str]]) -> None:
         """Overwrite payload keys of every point of each document (doc_id -> keys; None removes the key);
-        vectors stay."""
+        vectors stay. The embedded store addresses the points by their ids (`point_ids`, doc_id -> ids), a server
+        by the `doc_id` filter."""
         from qdrant_client import models
 
         for doc_id, values in fields.items():
-            points = models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])
+            points: models.Filter | list[models.ExtendedPointId]
+            if self.is_server:
+                points = models.Filter(
+                    must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))]
+                )
+            elif point_ids.get(doc_id):
+                points = list(point_ids[doc_id])
+            else:
+                continue
             present = {k: v for k, v in values.items() if v is not None}
             absent = [k for k, v in values.items() if v is None]
             self.client.set_payload(self.collection, payload=present, points=points, wait=True)
@@ -163,12 +187,15 @@ class QdrantStore:
                 self.client.delete_payload(self.collection, keys=absent, points=points, wait=True)
 
     @_reachable
-    def delete_documents(self, doc_ids: Iterable[str]) -> None:
-        """Remove every point of these documents."""
+    def delete_documents(self, doc_ids: Iterable[str], point_ids: Iterable[str] = ()) -> None:
+        """Remove every point of these documents: a server by the `doc_id` filter, the embedded store by the
+        documents' point ids (`point_ids`, from the catalog; see `replace_document`)."""
         from qdrant_client import models
 
         ids = list(doc_ids)
-        if ids:
+        if not self.is_server:
+            self._delete_ids(list(point_ids))
+        elif ids:
             self.client.delete(
                 self.collection,
                 points_selector=models.FilterSelector(
@@ -176,6 +203,22 @@ class QdrantStore:
                 ),
                 wait=True,
             )
+
+    @_reachable
+    def sweep(self, expected: set[str]) -> int:
+        """Delete every point whose id is not in `expected` (the catalog's point ids); returns how many went.
+        Scans the whole collection: run it only when `count()` disagrees with the catalog."""
+        stray: list[str] = []
+        offset: Any = None
+        while True:
+            records, offset = self.client.scroll(
+                self.collection, limit=1000, offset=offset, with_payload=False, with_vectors=False
+            )
+            stray += [str(r.id) for r in records if str(r.id) not in expected]
+            if offset is None:
+                break
+        self._delete_ids(stray)
+        return len(stray)
 
     @_reachable
     def count(self) -> int:
