@@ -9,18 +9,19 @@ import argparse
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from docmill import dryrun, quarantine
+from docmill import dryrun, quarantine, stagework
 from docmill.containers import expand_containers
 from docmill.faults import checkpoint
 from docmill.offline import apply_offline_defaults
@@ -31,13 +32,15 @@ from docmill.settings import Settings
 from docmill.sources import registry, staging
 from docmill.sources.base import Connector
 from docmill.sources.folder import FileItem, sha256_file
-from docmill.stages import chunk, clean, embed, enrich, extract, ingest, validate, version
+from docmill.stages import clean, ingest, validate, version
 from docmill.store import StoreUnavailable
+from flows import runners
 from flows.reporting import Progress, dry_run_artifacts, explain, run_artifacts
 
 apply_offline_defaults()
 TASK = {"cache_policy": NONE, "persist_result": False}
 IO_RETRIES = 3
+WORKERS = "workers"  # not a stage: batches per (stage, host:pid), reported as the summary's `workers`
 
 
 def _io_failure(task: Any, task_run: Any, state: Any) -> bool:
@@ -102,28 +105,15 @@ def _ingest_items(
 
 
 @task(name="extract", task_run_name="extract-batch-{batch_no:04d}", **TASK)
-def extract_task(rt: Runtime, sources: list[SourceFile], batch_no: int) -> StageResult[Document]:
-    """Parse a batch in worker processes."""
-    rt.start_batch(sources)
-    result = extract.extract(sources, rt.settings.extract, rt.parser_pool)
-    checkpoint("extract")
-    rt.record_rejects(result.rejects)
-    return _contract(rt, result, "extracted")
-
-
-def _contract(rt: Runtime, result: StageResult[Document], contract: str) -> StageResult[Document]:
-    """Documents leaving a stage meet their contract (`validate.<contract>`); violations are counted."""
-    checked = validate.check_documents(result.records, contract, rt.settings.validate_)
-    rt.record_rejects(checked.rejects)
-    result.records = checked.records
-    result.stats[f"contract_{contract}_rejected"] = len(checked.rejects)
-    result.stats[f"contract_{contract}_violations"] = checked.stats["violations"]
-    return result
+def extract_task(settings: Settings, sources: list[SourceFile], batch_no: int) -> StageResult[Document]:
+    """Parse a batch in worker processes and check the `extracted` contract (on the task runner)."""
+    return stagework.extract_batch(settings, sources)
 
 
 @task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **TASK)
 def clean_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[Document]:
-    """Repair and normalise text, strip boilerplate, redact PII, judge quality, record (near-)duplicates."""
+    """Repair and normalise text, strip boilerplate, redact PII, judge quality, record (near-)duplicates.
+    In the flow process: exact and near-duplicate detection read and grow the catalog's indexes."""
     from docmill.language import detect_language
 
     cfg = rt.settings
@@ -137,34 +127,34 @@ def clean_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[
             redactor=rt.redactor,
             language=detect_language if detect else None,
         )
-    rt.record_rejects(result.rejects)
-    return _contract(rt, result, "cleaned")
+    return _recorded(rt, stagework.contract(result, "cleaned", cfg.validate_))
 
 
 @task(name="chunk", task_run_name="chunk-batch-{batch_no:04d}", **TASK)
-def chunk_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[Chunk]:
-    """Split documents into token-bounded chunks."""
-    config = rt.settings.chunk.model_copy(update={"max_tokens": rt.max_tokens})
-    result = chunk.chunk(docs, config, rt.tokenizer, rt.settings.clean.quality)
-    rt.record_rejects(result.rejects)
-    return result
+def chunk_task(settings: Settings, docs: list[Document], batch_no: int) -> StageResult[Chunk]:
+    """Split documents into token-bounded chunks (on the task runner)."""
+    return stagework.chunk_batch(settings, docs)
 
 
 @task(name="enrich", task_run_name="enrich-batch-{batch_no:04d}", **TASK)
 def enrich_task(
-    rt: Runtime, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], batch_no: int
+    settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], batch_no: int
 ) -> StageResult[Chunk]:
-    """Attach metadata and language."""
-    from docmill.language import detect_language
-
-    return enrich.enrich(docs, chunks, {s.doc_id: s for s in sources}, rt.settings.enrich, detect_language)
+    """Attach metadata and language (on the task runner)."""
+    return stagework.enrich_batch(settings, docs, chunks, sources)
 
 
 @task(name="embed", task_run_name="embed-batch-{batch_no:04d}", **TASK)
-def embed_task(rt: Runtime, chunks: list[Chunk], batch_no: int) -> StageResult[Chunk]:
-    """Embed chunks not already in the embedding cache."""
-    result = embed.embed(chunks, rt.settings.embed, rt.embedder, rt.catalog.cached_vectors)
-    checkpoint("embed")
+def embed_task(
+    settings: Settings, chunks: list[Chunk], known: dict[str, np.ndarray], batch_no: int
+) -> StageResult[Chunk]:
+    """Embed the chunks whose text has no cached vector in `known` (on the task runner)."""
+    return stagework.embed_batch(settings, chunks, known)
+
+
+def _recorded(rt: Runtime, result: StageResult[Any]) -> StageResult[Any]:
+    """Record a stage's rejects in the catalog (flow process) and pass its result on."""
+    rt.record_rejects(result.rejects)
     return result
 
 
@@ -205,19 +195,48 @@ def snapshot_task(settings: Settings, name: str) -> dict[str, Any]:
     return {k: result[k] for k in ("tag", "version", "rows", "new")}
 
 
-def _process_batch(rt: Runtime, sources: list[SourceFile], n: int, stages: dict[str, Counter[str]]) -> None:
+def _on(runner: TaskRunner[Any], task: Any, **parameters: Any) -> Any:
+    """Submit a task to the run's task runner. In threads, lists and dicts go in `quote()`: Prefect would
+    otherwise walk every record (and every vector) of a batch looking for futures, which took minutes on a few
+    thousand chunks. Dask cannot take `quote()` (its tuple shape reaches the task unwrapped) and ships the
+    records by value (measured: 3,000 chunks with vectors in 4.3 s, against minutes of embedding)."""
+    if isinstance(runner, ThreadPoolTaskRunner):
+        parameters = {k: quote(v) if isinstance(v, list | dict) else v for k, v in parameters.items()}
+    return runner.submit(task, parameters)
+
+
+def _process_batch(
+    rt: Runtime,
+    runner: TaskRunner[Any],
+    sources: list[SourceFile],
+    extracted: StageResult[Document],
+    n: int,
+    stages: dict[str, Counter[str]],
+) -> None:
+    """Everything after extraction for one batch: the catalog's side (rejects, duplicates, the embedding cache,
+    publishing) here in the flow process, the stateless stage work on the runner."""
+
     def keep(name: str, result: StageResult[Any]) -> StageResult[Any]:
         stages[name].update({k: v for k, v in result.stats.items() if isinstance(v, int | float)})
+        if result.worker:  # which process did this stage's work (see stagework)
+            stages[WORKERS][f"{name} {result.worker}"] += 1
         return result
 
-    # quote(): Prefect would otherwise walk every record (and every vector) of a batch looking for futures,
-    # which took minutes on a few thousand chunks.
-    docs = keep("extract", extract_task(rt, quote(sources), n)).records
+    settings = rt.settings
+    rt.start_batch(sources)
+    checkpoint("extract")
+    docs = keep("extract", _recorded(rt, extracted)).records
     docs = keep("clean", clean_task(rt, quote(docs), n)).records
-    chunks = keep("chunk", chunk_task(rt, quote(docs), n)).records
+    chunked = _on(runner, chunk_task, settings=settings, docs=docs, batch_no=n).result()
+    chunks = keep("chunk", _recorded(rt, chunked)).records
     docs = [d for d in docs if d.doc_id in {c.doc_id for c in chunks}]  # the rest were rejected by chunk
-    chunks = keep("enrich", enrich_task(rt, quote(docs), quote(chunks), quote(sources), n)).records
-    chunks = keep("embed", embed_task(rt, quote(chunks), n)).records
+    enriched = _on(runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n)
+    chunks = keep("enrich", enriched.result()).records
+    known = rt.catalog.cached_vectors(sorted({c.text_hash for c in chunks}), rt.embedder.model_key)
+    chunks = keep(
+        "embed", _on(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n).result()
+    ).records
+    checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
     _gate(rt, stages)  # before anything of this batch is published
     stages["validate"]["documents_published"] += publish_task(rt, quote(docs), quote(chunks), n)
@@ -235,7 +254,7 @@ def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
         validate.check_reject_rate(int(stages[stage][rejected]), int(stages[stage][total]), cfg, contract)
 
 
-@flow(name="docmill-pipeline", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="docmill-pipeline", log_prints=False)
 def pipeline(
     params: PipelineParams = PipelineParams(),  # noqa: B008  # a default the UI form shows
     config_path: str | None = None,
@@ -292,10 +311,8 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     stages["ingest"].update(ingest_task(rt))
     stages["ingest"]["seconds"] += time.perf_counter() - t0
     progress = Progress(rt.catalog.counts().get("pending", 0))
-    for n, batch in enumerate(rt.pending_batches(settings.pipeline.batch_size)):
-        logger.info("batch %d: %d documents", n, len(batch))
-        _process_batch(rt, batch, n, stages)
-        progress.advance(len(batch))
+    with runners.started(settings.pipeline) as runner:
+        _batches(rt, runner, stages, progress)
     rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
     stages["validate"]["stray_points_deleted"] += rt.reconcile_store()
     _gate(rt, stages)
@@ -306,6 +323,37 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
     summary["snapshot_name"] = params.snapshot_name
     return summary
+
+
+def _batches(rt: Runtime, runner: TaskRunner[Any], stages: dict[str, Counter[str]], progress: Progress) -> None:
+    """Process the pending documents batch by batch, in order. The next batch is extracted on the runner while
+    this one is cleaned, chunked, embedded and published: at most one batch ahead, so memory stays bounded and
+    the embedder does not wait for the parsers. A batch is only recorded when its turn comes, so a run killed
+    anywhere leaves the catalog as a sequential run would."""
+    logger = get_run_logger()
+    batches = enumerate(rt.pending_batches(rt.settings.pipeline.batch_size))
+    ahead = _extract_next(rt, runner, batches)
+    try:
+        while ahead is not None:
+            n, batch, future = ahead
+            extracted = future.result()
+            ahead = _extract_next(rt, runner, batches)
+            logger.info("batch %d: %d documents", n, len(batch))
+            _process_batch(rt, runner, batch, extracted, n, stages)
+            progress.advance(len(batch))
+    finally:
+        if ahead is not None:  # a failed batch: let the extraction in flight end before its parsers are stopped
+            ahead[2].wait()
+
+
+def _extract_next(
+    rt: Runtime, runner: TaskRunner[Any], batches: Iterator[tuple[int, list[SourceFile]]]
+) -> tuple[int, list[SourceFile], Any] | None:
+    item = next(batches, None)
+    if item is None:
+        return None
+    n, batch = item
+    return n, batch, _on(runner, extract_task, settings=rt.settings, sources=batch, batch_no=n)
 
 
 def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:
@@ -331,7 +379,8 @@ def _summary(
         "seconds": round(seconds, 2),
         "documents": rt.catalog.counts(),
         "ingest": dict(stages["ingest"]),
-        "stages": {name: dict(c) for name, c in stages.items()},
+        "stages": {name: dict(c) for name, c in stages.items() if name != WORKERS},
+        "workers": dict(stages[WORKERS]),
         "chunks_embedded": int(stages["embed"]["embedded"]),
         "chunks_cached": int(stages["embed"]["cached"]),
         "quarantine": reasons,

@@ -155,7 +155,7 @@ def test_two_runs_never_work_on_one_data_folder(tmp_path: Path) -> None:
 
 
 def test_the_embedded_store_replaces_and_reconciles_points_by_catalog_ids(tmp_path: Path) -> None:
-    memo, doc = _published_memo(tmp_path, ["alpha text", "beta text", "gamma text"])
+    _memo, doc = _published_memo(tmp_path, ["alpha text", "beta text", "gamma text"])
     rt = _runtime(tmp_path, "r2")
     _publish(rt, doc, ["alpha text"])  # fewer chunks: the dropped ones go by their catalog ids
     assert rt.store.count() == 1 and rt.reconcile_store() == 0

@@ -136,6 +136,7 @@ class StageResult(Generic[T]):
     records: list[T]
     rejects: list[Reject] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
+    worker: str = ""  # `host:pid` of the process that did the work, when it may not be the flow's (stagework)
 
     def finish(self, count_in: int, started: float, **extra: float) -> StageResult[T]:
         """Fill the counters every stage reports (in, out, rejected, seconds) plus stage-specific ones."""

@@ -19,7 +19,7 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from docmill import __version__
+from docmill import __version__, stagework
 from docmill.audit import AuditLog
 from docmill.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
 from docmill.faults import checkpoint
@@ -109,34 +109,18 @@ class Runtime:
         )
 
     # adapters ----------------------------------------------------------------------------------------
-    @cached_property
+    # The stage adapters are per process and shared with the stage work of this process (docmill.stagework).
+    @property
     def parser_pool(self) -> Any:
-        from docmill.parsers.pool import ParserPool
+        return stagework.parser_pool(self.settings)
 
-        cfg = self.settings.extract
-        return ParserPool(cfg.workers, cfg.timeout_s, cfg.max_memory_mb, cfg.parser_options())
-
-    @cached_property
-    def model_folder(self) -> Any:
-        from docmill.embedding import resolve_model_path
-
-        return resolve_model_path(self.settings.embed.model_path)
-
-    @cached_property
+    @property
     def tokenizer(self) -> Any:
-        from docmill.embedding import ModelTokenizer
+        return stagework.tokenizer(self.settings)
 
-        return ModelTokenizer(self.model_folder)
-
-    @cached_property
+    @property
     def embedder(self) -> Any:
-        from docmill.embedding import Embedder
-
-        cfg = self.settings.embed
-        models = cfg.models_dir or self.settings.paths.data_dir / "models"
-        return Embedder(
-            self.model_folder, cfg.model_name, cfg.device, cfg.batch_size, cfg.backend, cfg.precision, models
-        )
+        return stagework.embedder(self.settings)
 
     @cached_property
     def store(self) -> Any:
@@ -205,13 +189,11 @@ class Runtime:
     @property
     def max_tokens(self) -> int:
         """The chunk token budget."""
-        model_max = int(self.tokenizer.max_tokens)  # longer chunks would be truncated silently by the model
-        return min(self.settings.chunk.max_tokens or model_max, model_max)
+        return stagework.max_tokens(self.settings)
 
     def close(self) -> None:
         """Release processes, locks and connections."""
-        if "parser_pool" in self.__dict__:
-            self.parser_pool.close()
+        stagework.release_parsers(self.settings)
         if "store" in self.__dict__:
             self.store.close()
         self.catalog.close()

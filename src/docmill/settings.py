@@ -46,6 +46,21 @@ class PathsConfig(_Section):
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
+    task_runner: Literal["thread", "dask"] = Field(
+        "thread",
+        description="Where the stage work (extract, chunk, enrich, embed) runs: `thread` (threads of the flow "
+        "process) or `dask` (a Dask cluster through prefect-dask; see docs/operations.md). Catalog, Qdrant writes "
+        "and the run lock always stay in the flow process.",
+    )
+    threads: int = Field(
+        2, ge=2, description="Threads of the `thread` runner (two: the next batch's extraction beside this embed)."
+    )
+    dask_address: str | None = Field(
+        None,
+        description="Scheduler of an existing Dask cluster (`tcp://host:8786`) for `task_runner: dask`; unset: a "
+        "local cluster of `dask_workers` processes, started for the run.",
+    )
+    dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (one thread each).")
 
 
 class IngestConfig(_Section):

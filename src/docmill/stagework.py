@@ -1,0 +1,156 @@
+"""Stage work that may run away from the flow: in a thread of the flow process or on a Dask worker (another
+process, another machine).
+
+Each function here is a pure function of (settings, records) returning a `StageResult`. The adapters it
+needs (parser pool, tokenizer, embedder) are built from the settings and kept per process, so a Dask worker
+loads the model once and a thread of the flow process shares the flow's own. Nothing here touches the
+catalog, the vector store or the data folder's run lock: the flow process records what these return
+(`flows/pipeline.py`), so two runners given the same inputs produce the same dataset.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
+from docmill.settings import Settings, ValidateConfig
+from docmill.stages import chunk, embed, enrich, extract, validate
+
+T = TypeVar("T")
+KEEP = 2  # adapters of this many settings per kind stay loaded in a process (older ones are closed)
+_cache: dict[str, OrderedDict[str, Any]] = {}
+_lock = threading.Lock()
+
+
+def _cached(kind: str, key: str, make: Callable[[], T]) -> T:
+    with _lock:
+        entries = _cache.setdefault(kind, OrderedDict())
+        if key not in entries:
+            entries[key] = make()
+            while len(entries) > KEEP:
+                _close(entries.popitem(last=False)[1])
+        entries.move_to_end(key)
+        return entries[key]  # type: ignore[no-any-return]
+
+
+def _close(adapter: Any) -> None:
+    if hasattr(adapter, "close"):
+        adapter.close()
+
+
+def _models_dir(settings: Settings) -> Path:
+    return settings.embed.models_dir or settings.paths.data_dir / "models"
+
+
+def parser_pool(settings: Settings) -> Any:
+    """This process's parser pool for `settings.extract`.
+
+    Raises:
+        RuntimeError: in a daemonic process (a Dask worker started without `--no-daemon`-like config), which
+            may not start the parser processes.
+    """
+    from docmill.parsers.pool import ParserPool
+
+    cfg = settings.extract
+    if mp.current_process().daemon:
+        raise RuntimeError(
+            "extraction needs its own worker processes, which a daemonic process cannot start: run Dask workers "
+            "with DASK_DISTRIBUTED__WORKER__DAEMON=False (docs/operations.md, scale-out)"
+        )
+    key = config_hash(cfg)
+    return _cached(
+        "parsers", key, lambda: ParserPool(cfg.workers, cfg.timeout_s, cfg.max_memory_mb, cfg.parser_options())
+    )
+
+
+def release_parsers(settings: Settings) -> None:
+    """Stop this process's parser pool for `settings.extract`, if it has one."""
+    with _lock:
+        pool = _cache.get("parsers", OrderedDict()).pop(config_hash(settings.extract), None)
+    if pool is not None:
+        pool.close()
+
+
+def model_folder(settings: Settings) -> Path:
+    """The embedding model's folder (configured path or the bundled model)."""
+    from docmill.model_folder import resolve_model_path
+
+    return resolve_model_path(settings.embed.model_path)
+
+
+def tokenizer(settings: Settings) -> Any:
+    """The embedding model's own tokenizer (chunk budgets count its tokens)."""
+    from docmill.embedding import ModelTokenizer
+
+    folder = model_folder(settings)
+    return _cached("tokenizers", str(folder), lambda: ModelTokenizer(folder))
+
+
+def embedder(settings: Settings) -> Any:
+    """The configured embedding backend, loaded once per process and settings."""
+    from docmill.embedding import Embedder
+
+    cfg, folder = settings.embed, model_folder(settings)
+    key = config_hash(
+        {"embed": cfg.model_dump(mode="json"), "folder": str(folder), "models": str(_models_dir(settings))}
+    )
+    args = (folder, cfg.model_name, cfg.device, cfg.batch_size, cfg.backend, cfg.precision, _models_dir(settings))
+    return _cached("embedders", key, lambda: Embedder(*args))
+
+
+def max_tokens(settings: Settings) -> int:
+    """The chunk token budget: the configured one, never above what the model reads."""
+    model_max = int(tokenizer(settings).max_tokens)  # longer chunks would be truncated silently by the model
+    return min(settings.chunk.max_tokens or model_max, model_max)
+
+
+def contract(result: StageResult[Document], name: str, config: ValidateConfig) -> StageResult[Document]:
+    """Keep the documents that meet their contract (`validate.<name>`); violations join the rejects."""
+    checked = validate.check_documents(result.records, name, config)
+    result.rejects = [*result.rejects, *checked.rejects]
+    result.records = checked.records
+    result.stats[f"contract_{name}_rejected"] = len(checked.rejects)
+    result.stats[f"contract_{name}_violations"] = checked.stats["violations"]
+    return result
+
+
+def _here(result: StageResult[T]) -> StageResult[T]:
+    """Stamp the process that did the work (`host:pid`): the run summary lists them."""
+    result.worker = f"{socket.gethostname()}:{os.getpid()}"
+    return result
+
+
+def extract_batch(settings: Settings, sources: list[SourceFile]) -> StageResult[Document]:
+    """Parse a batch in this process's parser pool and check the `extracted` contract."""
+    result = extract.extract(sources, settings.extract, parser_pool(settings))
+    return _here(contract(result, "extracted", settings.validate_))
+
+
+def chunk_batch(settings: Settings, docs: list[Document]) -> StageResult[Chunk]:
+    """Split documents into chunks within the model's token budget."""
+    config = settings.chunk.model_copy(update={"max_tokens": max_tokens(settings)})
+    return _here(chunk.chunk(docs, config, tokenizer(settings), settings.clean.quality))
+
+
+def enrich_batch(
+    settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile]
+) -> StageResult[Chunk]:
+    """Attach location metadata and language to chunks."""
+    from docmill.language import detect_language
+
+    return _here(enrich.enrich(docs, chunks, {s.doc_id: s for s in sources}, settings.enrich, detect_language))
+
+
+def embed_batch(settings: Settings, chunks: list[Chunk], known: dict[str, np.ndarray]) -> StageResult[Chunk]:
+    """Embed chunks; `known` holds the cached vectors (text hash -> vector) the flow found in the catalog."""
+    lookup = lambda hashes, _key: {h: known[h] for h in hashes if h in known}  # noqa: E731
+    return _here(embed.embed(chunks, settings.embed, embedder(settings), lookup))
