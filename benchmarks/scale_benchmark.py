@@ -68,10 +68,13 @@ def run_once(config: str) -> None:
     for name in dir(Catalog):
         if not name.startswith("_") and callable(getattr(Catalog, name)) and name != "transaction":
             setattr(Catalog, name, _timer(spent, "catalog", getattr(Catalog, name)))
-    for name in TASKS:  # task call wall time minus the task body's own time = Prefect's overhead
+    import prefect.task_engine as engine
+
+    # Prefect's overhead = time in its task engine (every task run, called or submitted) minus the bodies' time
+    engine.run_task_sync = _timer(spent, "task_call", engine.run_task_sync)  # type: ignore[assignment]
+    for name in TASKS:
         task = getattr(fp, name)
         task.fn = _timer(spent, "task_body", task.fn)
-        setattr(fp, name, _timer(spent, "task_call", task))
     full = fp.pipeline(config_path=config)
     rss_full = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     measured = dict(spent)
