@@ -1,7 +1,9 @@
-"""The run-time glue between stages and their adapters: what each Prefect task loads and persists.
+"""The flow process's side of a run: what each Prefect task loads and persists.
 
-A `Runtime` owns one run's adapters (catalog, parser pool, tokenizer, embedder, vector store, data repo),
-created lazily so that a task only pays for what it uses. Flows call these methods; no Prefect here.
+A `Runtime` owns one run's stateful parts (catalog, run lock, vector store, data repository, near-duplicate
+index, audit trail), created lazily so that a task only pays for what it uses. The stateless stage adapters
+(parser pool, tokenizer, embedder) are per process and shared with `docmill.stagework`, whose functions may also
+run on Dask workers. Flows call these methods; no Prefect here.
 """
 
 from __future__ import annotations

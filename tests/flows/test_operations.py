@@ -187,9 +187,12 @@ def test_the_ui_shows_the_deployment_and_schedule_and_runs_a_custom_run(
             row.click()
             page.get_by_role("button", name="Run", exact=True).click()
             page.get_by_text("Custom run").click()
-            page.get_by_text("Snapshot Name (Optional)").wait_for()
-            page.get_by_role("button", name="str", exact=True).nth(1).click()  # Snapshot Name: str, not None
-            page.locator("textarea").nth(1).fill("from-the-ui")
+            label = page.get_by_text("Snapshot Name (Optional)")
+            label.wait_for()
+            # the innermost block holding the label and its type switch is the field (not a position on the form)
+            field = page.locator("div", has=label).filter(has=page.get_by_role("button", name="str", exact=True)).last
+            field.get_by_role("button", name="str", exact=True).click()  # Snapshot Name: str, not None
+            field.locator("textarea").fill("from-the-ui")
             page.screenshot(path=str(tmp_path / "2-custom-run.png"), full_page=True)
             page.get_by_role("button", name="Submit").click()
             run_id = _run_with_snapshot_name(client, "from-the-ui")

@@ -1,0 +1,58 @@
+"""Stage work away from the flow (docmill.stagework, flows.runners): adapters per process and settings, the
+daemonic-worker guard, and the runner a config selects."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+from docmill import stagework
+from docmill.settings import EmbedConfig, PathsConfig, PipelineConfig, Settings
+
+
+def _daemonic_parser_pool(queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        stagework.parser_pool(Settings())
+        queue.put("started")
+    except RuntimeError as exc:
+        queue.put(str(exc))
+
+
+def test_adapters_are_built_once_per_process_and_settings(tmp_path: Path) -> None:
+    settings = Settings(paths=PathsConfig(data_dir=tmp_path / "data"))
+    assert stagework.embedder(settings) is stagework.embedder(settings.model_copy(deep=True)), "a model load per run"
+    other = settings.model_copy(update={"embed": EmbedConfig(batch_size=8)})
+    assert stagework.embedder(other) is not stagework.embedder(settings)
+    assert stagework.tokenizer(settings) is stagework.tokenizer(other), "one tokenizer per model folder"
+    assert stagework.max_tokens(settings) == 254  # all-MiniLM-L6-v2 reads 256 tokens, [CLS] and [SEP] included
+
+    pool = stagework.parser_pool(settings)
+    assert stagework.parser_pool(settings) is pool
+    stagework.release_parsers(settings)  # what Runtime.close does: the next run starts fresh workers
+    assert stagework.parser_pool(settings) is not pool
+    stagework.release_parsers(settings)
+
+
+def test_a_daemonic_worker_says_how_to_start_dask_workers() -> None:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_daemonic_parser_pool, args=(queue,), daemon=True)
+    process.start()
+    message = queue.get(timeout=120)
+    process.join(30)
+    assert "DASK_DISTRIBUTED__WORKER__DAEMON=False" in message
+
+
+def test_the_config_selects_the_task_runner() -> None:
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from flows.runners import task_runner
+
+    threads = task_runner(PipelineConfig(threads=3))
+    assert isinstance(threads, ThreadPoolTaskRunner) and threads._max_workers == 3
+    remote = task_runner(PipelineConfig(task_runner="dask", dask_address="tcp://scheduler:8786"))
+    assert isinstance(remote, DaskTaskRunner) and remote.address == "tcp://scheduler:8786"
+    local = task_runner(PipelineConfig(task_runner="dask", dask_workers=3))
+    assert isinstance(local, DaskTaskRunner) and local.address is None
+    assert local.cluster_kwargs["n_workers"] == 3 and local.cluster_kwargs["processes"] is True
