@@ -236,10 +236,26 @@ def _process_batch(
     chunks = keep(
         "embed", _on(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n).result()
     ).records
+    _same_model(rt, embedded_by=chunks)
     checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
     _gate(rt, stages)  # before anything of this batch is published
     stages["validate"]["documents_published"] += publish_task(rt, quote(docs), quote(chunks), n)
+
+
+def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
+    """Vectors made on a worker must come from the model, backend and precision the flow records (a Dask
+    worker with a GPU, or another model folder, would otherwise mix vectors under one cache key).
+
+    Raises:
+        RuntimeError: naming both model keys.
+    """
+    keys = {c.metadata.get("model") for c in embedded_by} - {rt.embedder.model_key}
+    if keys:
+        raise RuntimeError(
+            f"a worker embedded with {sorted(map(str, keys))} but this run records {rt.embedder.model_key}: give "
+            "every machine the same model folder and set embed.device and embed.backend explicitly (not auto)"
+        )
 
 
 def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
@@ -302,6 +318,7 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     logger = get_run_logger()
     started = time.perf_counter()
     stages: dict[str, Counter[str]] = defaultdict(Counter)
+    runners.check_paths(settings)  # before anything is written
     if params.reprocess_quarantined:
         doc_ids = quarantine.select(rt.catalog)
         logger.info(
@@ -312,7 +329,11 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     stages["ingest"]["seconds"] += time.perf_counter() - t0
     progress = Progress(rt.catalog.counts().get("pending", 0))
     with runners.started(settings.pipeline) as runner:
-        _batches(rt, runner, stages, progress)
+        done = 0
+        for _ in range(3):  # documents queued again while the run went (duplicates of removed ones) get a pass
+            done, before = _batches(rt, runner, stages, progress, done), done
+            if done == before or not rt.catalog.counts().get("pending"):
+                break
     rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
     stages["validate"]["stray_points_deleted"] += rt.reconcile_store()
     _gate(rt, stages)
@@ -325,13 +346,18 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     return summary
 
 
-def _batches(rt: Runtime, runner: TaskRunner[Any], stages: dict[str, Counter[str]], progress: Progress) -> None:
-    """Process the pending documents batch by batch, in order. The next batch is extracted on the runner while
-    this one is cleaned, chunked, embedded and published: at most one batch ahead, so memory stays bounded and
-    the embedder does not wait for the parsers. A batch is only recorded when its turn comes, so a run killed
-    anywhere leaves the catalog as a sequential run would."""
+def _batches(
+    rt: Runtime, runner: TaskRunner[Any], stages: dict[str, Counter[str]], progress: Progress, first: int
+) -> int:
+    """Process the pending documents batch by batch, in order, numbering batches from `first`; returns the next
+    number. The next batch is extracted on the runner while this one is cleaned, chunked, embedded and
+    published: at most one batch ahead, so memory stays bounded and the embedder does not wait for the parsers.
+    A batch is only recorded when its turn comes, so a run killed anywhere leaves the catalog as a sequential
+    run would. A document queued again behind the listing (a duplicate whose canonical copy was removed while
+    the batch before it was published) is left for the caller's next pass."""
     logger = get_run_logger()
-    batches = enumerate(rt.pending_batches(rt.settings.pipeline.batch_size))
+    batches = enumerate(rt.pending_batches(rt.settings.pipeline.batch_size), start=first)
+    n = first - 1
     ahead = _extract_next(rt, runner, batches)
     try:
         while ahead is not None:
@@ -344,6 +370,7 @@ def _batches(rt: Runtime, runner: TaskRunner[Any], stages: dict[str, Counter[str
     finally:
         if ahead is not None:  # a failed batch: let the extraction in flight end before its parsers are stopped
             ahead[2].wait()
+    return n + 1
 
 
 def _extract_next(

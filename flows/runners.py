@@ -5,11 +5,35 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from docmill.settings import PipelineConfig
+from docmill.settings import PipelineConfig, Settings
+
+
+def check_paths(settings: Settings) -> None:
+    """Workers of a remote Dask cluster (`pipeline.dask_address`) read files by the paths the flow sends them,
+    from another working directory: those paths must be absolute.
+
+    Raises:
+        ValueError: naming the relative settings.
+    """
+    if settings.pipeline.task_runner != "dask" or not settings.pipeline.dask_address:
+        return
+    paths = {
+        "paths.data_dir": settings.paths.data_dir,
+        "embed.model_path": settings.embed.model_path,
+        "embed.models_dir": settings.embed.models_dir,
+        **{f"ingest.sources[{i}]": p for i, p in enumerate(settings.ingest.sources)},
+    }
+    relative = [name for name, path in paths.items() if path is not None and not Path(path).is_absolute()]
+    if relative:
+        raise ValueError(
+            f"pipeline.dask_address is set but {', '.join(relative)} are relative paths: Dask workers on other "
+            "machines need absolute paths, mounted at the same place (docs/operations.md, scale-out)"
+        )
 
 
 def task_runner(cfg: PipelineConfig) -> TaskRunner[Any]:

@@ -169,3 +169,14 @@ def test_the_embedded_store_replaces_and_reconciles_points_by_catalog_ids(tmp_pa
     points, _ = rt.store.client.scroll(rt.store.collection, limit=10, with_payload=True)
     assert [p.payload["text"] for p in points] == ["epsilon text"]
     rt.close()
+
+
+def test_relocating_points_skips_ids_a_killed_publish_already_deleted(tmp_path: Path) -> None:
+    _memo, doc = _published_memo(tmp_path, ["alpha text", "beta text"])
+    rt = _runtime(tmp_path, "r2")
+    ids = rt.catalog.point_ids([doc])
+    rt.store._delete_ids(ids[doc][:1])  # as a publish killed after its deletes, before the catalog commit
+    rt.store.update_documents({doc: {"department": "legal"}}, ids)
+    points, _ = rt.store.client.scroll(rt.store.collection, limit=10, with_payload=True)
+    assert [p.payload["department"] for p in points] == ["legal"]
+    rt.close()

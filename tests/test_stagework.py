@@ -56,3 +56,16 @@ def test_the_config_selects_the_task_runner() -> None:
     local = task_runner(PipelineConfig(task_runner="dask", dask_workers=3))
     assert isinstance(local, DaskTaskRunner) and local.address is None
     assert local.cluster_kwargs["n_workers"] == 3 and local.cluster_kwargs["processes"] is True
+
+
+def test_a_remote_cluster_refuses_relative_paths() -> None:
+    import pytest
+
+    from flows.runners import check_paths
+
+    remote = PipelineConfig(task_runner="dask", dask_address="tcp://scheduler:8786")
+    with pytest.raises(ValueError, match=r"paths.data_dir, ingest.sources\[0\] are relative"):
+        check_paths(Settings(pipeline=remote))
+    check_paths(Settings(pipeline=PipelineConfig(task_runner="dask")))  # a local cluster shares the directory
+    check_paths(Settings(pipeline=remote, paths=PathsConfig(data_dir=Path("/srv/docmill/data")),
+                         ingest={"sources": [Path("/mnt/share")]}))  # fmt: skip

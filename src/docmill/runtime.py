@@ -113,10 +113,6 @@ class Runtime:
     # adapters ----------------------------------------------------------------------------------------
     # The stage adapters are per process and shared with the stage work of this process (docmill.stagework).
     @property
-    def parser_pool(self) -> Any:
-        return stagework.parser_pool(self.settings)
-
-    @property
     def tokenizer(self) -> Any:
         return stagework.tokenizer(self.settings)
 
@@ -456,9 +452,11 @@ class Runtime:
         return len(by_doc)
 
     def reconcile_store(self) -> int:
-        """Delete points the catalog does not know (left by a run killed between a Qdrant write and the catalog
-        commit, when the next run no longer makes those chunks). Counting is cheap; the full scan runs only when
-        the counts disagree. Returns the number of points deleted."""
+        """Embedded store: delete points the catalog does not know (left by a run killed between a Qdrant write
+        and the catalog commit, when the next run no longer makes those chunks). Counting is cheap; the full scan
+        runs only when the counts disagree. Returns the number of points deleted."""
+        if self.store.is_server:  # indexed filter deletes leave no strays; a shared server may hold other catalogs'
+            return 0
         if self.store.count() == self.catalog.counts()["chunks"]:
             return 0
         return int(self.store.sweep(self.catalog.all_point_ids()))

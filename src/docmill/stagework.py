@@ -10,6 +10,7 @@ catalog, the vector store or the data folder's run lock: the flow process record
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing as mp
 import os
 import socket
@@ -29,6 +30,9 @@ T = TypeVar("T")
 KEEP = 2  # adapters of this many settings per kind stay loaded in a process (older ones are closed)
 _cache: dict[str, OrderedDict[str, Any]] = {}
 _lock = threading.Lock()
+# one extraction at a time per process: a parser pool is not thread-safe, and replacing one (other settings)
+# must not close it under a running extraction (a Dask worker with several threads, two runs on one cluster)
+_extracting = threading.Lock()
 
 
 def _cached(kind: str, key: str, make: Callable[[], T]) -> T:
@@ -74,10 +78,19 @@ def parser_pool(settings: Settings) -> Any:
 
 def release_parsers(settings: Settings) -> None:
     """Stop this process's parser pool for `settings.extract`, if it has one."""
-    with _lock:
+    with _extracting, _lock:
         pool = _cache.get("parsers", OrderedDict()).pop(config_hash(settings.extract), None)
     if pool is not None:
         pool.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    """A Dask worker (or any process) that exits stops its parser processes and their tool children."""
+    for entries in _cache.values():
+        for adapter in entries.values():
+            _close(adapter)
+    _cache.clear()
 
 
 def model_folder(settings: Settings) -> Path:
@@ -131,7 +144,8 @@ def _here(result: StageResult[T]) -> StageResult[T]:
 
 def extract_batch(settings: Settings, sources: list[SourceFile]) -> StageResult[Document]:
     """Parse a batch in this process's parser pool and check the `extracted` contract."""
-    result = extract.extract(sources, settings.extract, parser_pool(settings))
+    with _extracting:
+        result = extract.extract(sources, settings.extract, parser_pool(settings))
     return _here(contract(result, "extracted", settings.validate_))
 
 

@@ -176,10 +176,11 @@ class QdrantStore:
                 points = models.Filter(
                     must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))]
                 )
-            elif point_ids.get(doc_id):
-                points = list(point_ids[doc_id])
-            else:
-                continue
+            else:  # only the ids that exist: a publish killed midway may have deleted some the catalog still lists
+                ids = point_ids.get(doc_id, [])
+                points = [p.id for p in self.client.retrieve(self.collection, ids, with_payload=False)] if ids else []
+                if not points:
+                    continue
             present = {k: v for k, v in values.items() if v is not None}
             absent = [k for k, v in values.items() if v is None]
             self.client.set_payload(self.collection, payload=present, points=points, wait=True)
