@@ -3,14 +3,16 @@ runs on CPU too, and the backend is part of the model key (no vector of one back
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from docmill import embedding_onnx
 from docmill.embedding import Embedder, memory_batch_size, resolve_plan
-from docmill.embedding_onnx import ensure_export, read_pipeline
+from docmill.embedding_onnx import cache_folder, ensure_export, read_pipeline
 from docmill.records import Chunk
 from docmill.settings import ChunkConfig, EmbedConfig
 from docmill.stages.chunk import chunk
@@ -61,6 +63,37 @@ def test_onnx_vectors_agree_with_torch_fp32_on_real_chunks(
     # batch composition (length-sorted) does not change a text's vector beyond rounding
     alone = onnx.encode([corpus_chunks[0].text])[0]
     assert float(alone @ vectors[0]) > 0.9999
+
+
+def test_export_fuses_attention_once_checked_against_the_traced_graph(model_folder: Path, models_dir: Path) -> None:
+    revision = Embedder(model_folder, NAME).revision
+    for precision in ("fp32", "int8"):
+        info = json.loads((cache_folder(models_dir, NAME, revision, precision) / "export.json").read_text())
+        # six encoder layers: one Attention op each, and embedding + LayerNorm in one op
+        assert info["fused"]["Attention"] == 6 and info["fused"]["EmbedLayerNormalization"] == 1, info
+
+
+def test_an_int8_vector_depends_on_its_text_alone(model_folder: Path, models_dir: Path, corpus_chunks: list[Chunk]):
+    texts = [c.text for c in corpus_chunks[:8]]
+    parallel = Embedder(model_folder, NAME, "cpu", 16, "onnx", "int8", models_dir, threads=2).encode(texts)
+    serial = Embedder(model_folder, NAME, "cpu", 16, "onnx", "int8", models_dir, threads=1)
+    assert np.array_equal(parallel, serial.encode(texts))  # bit for bit, whatever the threads
+    assert np.array_equal(parallel[3], serial.encode([texts[3]])[0])  # and whatever its batch mates
+    assert np.array_equal(parallel[::-1], serial.encode(texts[::-1]))
+
+
+def test_a_fusion_that_changes_the_outputs_is_dropped(
+    model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus_chunks: list[Chunk],
+    fp32_vectors: np.ndarray,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(embedding_onnx, "FUSION_TOLERANCE", -1.0)  # every fused graph now counts as different
+    target = tmp_path / "m-rev-fp32"
+    ensure_export(model_folder, target, "fp32")
+    assert json.loads((target / "export.json").read_text())["fused"] == {}
+    assert {p.name for p in target.iterdir()} == {"model.onnx", "export.json"}  # the traced graph, renamed
+    encoder = embedding_onnx.OnnxEncoder(model_folder, target / "model.onnx")
+    vectors = encoder.encode([c.text for c in corpus_chunks[:4]], 4)
+    assert np.sum(vectors * fp32_vectors[:4], axis=1).min() > 0.9999
 
 
 def test_fp16_path_runs_on_cpu_and_agrees(model_folder: Path, corpus_chunks: list[Chunk], fp32_vectors: np.ndarray):

@@ -94,6 +94,7 @@ class Embedder:
         backend: str = "torch",
         precision: str = "auto",
         cache_dir: Path | None = None,
+        threads: int = 0,
     ) -> None:
         self.folder = folder
         self.model_name = model_name
@@ -101,6 +102,7 @@ class Embedder:
         self.requested = (backend, device, precision)
         self.cache_dir = cache_dir or Path("data/models")
         self.revision = model_revision(folder)
+        self.threads = threads
 
     @cached_property
     def plan(self) -> tuple[str, str, str]:
@@ -116,8 +118,13 @@ class Embedder:
     @property
     def model_key(self) -> str:
         """Model id, content revision, backend and precision: the embedding cache key and the lineage of every
-        vector (vectors of two backends are never mixed)."""
+        vector (vectors of two backends are never mixed). ONNX keys carry the export recipe version too: a
+        new recipe (other fusions or quantisation) gives other vectors."""
         backend, _, precision = self.plan
+        if backend == "onnx":
+            from docmill.embedding_onnx import EXPORT_VERSION
+
+            return f"{self.model_name}@{self.revision}+onnx-{precision}-r{EXPORT_VERSION}"
         return f"{self.model_name}@{self.revision}+{backend}-{precision}"
 
     @cached_property
@@ -128,7 +135,7 @@ class Embedder:
 
             target = cache_folder(self.cache_dir, self.model_name, self.revision, precision)
             model_file = ensure_export(self.folder, target, precision)
-            return OnnxEncoder(self.folder, model_file, per_text=precision == "int8")
+            return OnnxEncoder(self.folder, model_file, self.threads, per_text=precision == "int8")
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(str(self.folder), device=device, local_files_only=True)

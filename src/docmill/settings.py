@@ -261,6 +261,12 @@ class EmbedConfig(_Section):
         description="auto: fp16 on CUDA, fp32 for torch on CPU, int8 (dynamic quantisation) for onnx. "
         "torch: fp32/fp16; onnx: fp32/int8. Part of the model key.",
     )
+    threads: int = Field(
+        0,
+        ge=0,
+        description="onnx backend: texts (int8) or batches (fp32) run this many at a time, one CPU thread each; "
+        "0: every CPU this process may use.",
+    )
     models_dir: Path | None = Field(
         None, description="Cache of exported/quantised models; empty: <paths.data_dir>/models."
     )

@@ -116,7 +116,8 @@ def embedder(settings: Settings) -> Any:
     key = config_hash(
         {"embed": cfg.model_dump(mode="json"), "folder": str(folder), "models": str(_models_dir(settings))}
     )
-    args = (folder, cfg.model_name, cfg.device, cfg.batch_size, cfg.backend, cfg.precision, _models_dir(settings))
+    args = (folder, cfg.model_name, cfg.device, cfg.batch_size, cfg.backend, cfg.precision, _models_dir(settings),
+            cfg.threads)  # fmt: skip
     return _cached("embedders", key, lambda: Embedder(*args))
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from docmill.embedding_onnx import EXPORT_VERSION
 from tests.helpers import qdrant_points
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def test_switching_backend_reprocesses_and_re_embeds_without_mixing(
     assert second["chunks_cached"] == 0 and second["chunks_embedded"] == first["chunks_embedded"]
     onnx_points = qdrant_points(tmp_path / "data")
     assert set(onnx_points) == set(torch_points)  # same chunks, same point ids
-    assert {p["model"].rsplit("+", 1)[1] for p in onnx_points.values()} == {"onnx-int8"}
+    assert {p["model"].rsplit("+", 1)[1] for p in onnx_points.values()} == {f"onnx-int8-r{EXPORT_VERSION}"}
     assert second["dataset_version"] != first["dataset_version"]  # the vectors changed: a new version
 
     third = _run(path, prefect_api)  # unchanged settings: nothing to do
