@@ -29,7 +29,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
-TASKS = ("ingest_task", "extract_task", "clean_task", "chunk_task", "enrich_task", "embed_task", "validate_task",
+TASKS = ("ingest_task", "prepare_task", "clean_task", "enrich_task", "embed_task", "validate_task",
          "publish_task", "version_task")  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from docmill.settings import Settings
 from docmill.sources import registry, staging
 from docmill.sources.base import Connector
 from docmill.sources.folder import FileItem, sha256_file
-from docmill.stages import clean, ingest, validate, version
+from docmill.stages import chunk, clean, ingest, validate, version
 from docmill.store import StoreUnavailable
 from flows import runners
 from flows.reporting import Progress, dry_run_artifacts, explain, run_artifacts
@@ -104,36 +104,26 @@ def _ingest_items(
     return stats
 
 
-@task(name="extract", task_run_name="extract-batch-{batch_no:04d}", **TASK)
-def extract_task(settings: Settings, sources: list[SourceFile], batch_no: int) -> StageResult[Document]:
-    """Parse a batch in worker processes and check the `extracted` contract (on the task runner)."""
-    return stagework.extract_batch(settings, sources)
+@task(name="prepare", task_run_name="prepare-batch-{batch_no:04d}", **TASK)
+def prepare_task(settings: Settings, sources: list[SourceFile], batch_no: int) -> stagework.Ahead:
+    """A batch's work that needs no catalog, on the task runner ahead of the batch's turn: parse (in worker
+    processes), the `extracted` contract, the first step of cleaning and chunking (see `stagework.Ahead`)."""
+    return stagework.ahead_batch(settings, sources)
 
 
 @task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **TASK)
-def clean_task(rt: Runtime, docs: list[Document], batch_no: int) -> StageResult[Document]:
-    """Repair and normalise text, strip boilerplate, redact PII, judge quality, record (near-)duplicates.
-    In the flow process: exact and near-duplicate detection read and grow the catalog's indexes."""
-    from docmill.language import detect_language
-
-    cfg = rt.settings
-    detect = cfg.enrich.detect_language or bool(cfg.clean.quality.allowed_languages)
+def clean_task(rt: Runtime, prepared: StageResult[Document], batch_no: int) -> StageResult[Document]:
+    """The catalog's part of cleaning, at the batch's turn: exact and near duplicates (reading and growing the
+    catalog's indexes), then the `cleaned` contract. Repair, redaction and the quality verdicts ran ahead."""
     with rt.catalog.transaction():  # the near-duplicate index grows with the documents this batch accepts
-        result = clean.clean(
-            docs,
-            cfg.clean,
+        deduplicated = clean.deduplicate(
+            prepared.records,
+            rt.settings.clean,
             rt.catalog.canonical_for_text,
-            near=rt.near_duplicates if cfg.clean.dedup.enabled else None,
-            redactor=rt.redactor,
-            language=detect_language if detect else None,
+            near=rt.near_duplicates if rt.settings.clean.dedup.enabled else None,
         )
-    return _recorded(rt, stagework.contract(result, "cleaned", cfg.validate_))
-
-
-@task(name="chunk", task_run_name="chunk-batch-{batch_no:04d}", **TASK)
-def chunk_task(settings: Settings, docs: list[Document], batch_no: int) -> StageResult[Chunk]:
-    """Split documents into token-bounded chunks (on the task runner)."""
-    return stagework.chunk_batch(settings, docs)
+    result = clean.merged(prepared, deduplicated)
+    return _recorded(rt, stagework.contract(result, "cleaned", rt.settings.validate_))
 
 
 @task(name="enrich", task_run_name="enrich-batch-{batch_no:04d}", **TASK)
@@ -209,12 +199,12 @@ def _process_batch(
     rt: Runtime,
     runner: TaskRunner[Any],
     sources: list[SourceFile],
-    extracted: StageResult[Document],
+    ahead: stagework.Ahead,
     n: int,
     stages: dict[str, Counter[str]],
 ) -> None:
-    """Everything after extraction for one batch: the catalog's side (rejects, duplicates, the embedding cache,
-    publishing) here in the flow process, the stateless stage work on the runner."""
+    """A batch's turn, after the work that ran ahead of it: the catalog's side (rejects, duplicates, the
+    embedding cache, publishing) here in the flow process, the stateless stage work on the runner."""
 
     def keep(name: str, result: StageResult[Any]) -> StageResult[Any]:
         stages[name].update({k: v for k, v in result.stats.items() if isinstance(v, int | float)})
@@ -225,10 +215,9 @@ def _process_batch(
     settings = rt.settings
     rt.start_batch(sources)
     checkpoint("extract")
-    docs = keep("extract", _recorded(rt, extracted)).records
-    docs = keep("clean", clean_task(rt, quote(docs), n)).records
-    chunked = _on(runner, chunk_task, settings=settings, docs=docs, batch_no=n).result()
-    chunks = keep("chunk", _recorded(rt, chunked)).records
+    keep("extract", _recorded(rt, ahead.extracted))
+    docs = keep("clean", clean_task(rt, quote(ahead.prepared), n)).records
+    chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
     docs = [d for d in docs if d.doc_id in {c.doc_id for c in chunks}]  # the rest were rejected by chunk
     enriched = _on(runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n)
     chunks = keep("enrich", enriched.result()).records
@@ -328,6 +317,7 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     stages["ingest"].update(ingest_task(rt))
     stages["ingest"]["seconds"] += time.perf_counter() - t0
     progress = Progress(rt.catalog.counts().get("pending", 0))
+    _ = rt.redactor  # mode hash: the PII key file is created here, before runner processes read it
     with runners.started(settings.pipeline) as runner:
         done = 0
         for _ in range(3):  # documents queued again while the run went (duplicates of removed ones) get a pass
@@ -350,22 +340,23 @@ def _batches(
     rt: Runtime, runner: TaskRunner[Any], stages: dict[str, Counter[str]], progress: Progress, first: int
 ) -> int:
     """Process the pending documents batch by batch, in order, numbering batches from `first`; returns the next
-    number. The next batch is extracted on the runner while this one is cleaned, chunked, embedded and
-    published: at most one batch ahead, so memory stays bounded and the embedder does not wait for the parsers.
+    number. The next batch is prepared on the runner (parsed, cleaned up to deduplication, chunked: see
+    `stagework.Ahead`) while this one is deduplicated, enriched, embedded and published: at most one batch ahead,
+    so memory stays bounded and the embedder does not wait for the parsers.
     A batch is only recorded when its turn comes, so a run killed anywhere leaves the catalog as a sequential
     run would. A document queued again behind the listing (a duplicate whose canonical copy was removed while
     the batch before it was published) is left for the caller's next pass."""
     logger = get_run_logger()
     batches = enumerate(rt.pending_batches(rt.settings.pipeline.batch_size), start=first)
     n = first - 1
-    ahead = _extract_next(rt, runner, batches)
+    ahead = _prepare_next(rt, runner, batches)
     try:
         while ahead is not None:
             n, batch, future = ahead
-            extracted = future.result()
-            ahead = _extract_next(rt, runner, batches)
+            prepared = future.result()
+            ahead = _prepare_next(rt, runner, batches)
             logger.info("batch %d: %d documents", n, len(batch))
-            _process_batch(rt, runner, batch, extracted, n, stages)
+            _process_batch(rt, runner, batch, prepared, n, stages)
             progress.advance(len(batch))
     finally:
         if ahead is not None:  # a failed batch: let the extraction in flight end before its parsers are stopped
@@ -373,14 +364,14 @@ def _batches(
     return n + 1
 
 
-def _extract_next(
+def _prepare_next(
     rt: Runtime, runner: TaskRunner[Any], batches: Iterator[tuple[int, list[SourceFile]]]
 ) -> tuple[int, list[SourceFile], Any] | None:
     item = next(batches, None)
     if item is None:
         return None
     n, batch = item
-    return n, batch, _on(runner, extract_task, settings=rt.settings, sources=batch, batch_no=n)
+    return n, batch, _on(runner, prepare_task, settings=rt.settings, sources=batch, batch_no=n)
 
 
 def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:

@@ -513,7 +513,6 @@ class Runtime:
 
     @cached_property
     def redactor(self) -> Any:
-        """PII redaction for the clean stage (None when `clean.pii.mode` is `off`)."""
-        from docmill.pii import make_redactor
-
-        return make_redactor(self.settings)
+        """PII redaction for the clean stage (None when `clean.pii.mode` is `off`): this process's, shared with
+        the stage work that runs in its threads (`stagework.redactor`)."""
+        return stagework.redactor(self.settings)

@@ -17,6 +17,7 @@ import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
 from docmill.settings import Settings, ValidateConfig
-from docmill.stages import chunk, embed, enrich, extract, validate
+from docmill.stages import chunk, clean, embed, enrich, extract, validate
 
 T = TypeVar("T")
 KEEP = 2  # adapters of this many settings per kind stay loaded in a process (older ones are closed)
@@ -121,6 +122,15 @@ def embedder(settings: Settings) -> Any:
     return _cached("embedders", key, lambda: Embedder(*args))
 
 
+def redactor(settings: Settings) -> Any:
+    """PII redaction for cleaning (None when `clean.pii.mode` is `off`). In mode `hash` the key is the one the
+    flow process created or read first (`clean.pii.hash_key_env`, or `<data_dir>/secrets/pii.key`)."""
+    from docmill.pii import make_redactor
+
+    key = config_hash({"pii": settings.clean.pii.model_dump(mode="json"), "data": str(settings.paths.data_dir)})
+    return _cached("redactors", key, lambda: make_redactor(settings))
+
+
 def max_tokens(settings: Settings) -> int:
     """The chunk token budget: the configured one, never above what the model reads."""
     model_max = int(tokenizer(settings).max_tokens)  # longer chunks would be truncated silently by the model
@@ -148,6 +158,28 @@ def extract_batch(settings: Settings, sources: list[SourceFile]) -> StageResult[
     with _extracting:
         result = extract.extract(sources, settings.extract, parser_pool(settings))
     return _here(contract(result, "extracted", settings.validate_))
+
+
+@dataclass
+class Ahead:
+    """A batch's work that needs no catalog, done before its turn: extraction (with the `extracted` contract),
+    the first step of cleaning (`clean.prepare`) and chunking of the documents that passed it. Deduplication,
+    the `cleaned` contract and everything after happen at the batch's turn in the flow (`flows/pipeline.py`)."""
+
+    extracted: StageResult[Document]
+    prepared: StageResult[Document]
+    chunked: StageResult[Chunk]
+
+
+def ahead_batch(settings: Settings, sources: list[SourceFile]) -> Ahead:
+    """Extract, prepare and chunk a batch (see `Ahead`)."""
+    from docmill.language import detect_language
+
+    extracted = extract_batch(settings, sources)
+    detect = settings.enrich.detect_language or bool(settings.clean.quality.allowed_languages)
+    language = detect_language if detect else None
+    prepared = _here(clean.prepare(extracted.records, settings.clean, redactor(settings), language))
+    return Ahead(extracted, prepared, chunk_batch(settings, prepared.records))
 
 
 def chunk_batch(settings: Settings, docs: list[Document]) -> StageResult[Chunk]:

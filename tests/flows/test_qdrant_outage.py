@@ -80,7 +80,7 @@ def test_outage_retries_then_one_line_failure_then_the_next_run_completes(
             for t in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))
         }
     assert tasks["publish-batch-0000"].run_count == 4  # 1 try + 3 retries
-    assert tasks["extract-batch-0000"].run_count == 1  # deterministic stages are not retried
+    assert tasks["prepare-batch-0000"].run_count == 1  # deterministic stages are not retried
     assert dead_qdrant["seen"]["connections"] >= 4  # type: ignore[index]
 
     db = sqlite3.connect(tmp_path / "data" / "catalog.sqlite")

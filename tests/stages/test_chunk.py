@@ -115,3 +115,20 @@ def test_a_long_table_is_cut_between_rows_without_overlap(tokenizer) -> None:
     for previous, current in itertools.pairwise(parts):
         assert current.char_start > previous.char_end, "table rows are not repeated across chunks"
     assert not any("|" in c.text and "quarter" in c.text for c in chunks), "the table ends its chunk"
+
+
+def test_chunks_made_ahead_for_documents_dropped_later_are_left_out(corpus_subset: Path, parser_pool, tokenizer):
+    from docmill.settings import QualityConfig
+    from docmill.stages.chunk import for_documents
+
+    docs = cleaned(corpus_subset, parser_pool)
+    empty = Document("e" * 64, "file:///empty.txt", "txt", [Element("")])  # rejected by chunk: no_chunks
+    ahead = chunk([*docs, empty], ChunkConfig(), tokenizer, QualityConfig())
+    survivors = docs[1:]  # the first was deduplicated and the empty one dropped by a contract, say
+    only = chunk(survivors, ChunkConfig(), tokenizer, QualityConfig())
+    kept = for_documents(ahead, survivors)
+    assert [c.chunk_id for c in kept.records] == [c.chunk_id for c in only.records]
+    assert kept.rejects == only.rejects and any(r.doc_id == empty.doc_id for r in ahead.rejects)
+    assert {k: v for k, v in kept.stats.items() if k != "seconds"} == {
+        k: v for k, v in only.stats.items() if k != "seconds"
+    }

@@ -183,3 +183,14 @@ def chunk(
             result.rejects.append(Reject("chunk", reason, message, doc.doc_id, doc.source_uri))
         result.records.extend(chunks)
     return result.finish(len(docs), started, chunks_rejected=dropped)
+
+
+def for_documents(result: StageResult[Chunk], docs: list[Document]) -> StageResult[Chunk]:
+    """The part of a chunk result that belongs to `docs` (chunking ran ahead on documents that deduplication or
+    a contract dropped later), with its counters as if only `docs` had been chunked."""
+    keep = {d.doc_id for d in docs}
+    records = [c for c in result.records if c.doc_id in keep]
+    rejects = [r for r in result.rejects if r.doc_id in keep]
+    stats = {**result.stats, "in": len(docs), "out": len(records), "rejected": len(rejects)}
+    stats["chunks_rejected"] = sum(r.chunk_id is not None for r in rejects)
+    return StageResult(records, rejects, stats, result.worker)

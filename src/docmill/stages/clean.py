@@ -173,6 +173,72 @@ def _near_duplicate(doc: Document, config: CleanConfig, near: NearDuplicates) ->
     return None
 
 
+def prepare(
+    docs: list[Document],
+    config: CleanConfig,
+    redactor: Redactor | None = None,
+    language: Callable[[str], str] | None = None,
+) -> StageResult[Document]:
+    """The part of cleaning that needs no catalog: repair, normalise, strip boilerplate, redact PII, judge
+    length, quality and language. It may run ahead of the batches before it (see `deduplicate`).
+
+    Returns:
+        Cleaned documents in their order; document rejects (`too_short`, `quality.*`, `language_not_allowed`)
+        and part rejects (dropped pages).
+    """
+    started = time.perf_counter()
+    result: StageResult[Document] = StageResult(records=[])
+    pii: Counter[str] = Counter()
+    for doc in docs:
+        clean_document(doc, config, redactor, result.rejects)
+        pii.update(doc.metadata.get("pii_counts", {}))
+        reject = _verdict(doc, config, language)
+        if reject is not None:
+            result.rejects.append(reject)
+        else:
+            result.records.append(doc)
+    return result.finish(len(docs), started, **{f"pii_{kind}": n for kind, n in pii.items()})
+
+
+def deduplicate(
+    docs: list[Document],
+    config: CleanConfig,
+    canonical: Callable[[str], str | None],
+    near: NearDuplicates | None = None,
+) -> StageResult[Document]:
+    """Drop exact and near duplicates of prepared documents, in order: of each other and of what `canonical`
+    and `near` already know (the catalog's indexes; accepted documents are added to `near`).
+
+    Returns:
+        The documents that are no duplicates; rejects `duplicate` and `near_duplicate`.
+    """
+    started = time.perf_counter()
+    result: StageResult[Document] = StageResult(records=[])
+    seen: dict[str, str] = {}
+    for doc in docs:
+        first = seen.get(doc.text_hash) or canonical(doc.text_hash)
+        reject = None
+        if config.drop_exact_duplicates and first and first != doc.doc_id:
+            reject = _reject(doc, "duplicate", f"same text as document {first}")
+        if reject is None and near is not None and config.dedup.enabled:
+            reject = _near_duplicate(doc, config, near)
+        if reject is not None:
+            result.rejects.append(reject)
+            continue
+        seen[doc.text_hash] = doc.doc_id
+        result.records.append(doc)
+    return result.finish(len(docs), started)
+
+
+def merged(prepared: StageResult[Document], deduplicated: StageResult[Document]) -> StageResult[Document]:
+    """One clean result from its two steps: the counters of a single pass over the batch."""
+    stats = {**prepared.stats, **{k: v for k, v in deduplicated.stats.items() if k not in prepared.stats}}
+    stats["out"] = len(deduplicated.records)
+    stats["rejected"] = len(prepared.rejects) + len(deduplicated.rejects)
+    stats["seconds"] = prepared.stats["seconds"] + deduplicated.stats["seconds"]
+    return StageResult(deduplicated.records, [*prepared.rejects, *deduplicated.rejects], stats)
+
+
 def clean(
     docs: list[Document],
     config: CleanConfig,
@@ -181,7 +247,7 @@ def clean(
     redactor: Redactor | None = None,
     language: Callable[[str], str] | None = None,
 ) -> StageResult[Document]:
-    """Clean a batch of documents.
+    """Clean a batch of documents: `prepare`, then `deduplicate`.
 
     Args:
         docs: extracted documents.
@@ -195,25 +261,8 @@ def clean(
         Cleaned documents; document rejects (`too_short`, `quality.*`, `language_not_allowed`, `duplicate`,
         `near_duplicate`) and part rejects (dropped pages).
     """
-    started = time.perf_counter()
-    result: StageResult[Document] = StageResult(records=[])
-    seen: dict[str, str] = {}
-    pii: Counter[str] = Counter()
-    for doc in docs:
-        clean_document(doc, config, redactor, result.rejects)
-        pii.update(doc.metadata.get("pii_counts", {}))
-        reject = _verdict(doc, config, language)
-        first = seen.get(doc.text_hash) or canonical(doc.text_hash)
-        if reject is None and config.drop_exact_duplicates and first and first != doc.doc_id:
-            reject = _reject(doc, "duplicate", f"same text as document {first}")
-        if reject is None and near is not None and config.dedup.enabled:
-            reject = _near_duplicate(doc, config, near)
-        if reject is not None:
-            result.rejects.append(reject)
-            continue
-        seen[doc.text_hash] = doc.doc_id
-        result.records.append(doc)
-    return result.finish(len(docs), started, **{f"pii_{kind}": n for kind, n in pii.items()})
+    prepared = prepare(docs, config, redactor, language)
+    return merged(prepared, deduplicate(prepared.records, config, canonical, near))
 
 
 def _reject(doc: Document, reason: str, message: str) -> Reject:
