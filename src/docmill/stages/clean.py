@@ -5,6 +5,10 @@ headers/footers and page numbers; e-mail quotes and signatures; pages whose qual
 recorded as a part reject); PII redaction; then the document-level verdicts `too_short`,
 `quality.<signal>`, `language_not_allowed`, `duplicate` (same normalised text) and `near_duplicate`
 (MinHash LSH over everything already in the dataset).
+
+Two steps: `prepare` (everything up to the duplicate checks; needs no catalog, so the pipeline runs it ahead of
+earlier batches) and `deduplicate` (reads and grows the catalog's indexes, so it runs at the batch's turn).
+`clean` is both.
 """
 
 from __future__ import annotations
