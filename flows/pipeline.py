@@ -105,10 +105,10 @@ def _ingest_items(
 
 
 @task(name="prepare", task_run_name="prepare-batch-{batch_no:04d}", **TASK)
-def prepare_task(settings: Settings, sources: list[SourceFile], batch_no: int) -> stagework.Ahead:
+def prepare_task(settings: Settings, sources: list[SourceFile], pii_key: str | None, batch_no: int) -> stagework.Ahead:
     """A batch's work that needs no catalog, on the task runner ahead of the batch's turn: parse (in worker
     processes), the `extracted` contract, the first step of cleaning and chunking (see `stagework.Ahead`)."""
-    return stagework.ahead_batch(settings, sources)
+    return stagework.ahead_batch(settings, sources, pii_key)
 
 
 @task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **TASK)
@@ -317,7 +317,6 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     stages["ingest"].update(ingest_task(rt))
     stages["ingest"]["seconds"] += time.perf_counter() - t0
     progress = Progress(rt.catalog.counts().get("pending", 0))
-    _ = rt.redactor  # mode hash: the PII key file is created here, before runner processes read it
     with runners.started(settings.pipeline) as runner:
         done = 0
         for _ in range(3):  # documents queued again while the run went (duplicates of removed ones) get a pass
@@ -371,7 +370,7 @@ def _prepare_next(
     if item is None:
         return None
     n, batch = item
-    return n, batch, _on(runner, prepare_task, settings=rt.settings, sources=batch, batch_no=n)
+    return n, batch, _on(runner, prepare_task, settings=rt.settings, sources=batch, pii_key=rt.pii_key, batch_no=n)
 
 
 def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:

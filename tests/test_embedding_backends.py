@@ -82,15 +82,32 @@ def test_an_int8_vector_depends_on_its_text_alone(model_folder: Path, models_dir
     assert np.array_equal(parallel[::-1], serial.encode(texts[::-1]))
 
 
-def test_a_fusion_that_changes_the_outputs_is_dropped(
-    model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus_chunks: list[Chunk],
-    fp32_vectors: np.ndarray,
+@pytest.mark.parametrize("failure", ["outputs differ", "fusion raises"])
+def test_a_fusion_that_differs_or_fails_leaves_the_traced_graph(
+    failure: str, model_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    corpus_chunks: list[Chunk], fp32_vectors: np.ndarray,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(embedding_onnx, "FUSION_TOLERANCE", -1.0)  # every fused graph now counts as different
+    import onnx
+    from onnxruntime.transformers import optimizer
+
+    if failure == "outputs differ":
+        monkeypatch.setattr(embedding_onnx, "FUSION_TOLERANCE", -1.0)  # the measured gap (>= 0) is now too big
+        expected = "differs by"
+    else:
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("unknown architecture")
+
+        monkeypatch.setattr(optimizer, "optimize_model", broken)
+        expected = "fusion failed"
     target = tmp_path / "m-rev-fp32"
-    ensure_export(model_folder, target, "fp32")
+    with caplog.at_level("WARNING", logger="docmill.embedding_onnx"):
+        ensure_export(model_folder, target, "fp32")
+    assert expected in caplog.text
     assert json.loads((target / "export.json").read_text())["fused"] == {}
     assert {p.name for p in target.iterdir()} == {"model.onnx", "export.json"}  # the traced graph, renamed
+    ops = {node.op_type for node in onnx.load(str(target / "model.onnx")).graph.node}
+    assert "Attention" not in ops and "MatMul" in ops
     encoder = embedding_onnx.OnnxEncoder(model_folder, target / "model.onnx")
     vectors = encoder.encode([c.text for c in corpus_chunks[:4]], 4)
     assert np.sum(vectors * fp32_vectors[:4], axis=1).min() > 0.9999

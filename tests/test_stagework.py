@@ -6,6 +6,8 @@ from __future__ import annotations
 import multiprocessing as mp
 from pathlib import Path
 
+import pytest
+
 from docmill import stagework
 from docmill.settings import EmbedConfig, PathsConfig, PipelineConfig, Settings
 
@@ -69,3 +71,26 @@ def test_a_remote_cluster_refuses_relative_paths() -> None:
     check_paths(Settings(pipeline=PipelineConfig(task_runner="dask")))  # a local cluster shares the directory
     check_paths(Settings(pipeline=remote, paths=PathsConfig(data_dir=Path("/srv/docmill/data")),
                          ingest={"sources": [Path("/mnt/share")]}))  # fmt: skip
+
+
+def test_stage_work_redacts_only_with_the_flows_pii_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from docmill.pii import key_fingerprint
+
+    monkeypatch.delenv("DOCMILL_PII_KEY", raising=False)
+    flow = Settings(paths={"data_dir": tmp_path / "flow"}, clean={"pii": {"mode": "hash"}})
+    fingerprint = key_fingerprint(flow)  # the flow process creates the key file
+    assert fingerprint and (tmp_path / "flow" / "secrets" / "pii.key").exists()
+    redactor = stagework.redactor(flow, fingerprint)
+    assert redactor.apply("write to a@example.com")[0].startswith("write to <EMAIL:")
+    assert stagework.redactor(flow, fingerprint) is redactor
+    with pytest.raises(RuntimeError, match="differs from the flow's"):
+        stagework.redactor(flow, "0" * 16)  # e.g. a worker that got another key from its environment
+
+    elsewhere = Settings(paths={"data_dir": tmp_path / "worker"}, clean={"pii": {"mode": "hash"}})
+    with pytest.raises(ValueError, match="does not exist on this machine"):
+        stagework.redactor(elsewhere, fingerprint)  # a worker without the shared data folder
+    assert not (tmp_path / "worker" / "secrets").exists(), "stage work never makes up a key of its own"
+    monkeypatch.setenv("DOCMILL_PII_KEY", "rotated")
+    with pytest.raises(RuntimeError, match="differs"):
+        stagework.redactor(flow, fingerprint)  # a rotated key is never served from the cache
+    assert stagework.redactor(flow, key_fingerprint(flow)) is not redactor

@@ -154,6 +154,12 @@ class Embedder:
         log.info("embedding model %s on %s (batch %d)", self.model_key, device, self.batch_size)
         return model
 
+    def close(self) -> None:
+        """Release the ONNX backend's threads (the per-process adapter cache calls this when it drops one)."""
+        model = self.__dict__.get("_model")  # not loaded: nothing to release
+        if model is not None and hasattr(model, "close"):
+            model.close()
+
     @property
     def device(self) -> str:
         """The device the model runs on."""

@@ -164,40 +164,46 @@ def _fuse(folder: Path, source: Path, out: Path) -> dict[str, int]:
     Returns:
         The fused operator counts (empty when the traced graph is kept).
     """
-    from onnxruntime.transformers import optimizer
-    from transformers import AutoConfig
+    counts: dict[str, int] = {}
+    gap: float | None = None
+    failed = False
+    try:  # any failure (an architecture the fusion scripts do not know, an op the CPU provider rejects): unfused
+        from onnxruntime.transformers import optimizer
+        from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
-    heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
-    try:
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+        heads, hidden = getattr(config, "num_attention_heads", 0), getattr(config, "hidden_size", 0)
         model = optimizer.optimize_model(
             str(source), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0
         )
         counts = {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
-        model.save_model_to_file(str(out))
-    except Exception as exc:  # an architecture the fusion scripts do not know: the traced graph still works
+        if counts.get("Attention"):
+            model.save_model_to_file(str(out))
+            gap = _max_difference(folder, source, out)
+    except Exception as exc:
         log.warning("ONNX fusion failed for %s, using the unfused graph: %s", folder.name, exc)
-        counts = {}
-    if counts.get("Attention"):
-        gap = _max_difference(folder, source, out)
-        if gap <= FUSION_TOLERANCE:
-            source.unlink()
-            return counts
+        failed = True
+    if gap is not None and gap <= FUSION_TOLERANCE:  # NaN compares false: kept unfused
+        source.unlink()
+        return counts
+    if gap is not None:
         log.warning("fused ONNX graph of %s differs by %.2g from the traced one: kept unfused", folder.name, gap)
-    else:
+    elif not failed:
         log.warning("no attention fusion for %s (%s): the unfused graph is slower", folder.name, counts)
     source.replace(out)
     return {}
 
 
 def _max_difference(folder: Path, first: Path, second: Path) -> float:
-    """Largest absolute difference of the two graphs' token states on a padded batch of sample sentences."""
+    """Largest absolute difference of the two graphs' token states on a padded batch of sample texts, one of
+    them at the model's full sequence length."""
     import onnxruntime as ort
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    texts = ["A padded batch checks that the attention mask is applied.", "Short one.", "Quarterly revenue grew 4 %."]
-    batch = tokenizer(texts, padding=True, return_tensors="np")
+    long = " ".join(f"Clause {i} of the retention policy applies to archived records." for i in range(60))
+    texts = ["A padded batch checks that the attention mask is applied.", "Short one.", long]
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_sequence_length(folder), return_tensors="np")
     states = []
     for path in (first, second):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -282,7 +288,8 @@ class OnnxEncoder:
         order = np.argsort([len(i) for i in ids], kind="stable")
         self.timings["tokenize_s"] += time.perf_counter() - started
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        batch_size = 1 if self.per_text else batch_size
+        # fp32: batches no larger than what keeps every thread busy (a call of 64 texts is not one core's job)
+        batch_size = 1 if self.per_text else max(1, min(batch_size, -(-len(texts) // self.threads)))
         groups = [order[start : start + batch_size] for start in range(0, len(texts), batch_size)]
         results = self._pool.map(self._run, [[ids[r] for r in rows] for rows in groups])
         for rows, (vectors, spent) in zip(groups, results, strict=True):
@@ -290,6 +297,10 @@ class OnnxEncoder:
             for key, seconds in spent.items():
                 self.timings[key] += seconds
         return out
+
+    def close(self) -> None:
+        """Stop the calling threads (idle ones; an encode in progress finishes)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self, ids: list[list[int]]) -> tuple[np.ndarray, dict[str, float]]:
         t0 = time.perf_counter()

@@ -512,7 +512,9 @@ class Runtime:
         return NearDupIndex(self.catalog.connection, self.settings.clean.dedup)
 
     @cached_property
-    def redactor(self) -> Any:
-        """PII redaction for the clean stage (None when `clean.pii.mode` is `off`): this process's, shared with
-        the stage work that runs in its threads (`stagework.redactor`)."""
-        return stagework.redactor(self.settings)
+    def pii_key(self) -> str | None:
+        """Fingerprint of the PII `hash` mode key (None in other modes). The flow process creates the key file
+        when it is missing, before any stage work runs; stage work elsewhere only uses the same key."""
+        from docmill.pii import key_fingerprint
+
+        return key_fingerprint(self.settings)

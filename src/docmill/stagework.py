@@ -122,13 +122,24 @@ def embedder(settings: Settings) -> Any:
     return _cached("embedders", key, lambda: Embedder(*args))
 
 
-def redactor(settings: Settings) -> Any:
-    """PII redaction for cleaning (None when `clean.pii.mode` is `off`). In mode `hash` the key is the one the
-    flow process created or read first (`clean.pii.hash_key_env`, or `<data_dir>/secrets/pii.key`)."""
-    from docmill.pii import make_redactor
+def redactor(settings: Settings, key: str | None) -> Any:
+    """PII redaction for cleaning (None when `clean.pii.mode` is `off`). `key` is the fingerprint of the flow's
+    `hash` mode key (`pii.key_fingerprint`): this process never creates a key and refuses another one.
 
-    key = config_hash({"pii": settings.clean.pii.model_dump(mode="json"), "data": str(settings.paths.data_dir)})
-    return _cached("redactors", key, lambda: make_redactor(settings))
+    Raises:
+        RuntimeError: when this process reads a different key than the flow (another `clean.pii.hash_key_env`
+            value, or another key file).
+    """
+    from docmill.pii import key_fingerprint, make_redactor
+
+    here = key_fingerprint(settings, create=False)
+    if here != key:
+        raise RuntimeError(
+            f"the PII key on {socket.gethostname()} (fingerprint {here}) differs from the flow's ({key}): give "
+            f"every machine the same {settings.clean.pii.hash_key_env} or the same <data_dir>/secrets/pii.key"
+        )
+    cache_key = config_hash({"pii": settings.clean.pii.model_dump(mode="json"), "key": key})
+    return _cached("redactors", cache_key, lambda: make_redactor(settings, create_key=False))
 
 
 def max_tokens(settings: Settings) -> int:
@@ -171,14 +182,14 @@ class Ahead:
     chunked: StageResult[Chunk]
 
 
-def ahead_batch(settings: Settings, sources: list[SourceFile]) -> Ahead:
-    """Extract, prepare and chunk a batch (see `Ahead`)."""
+def ahead_batch(settings: Settings, sources: list[SourceFile], pii_key: str | None) -> Ahead:
+    """Extract, prepare and chunk a batch (see `Ahead`); `pii_key` is the flow's PII key fingerprint."""
     from docmill.language import detect_language
 
     extracted = extract_batch(settings, sources)
     detect = settings.enrich.detect_language or bool(settings.clean.quality.allowed_languages)
     language = detect_language if detect else None
-    prepared = _here(clean.prepare(extracted.records, settings.clean, redactor(settings), language))
+    prepared = _here(clean.prepare(extracted.records, settings.clean, redactor(settings, pii_key), language))
     return Ahead(extracted, prepared, chunk_batch(settings, prepared.records))
 
 

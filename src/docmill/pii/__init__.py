@@ -21,7 +21,7 @@ import phonenumbers
 from docmill.pii.detect import NATIONAL_ID_DETECTORS, Finding, find_pii
 from docmill.settings import PiiConfig, Settings
 
-__all__ = ["NATIONAL_ID_DETECTORS", "Finding", "Redactor", "find_pii", "load_key", "make_redactor"]
+__all__ = ["NATIONAL_ID_DETECTORS", "Finding", "Redactor", "find_pii", "key_fingerprint", "load_key", "make_redactor"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,20 +87,26 @@ class Redactor:
         return f"<{kind.upper()}:{hmac.new(self._key, message, hashlib.sha256).hexdigest()[:8]}>"
 
 
-def load_key(env_name: str, key_file: Path) -> bytes:
+def load_key(env_name: str, key_file: Path, create: bool = True) -> bytes:
     """The secret key of `hash` mode.
 
     Args:
         env_name: Environment variable whose UTF-8 bytes are the key when it is set and not empty.
         key_file: Otherwise the key file (its stripped content); created with 32 random bytes as hex and mode
-            0600 when missing (parent folders too).
+            0600 when missing (parent folders too) if `create`.
+        create: False where only the flow's key may be used (stage work on another process or machine).
 
     Raises:
-        ValueError: when the key file exists but is empty.
+        ValueError: when the key file exists but is empty, or is missing and `create` is False.
     """
     from_env = os.environ.get(env_name)
     if from_env:
         return from_env.encode("utf-8")
+    if not key_file.exists() and not create:
+        raise ValueError(
+            f"PII key file {key_file} does not exist on this machine: mount the flow's data folder at the same "
+            f"path, or set {env_name} on every machine"
+        )
     if not key_file.exists():
         key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
@@ -117,7 +123,17 @@ def load_key(env_name: str, key_file: Path) -> bytes:
     return key
 
 
-def make_redactor(settings: Settings) -> Redactor | None:
+def key_fingerprint(settings: Settings, create: bool = True) -> str | None:
+    """A fingerprint of the `hash` mode key (an HMAC of a fixed message, never the key), None in other modes:
+    the flow passes its own to stage work elsewhere, which refuses to redact with another key."""
+    config = settings.clean.pii
+    if config.mode != "hash":
+        return None
+    key = load_key(config.hash_key_env, settings.paths.data_dir / "secrets" / "pii.key", create)
+    return hmac.new(key, b"docmill pii key fingerprint", hashlib.sha256).hexdigest()[:16]
+
+
+def make_redactor(settings: Settings, create_key: bool = True) -> Redactor | None:
     """The clean stage's redactor: None in mode `off`; the key (see `load_key`) is only loaded in mode `hash`."""
     config = settings.clean.pii
     if config.mode == "off":
@@ -127,4 +143,4 @@ def make_redactor(settings: Settings) -> Redactor | None:
 
         check_model(config.ner_model)  # a missing model stops the run here, with what to do
     key_file = settings.paths.data_dir / "secrets" / "pii.key"
-    return Redactor(config, load_key(config.hash_key_env, key_file) if config.mode == "hash" else b"")
+    return Redactor(config, load_key(config.hash_key_env, key_file, create_key) if config.mode == "hash" else b"")
