@@ -63,14 +63,19 @@ def test_identical_files_then_one_changes(tmp_path: Path) -> None:
     assert {(Path(s.path).name, s.doc_id == shared_doc) for s in batch} == {("a.txt", False), ("b.txt", True)}
 
 
-def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) -> None:
+def _two_copies(tmp_path: Path) -> tuple[Runtime, str, str]:
+    """a.txt and b.txt with the same text (other bytes), ingested: the runtime and both doc ids."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("canonical text\n")
     (tmp_path / "in" / "b.txt").write_text("canonical text\r\n")
     rt = _runtime(tmp_path, "r1")
     _ingest(rt, [tmp_path / "in"])
-    doc_a = rt.catalog.source((tmp_path / "in" / "a.txt").resolve().as_uri())["doc_id"]
-    doc_b = rt.catalog.source((tmp_path / "in" / "b.txt").resolve().as_uri())["doc_id"]
+    uri = lambda name: (tmp_path / "in" / name).resolve().as_uri()  # noqa: E731
+    return rt, rt.catalog.source(uri("a.txt"))["doc_id"], rt.catalog.source(uri("b.txt"))["doc_id"]
+
+
+def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) -> None:
+    rt, doc_a, doc_b = _two_copies(tmp_path)
     with rt.catalog.transaction() as db:  # what the pipeline records after processing both
         rt.catalog.set_status(db, doc_a, EMBEDDED, "validate", "r1")
         rt.catalog.set_status(db, doc_b, DUPLICATE, "clean", "r1", duplicate_of=doc_a)
@@ -80,6 +85,19 @@ def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) ->
     assert stats["documents_removed"] == 1 and stats["duplicates_requeued"] == 1
     assert rt.catalog.document(doc_b)["status"] == "pending"
     assert rt.store.count() == 0
+    rt.close()
+
+
+def test_duplicates_of_a_document_that_ends_quarantined_are_processed_again(tmp_path: Path) -> None:
+    """A canonical copy reprocessed (new settings, or a kill before its publish) and then quarantined: its
+    duplicates must not stay duplicates of nothing."""
+    rt, doc_a, doc_b = _two_copies(tmp_path)
+    rt.record_rejects([Reject("clean", "duplicate", f"same text as {doc_a}", doc_b)])
+    assert (rt.catalog.document(doc_b)["status"], rt.catalog.document(doc_b)["duplicate_of"]) == (DUPLICATE, doc_a)
+    rt.record_rejects([Reject("extract", "timeout", "parser over 120 s", doc_a)])
+    assert rt.catalog.document(doc_a)["status"] == "quarantined"
+    assert (rt.catalog.document(doc_b)["status"], rt.catalog.document(doc_b)["duplicate_of"]) == ("pending", None)
+    assert [s.doc_id for s in next(rt.pending_batches(10))] == [doc_b]
     rt.close()
 
 

@@ -240,6 +240,17 @@ class Catalog:
         )
         return rows[0]["doc_id"] if rows else None
 
+    def requeue_duplicates_of(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> int:
+        """Queue again the duplicates of documents that go or end quarantined (inside a transaction): they may
+        now hold the only copy of the text. Returns how many were queued."""
+        return sum(
+            db.execute(
+                "UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE status=? AND duplicate_of=?",
+                (PENDING, DUPLICATE, doc_id),
+            ).rowcount
+            for doc_id in doc_ids
+        )
+
     # quarantine --------------------------------------------------------------------------------------
     def add_rejects(self, db: sqlite3.Connection, rejects: Iterable[Reject], run_id: str) -> None:
         """Append reject rows (inside a transaction)."""

@@ -308,13 +308,7 @@ class Runtime:
             for uri, doc_id in gone:
                 if doc_id in orphans:
                     events.append(("document_deleted", {"run_id": self.run_id, "doc_id": doc_id, "source_uri": uri}))
-            requeued = 0
-            for doc_id in orphans:
-                requeued += db.execute(
-                    "UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL "
-                    "WHERE status=? AND duplicate_of=?",
-                    (PENDING, DUPLICATE, doc_id),
-                ).rowcount
+            requeued = self.catalog.requeue_duplicates_of(db, orphans)
             self.audit.append_many(events)
         if moved:
             self._relocate({row["doc_id"]: row["new"] for row in moved})
@@ -352,12 +346,7 @@ class Runtime:
                 db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self.catalog.clear_rejects(db, doc_ids)
             self.near_duplicates.remove(doc_ids)
-            for doc_id in doc_ids:  # duplicates of what goes are processed again (next run if this one is past)
-                db.execute(
-                    "UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL "
-                    "WHERE status=? AND duplicate_of=?",
-                    (PENDING, DUPLICATE, doc_id),
-                )
+            self.catalog.requeue_duplicates_of(db, doc_ids)  # (next run if this one is past their batch)
         for doc_id in doc_ids:
             shutil.rmtree(self.settings.paths.data_dir / "derived" / doc_id, ignore_errors=True)
 
@@ -405,6 +394,7 @@ class Runtime:
                     )
                     if status == QUARANTINED:  # never a canonical document for others
                         self.near_duplicates.remove([r.doc_id])
+                        self.catalog.requeue_duplicates_of(db, [r.doc_id])
                     if db.execute("SELECT 1 FROM chunks WHERE doc_id=? LIMIT 1", (r.doc_id,)).fetchone():
                         withdrawn.append(r.doc_id)  # reprocessed under new settings and rejected now
                     fields = {"run_id": self.run_id, "doc_id": r.doc_id, "source_uri": r.source_uri, "stage": r.stage}
