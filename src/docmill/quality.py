@@ -43,6 +43,10 @@ class Failure:
         return f"{self.signal} {self.value:.3g} {self.bound}"
 
 
+def _has_letter(token: str) -> bool:
+    return token.isalpha() or any(map(str.isalpha, token))
+
+
 def words(text: str) -> list[str]:
     """The tokens quality signals count (no table pipes or Markdown rules)."""
     return [w for w in _WORD.findall(text) if not _RULE.match(w)]
@@ -87,9 +91,9 @@ def signals(text: str, document: bool = True, tables: str = "") -> dict[str, flo
     result = {
         "word_count": float(count + len(words(tables))),
         "prose_words": float(count),
-        "mean_word_length": sum(len(t) for t in plain) / len(plain) if plain else 0.0,
+        "mean_word_length": sum(map(len, plain)) / len(plain) if plain else 0.0,
         "symbol_word_ratio": len(_SYMBOLS.findall(text)) / count if count else 0.0,
-        "alpha_word_share": sum(any(c.isalpha() for c in t) for t in worded) / len(worded) if worded else 1.0,
+        "alpha_word_share": sum(map(_has_letter, worded)) / len(worded) if worded else 1.0,
         "damaged_char_share": damaged_share(text + tables),
     }
     if document:
