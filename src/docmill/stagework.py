@@ -34,6 +34,9 @@ _lock = threading.Lock()
 # one extraction at a time per process: a parser pool is not thread-safe, and replacing one (other settings)
 # must not close it under a running extraction (a Dask worker with several threads, two runs on one cluster)
 _extracting = threading.Lock()
+# and one preparation after it: the tokenizer, the PII recognisers and the language identifier are shared by
+# the threads of a process and not all thread-safe (their work holds the GIL, so nothing is lost)
+_preparing = threading.Lock()
 
 
 def _cached(kind: str, key: str, make: Callable[[], T]) -> T:
@@ -174,8 +177,9 @@ def extract_batch(settings: Settings, sources: list[SourceFile]) -> StageResult[
 @dataclass
 class Ahead:
     """A batch's work that needs no catalog, done before its turn: extraction (with the `extracted` contract),
-    the first step of cleaning (`clean.prepare`) and chunking of the documents that passed it. Deduplication,
-    the `cleaned` contract and everything after happen at the batch's turn in the flow (`flows/pipeline.py`)."""
+    the first step of cleaning (`clean.prepare`), chunking of the documents that passed it and each chunk's
+    language (`enrich.chunk_languages`). Deduplication, the `cleaned` contract and everything after happen at
+    the batch's turn in the flow (`flows/pipeline.py`)."""
 
     extracted: StageResult[Document]
     prepared: StageResult[Document]
@@ -189,8 +193,11 @@ def ahead_batch(settings: Settings, sources: list[SourceFile], pii_key: str | No
     extracted = extract_batch(settings, sources)
     detect = settings.enrich.detect_language or bool(settings.clean.quality.allowed_languages)
     language = detect_language if detect else None
-    prepared = _here(clean.prepare(extracted.records, settings.clean, redactor(settings, pii_key), language))
-    return Ahead(extracted, prepared, chunk_batch(settings, prepared.records))
+    with _preparing:
+        prepared = _here(clean.prepare(extracted.records, settings.clean, redactor(settings, pii_key), language))
+        chunked = chunk_batch(settings, prepared.records)
+        enrich.chunk_languages(chunked.records, settings.enrich, detect_language)
+    return Ahead(extracted, prepared, chunked)
 
 
 def chunk_batch(settings: Settings, docs: list[Document]) -> StageResult[Chunk]:

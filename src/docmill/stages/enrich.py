@@ -79,6 +79,15 @@ def document_metadata(
     return meta
 
 
+def chunk_languages(chunks: list[Chunk], config: EnrichConfig, language: Callable[[str], str] | None) -> None:
+    """Give each chunk its own language (`chunk_language`), when detection is on. A function of the chunk's text
+    alone, so the pipeline runs it with the chunking, ahead of the batch's turn; `enrich` fills in what is
+    missing."""
+    if language and config.detect_language:
+        for item in chunks:
+            item.metadata["chunk_language"] = language(item.text)
+
+
 def enrich(
     docs: list[Document],
     chunks: list[Chunk],
@@ -89,10 +98,9 @@ def enrich(
     """Give every chunk its document's metadata and its own language."""
     started = time.perf_counter()
     per_doc = {d.doc_id: document_metadata(d, sources[d.doc_id], config, language) for d in docs}
+    chunk_languages([c for c in chunks if "chunk_language" not in c.metadata], config, language)
     for item in chunks:
         item.metadata = {**per_doc[item.doc_id], **item.metadata}
-        if language and config.detect_language:
-            item.metadata["chunk_language"] = language(item.text)
     return StageResult(
         chunks,
         [],
