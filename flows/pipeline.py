@@ -6,10 +6,12 @@ Run it through the CLI (`docmill run`), the Prefect UI, or `python -m flows.pipe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -112,14 +114,20 @@ def prepare_task(settings: Settings, sources: list[SourceFile], pii_key: str | N
 
 
 @task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **TASK)
-def clean_task(rt: Runtime, prepared: StageResult[Document], batch_no: int) -> StageResult[Document]:
+def clean_task(
+    rt: Runtime,
+    prepared: StageResult[Document],
+    canonical_for_text: Callable[[str], str | None] | None,
+    batch_no: int,
+) -> StageResult[Document]:
     """The catalog's part of cleaning, at the batch's turn: exact and near duplicates (reading and growing the
-    catalog's indexes), then the `cleaned` contract. Repair, redaction and the quality verdicts ran ahead."""
+    catalog's indexes), then the `cleaned` contract. Repair, redaction and the quality verdicts ran ahead.
+    `canonical_for_text` replaces the catalog's lookup of published texts (to add a batch not yet published)."""
     with rt.catalog.transaction():  # the near-duplicate index grows with the documents this batch accepts
         deduplicated = clean.deduplicate(
             prepared.records,
             rt.settings.clean,
-            rt.catalog.canonical_for_text,
+            canonical_for_text or rt.catalog.canonical_for_text,
             near=rt.near_duplicates if rt.settings.clean.dedup.enabled else None,
         )
     result = clean.merged(prepared, deduplicated)
@@ -195,6 +203,36 @@ def _on(runner: TaskRunner[Any], task: Any, **parameters: Any) -> Any:
     return runner.submit(task, parameters)
 
 
+@dataclass
+class _Validated:
+    """A validated batch waiting to be published. Publishing (Qdrant, then the catalog) happens while the next
+    batch embeds, off the embedder's path; until then the next batch's deduplication and embedding-cache lookup
+    see this batch here, as a sequential run would see it in the catalog."""
+
+    docs: list[Document]
+    chunks: list[Chunk]
+    n: int
+
+    def canonical_for_text(self, catalog_lookup: Callable[[str], str | None]) -> Callable[[str], str | None]:
+        """`catalog_lookup` (the catalog's published documents by text hash) with this batch's documents added:
+        the smallest doc_id, as the catalog query orders them."""
+        published = {c.doc_id for c in self.chunks}  # publish records the documents that kept chunks
+        own: dict[str, str] = {}
+        for doc in self.docs:
+            if doc.doc_id in published and doc.text_hash:
+                own[doc.text_hash] = min(own.get(doc.text_hash, doc.doc_id), doc.doc_id)
+
+        def lookup(text_hash: str) -> str | None:
+            found = [d for d in (catalog_lookup(text_hash), own.get(text_hash)) if d]
+            return min(found) if found else None
+
+        return lookup
+
+    def vectors(self) -> dict[str, np.ndarray]:
+        """This batch's vectors by text hash, as the catalog's embedding cache will hold them."""
+        return {c.text_hash: np.asarray(c.vector, dtype=np.float32) for c in self.chunks}
+
+
 def _process_batch(
     rt: Runtime,
     runner: TaskRunner[Any],
@@ -202,9 +240,12 @@ def _process_batch(
     ahead: stagework.Ahead,
     n: int,
     stages: dict[str, Counter[str]],
-) -> None:
+    waiting: _Validated | None,
+) -> _Validated:
     """A batch's turn, after the work that ran ahead of it: the catalog's side (rejects, duplicates, the
-    embedding cache, publishing) here in the flow process, the stateless stage work on the runner."""
+    embedding cache, publishing) here in the flow process, the stateless stage work on the runner. The batch
+    before it (`waiting`) is published while this one embeds; this one is returned validated, to be published
+    during the next turn (or by `_batches` after the last)."""
 
     def keep(name: str, result: StageResult[Any]) -> StageResult[Any]:
         stages[name].update({k: v for k, v in result.stats.items() if isinstance(v, int | float)})
@@ -212,24 +253,55 @@ def _process_batch(
             stages[WORKERS][f"{name} {result.worker}"] += 1
         return result
 
-    settings = rt.settings
-    rt.start_batch(sources)
-    checkpoint("extract")
-    keep("extract", _recorded(rt, ahead.extracted))
-    docs = keep("clean", clean_task(rt, quote(ahead.prepared), n)).records
-    chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
-    docs = [d for d in docs if d.doc_id in {c.doc_id for c in chunks}]  # the rest were rejected by chunk
-    enriched = _on(runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n)
-    chunks = keep("enrich", enriched.result()).records
-    known = rt.catalog.cached_vectors(sorted({c.text_hash for c in chunks}), rt.embedder.model_key)
-    chunks = keep(
-        "embed", _on(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n).result()
-    ).records
+    with _published_on_failure(rt, waiting, stages):
+        settings = rt.settings
+        rt.start_batch(sources)
+        checkpoint("extract")
+        keep("extract", _recorded(rt, ahead.extracted))
+        canonical = waiting.canonical_for_text(rt.catalog.canonical_for_text) if waiting else None
+        docs = keep("clean", clean_task(rt, quote(ahead.prepared), quote(canonical), n)).records
+        chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
+        docs = [d for d in docs if d.doc_id in {c.doc_id for c in chunks}]  # the rest were rejected by chunk
+        enriched = _on(runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n)
+        chunks = keep("enrich", enriched.result()).records
+        known = _known_vectors(rt, sorted({c.text_hash for c in chunks}), waiting)
+        embedding = _on(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n)
+    if waiting is not None:
+        try:
+            _publish(rt, waiting, stages)
+        except BaseException:
+            embedding.wait()  # the run fails with the publish error, once this batch's embedding has ended
+            raise
+    chunks = keep("embed", embedding.result()).records
     _same_model(rt, embedded_by=chunks)
     checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
     _gate(rt, stages)  # before anything of this batch is published
-    stages["validate"]["documents_published"] += publish_task(rt, quote(docs), quote(chunks), n)
+    return _Validated(docs, chunks, n)
+
+
+def _known_vectors(rt: Runtime, text_hashes: list[str], waiting: _Validated | None) -> dict[str, np.ndarray]:
+    """Cached vectors for these texts: the catalog's, and those of the batch waiting to be published."""
+    pending = waiting.vectors() if waiting else {}
+    known = {h: pending[h] for h in text_hashes if h in pending}
+    known.update(rt.catalog.cached_vectors([h for h in text_hashes if h not in known], rt.embedder.model_key))
+    return known
+
+
+def _publish(rt: Runtime, batch: _Validated, stages: dict[str, Counter[str]]) -> None:
+    stages["validate"]["documents_published"] += publish_task(rt, quote(batch.docs), quote(batch.chunks), batch.n)
+
+
+@contextlib.contextmanager
+def _published_on_failure(rt: Runtime, waiting: _Validated | None, stages: dict[str, Counter[str]]) -> Iterator[None]:
+    """A failure in the block publishes the validated batch `waiting` before it propagates, as a sequential run
+    would have published it before the next batch failed."""
+    try:
+        yield
+    except Exception:
+        if waiting is not None:
+            _publish(rt, waiting, stages)
+        raise
 
 
 def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
@@ -339,38 +411,47 @@ def _batches(
     rt: Runtime, runner: TaskRunner[Any], stages: dict[str, Counter[str]], progress: Progress, first: int
 ) -> int:
     """Process the pending documents batch by batch, in order, numbering batches from `first`; returns the next
-    number. The next batch is prepared on the runner (parsed, cleaned up to deduplication, chunked: see
-    `stagework.Ahead`) while this one is deduplicated, enriched, embedded and published: at most one batch ahead,
-    so memory stays bounded and the embedder does not wait for the parsers.
+    number. Up to `pipeline.prepare_ahead` batches are prepared on the runner (parsed, cleaned up to
+    deduplication, chunked: see `stagework.Ahead`) while this one is deduplicated, enriched and embedded, and
+    the one before it is published: memory stays bounded by a few batches, and the embedder waits neither for
+    the parsers nor for the Qdrant writes.
     A batch is only recorded when its turn comes, so a run killed anywhere leaves the catalog as a sequential
     run would. A document queued again behind the listing (a duplicate whose canonical copy was removed while
     the batch before it was published) is left for the caller's next pass."""
     logger = get_run_logger()
     batches = enumerate(rt.pending_batches(rt.settings.pipeline.batch_size), start=first)
     n = first - 1
-    ahead = _prepare_next(rt, runner, batches)
+    ahead: deque[tuple[int, list[SourceFile], Any]] = deque()
+    waiting: _Validated | None = None
     try:
-        while ahead is not None:
-            n, batch, future = ahead
-            prepared = future.result()
-            ahead = _prepare_next(rt, runner, batches)
+        _prepare_ahead(rt, runner, batches, ahead)
+        while ahead:
+            n, batch, future = ahead.popleft()
+            with _published_on_failure(rt, waiting, stages):  # a batch that failed to prepare, a listing error
+                prepared = future.result()
+                _prepare_ahead(rt, runner, batches, ahead)
             logger.info("batch %d: %d documents", n, len(batch))
-            _process_batch(rt, runner, batch, prepared, n, stages)
+            waiting = _process_batch(rt, runner, batch, prepared, n, stages, waiting)
             progress.advance(len(batch))
+        if waiting is not None:
+            _publish(rt, waiting, stages)
     finally:
-        if ahead is not None:  # a failed batch: let the extraction in flight end before its parsers are stopped
-            ahead[2].wait()
+        for _, _, future in ahead:  # a failed batch: let the extractions in flight end before parsers stop
+            future.wait()
     return n + 1
 
 
-def _prepare_next(
-    rt: Runtime, runner: TaskRunner[Any], batches: Iterator[tuple[int, list[SourceFile]]]
-) -> tuple[int, list[SourceFile], Any] | None:
-    item = next(batches, None)
-    if item is None:
-        return None
-    n, batch = item
-    return n, batch, _on(runner, prepare_task, settings=rt.settings, sources=batch, pii_key=rt.pii_key, batch_no=n)
+def _prepare_ahead(
+    rt: Runtime,
+    runner: TaskRunner[Any],
+    batches: Iterator[tuple[int, list[SourceFile]]],
+    ahead: deque[tuple[int, list[SourceFile], Any]],
+) -> None:
+    """Submit the next batches' preparation until `pipeline.ahead()` of them are in flight."""
+    while len(ahead) < rt.settings.pipeline.ahead() and (item := next(batches, None)) is not None:
+        n, batch = item
+        future = _on(runner, prepare_task, settings=rt.settings, sources=batch, pii_key=rt.pii_key, batch_no=n)
+        ahead.append((n, batch, future))
 
 
 def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:

@@ -50,3 +50,18 @@ def test_operations_time_zone_must_exist() -> None:
     assert OperationsConfig(timezone="Europe/Berlin").timezone == "Europe/Berlin"
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
         OperationsConfig(timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "ahead"),
+    [
+        ({}, 3),  # defaults: 4 threads, 3 batches ahead
+        ({"threads": 2}, 1),  # one slot stays for the embedding
+        ({"threads": 8, "prepare_ahead": 5}, 5),
+        ({"task_runner": "dask"}, 1),  # a local cluster of 2 workers
+        ({"task_runner": "dask", "dask_workers": 3}, 2),
+        ({"task_runner": "dask", "dask_address": "tcp://scheduler:8786", "prepare_ahead": 4}, 4),
+    ],
+)
+def test_batches_prepared_ahead_leave_a_runner_slot_for_the_embedding(pipeline: dict, ahead: int) -> None:
+    assert Settings.model_validate({"pipeline": pipeline}).pipeline.ahead() == ahead

@@ -53,7 +53,18 @@ class PipelineConfig(_Section):
         "and the run lock always stay in the flow process.",
     )
     threads: int = Field(
-        2, ge=2, description="Threads of the `thread` runner (two: the next batch's extraction beside this embed)."
+        4,
+        ge=2,
+        description="Threads of the `thread` runner: one for the batch being enriched and embedded, the others for "
+        "the batches prepared ahead (`prepare_ahead`).",
+    )
+    prepare_ahead: int = Field(
+        3,
+        ge=1,
+        description="Batches prepared (parsed, cleaned up to deduplication, chunked) ahead of the one being "
+        "embedded, so a slow batch to parse does not leave the embedder idle. Each one holds a runner slot: at "
+        "most `threads - 1` (thread runner) or `dask_workers - 1` (a local Dask cluster) are used; memory holds "
+        "this many batches more.",
     )
     dask_address: str | None = Field(
         None,
@@ -61,6 +72,14 @@ class PipelineConfig(_Section):
         "local cluster of `dask_workers` processes, started for the run.",
     )
     dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (one thread each).")
+
+    def ahead(self) -> int:
+        """The batches actually prepared ahead: `prepare_ahead`, leaving one runner slot for the embedding."""
+        if self.task_runner == "thread":
+            return max(1, min(self.prepare_ahead, self.threads - 1))
+        if self.dask_address is None:
+            return max(1, min(self.prepare_ahead, self.dask_workers - 1))
+        return self.prepare_ahead
 
 
 class IngestConfig(_Section):

@@ -71,7 +71,8 @@ def reference(prefect_api: str, sample_corpus: Path, tmp_path_factory: pytest.Te
     return _state(config.parent / "data")
 
 
-# the second extract/embed batch and the fifth published document: earlier batches are finished when it dies
+# the second extract/embed batch and the fifth published document: earlier batches are validated (and mostly
+# published: a batch is published during the next one's turn) when it dies
 KILLS = ["ingest", "extract:2", "embed:2", "publish:5", "version"]
 
 

@@ -1,0 +1,129 @@
+"""Publishing overlaps the next batch's embedding, and the next batch still sees the batch being published.
+
+One document per batch, in path order: `a.md`; `b.md`, which shares a section with `a.md` (its vector must
+come from `a.md`'s batch, still waiting to be published, not from the model); `c.md`, a CRLF copy of `b.md`
+(an exact duplicate of a document whose batch is waiting to be published). The flow's calls show that batch 0
+was published after batch 1's embedding was submitted. A batch that fails still publishes the one before it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from docmill.params import PipelineParams
+from tests.helpers import qdrant_points
+
+pytestmark = pytest.mark.e2e
+
+SHARED = (
+    "## Expense claims\n\nClaims for travel are filed within thirty days of the trip, with every receipt attached "
+    "and the cost centre of the project named on the form. Claims above five hundred euros need the approval of "
+    "the department head before the finance office pays them out in the next salary run.\n"
+)
+A = (
+    "# Travel policy\n\nStaff book trains for journeys under four hours and economy flights for longer ones, "
+    "through the travel desk, which keeps the company's negotiated rates and the list of approved hotels in every "
+    "city where the company has an office or a regular customer.\n\n" + SHARED
+)
+B = (
+    "# Conference attendance\n\nEach team may send two people to an external conference per year; the talk "
+    "they bring back is presented at the monthly engineering forum, and the slides go into the shared knowledge "
+    "base so that colleagues who could not travel still learn what was discussed there.\n\n" + SHARED
+)
+
+
+def _corpus(root: Path, models_dir: Path) -> Path:
+    """a.md, b.md, c.md and a config with one document per batch; returns the config path."""
+    inbox = root / "inbox"
+    inbox.mkdir()
+    (inbox / "a.md").write_text(A)
+    (inbox / "b.md").write_text(B)
+    (inbox / "c.md").write_bytes(B.replace("\n", "\r\n").encode())
+    config = {
+        "paths": {"data_dir": str(root / "data")},
+        "ingest": {"sources": [str(inbox)]},
+        "pipeline": {"batch_size": 1},
+        # exact duplicates only: the near-duplicate index sees every accepted document at once, published or not
+        "clean": {"dedup": {"enabled": False}},
+        "embed": {"models_dir": str(models_dir)},
+        "version": {"remote_url": str(root / "remote"), "dataset_name": "overlap"},
+    }
+    (root / "docmill.yaml").write_text(yaml.safe_dump(config))
+    return root / "docmill.yaml"
+
+
+def _documents(data: Path) -> dict[str, tuple[str, str, str | None, list[str]]]:
+    """File name -> (doc_id, status, duplicate_of, quarantine reasons)."""
+    db = sqlite3.connect(data / "catalog.sqlite")
+    try:
+        return {
+            Path(uri).name: (doc_id, status, duplicate_of, [r[0] for r in db.execute(
+                "SELECT reason FROM quarantine WHERE doc_id=?", (doc_id,))])
+            for uri, doc_id, status, duplicate_of in db.execute(
+                "SELECT s.source_uri, d.doc_id, d.status, d.duplicate_of FROM sources s JOIN documents d USING(doc_id)"
+            ).fetchall()
+        }  # fmt: skip
+    finally:
+        db.close()
+
+
+def test_a_batch_is_published_while_the_next_embeds_and_the_next_sees_it(
+    prefect_api: str, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.pipeline as module
+
+    calls: list[tuple[str, int]] = []  # the flow's order of work: embed submitted, then the batch before published
+    submit, publish = module._on, module.publish_task
+
+    def recorded_submit(runner: Any, task: Any, **parameters: Any) -> Any:
+        calls.append((task.name, parameters["batch_no"]))
+        return submit(runner, task, **parameters)
+
+    def recorded_publish(rt: Any, docs: Any, chunks: Any, batch_no: int) -> int:
+        calls.append(("publish", batch_no))
+        return int(publish(rt, docs, chunks, batch_no))
+
+    monkeypatch.setattr(module, "_on", recorded_submit)
+    monkeypatch.setattr(module, "publish_task", recorded_publish)
+    config = _corpus(tmp_path, models_dir)
+    summary = module.pipeline(params=PipelineParams(config_path=str(config)))
+
+    rows = _documents(tmp_path / "data")
+    assert rows["a.md"][1] == rows["b.md"][1] == "embedded"
+    assert rows["c.md"][1:] == ("duplicate", rows["b.md"][0], ["duplicate"]), "b.md's batch was still waiting"
+    points = qdrant_points(tmp_path / "data")
+    shared = [p for p in points.values() if "Claims for travel are filed" in p["text"]]
+    assert len(shared) == 2 and {p["doc_id"] for p in shared} == {rows["a.md"][0], rows["b.md"][0]}
+    assert summary["chunks_cached"] == 1, "b.md's shared section reuses a.md's vector from the waiting batch"
+    assert summary["chunks_embedded"] == len(points) - 1
+    assert summary["stages"]["validate"]["documents_published"] == 2
+
+    embeds = [c for c in calls if c[0] in ("embed", "publish")]
+    assert embeds == [("embed", 0), ("embed", 1), ("publish", 0), ("embed", 2), ("publish", 1), ("publish", 2)]
+
+
+def test_a_batch_that_fails_first_publishes_the_validated_batch_before_it(
+    prefect_api: str, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.pipeline as module
+    from docmill import stagework
+
+    enrich = stagework.enrich_batch
+
+    def failing(settings: Any, docs: list[Any], chunks: list[Any], sources: list[Any]) -> Any:
+        if any(Path(s.path).name == "b.md" for s in sources):
+            raise RuntimeError("enrich failed on b.md")
+        return enrich(settings, docs, chunks, sources)
+
+    monkeypatch.setattr(stagework, "enrich_batch", failing)
+    config = _corpus(tmp_path, models_dir)
+    state = module.pipeline(params=PipelineParams(config_path=str(config)), return_state=True)
+    assert state.is_failed() and "enrich failed on b.md" in (state.message or ""), state.message
+    rows = _documents(tmp_path / "data")
+    assert rows["a.md"][1] == "embedded", "a.md's batch was validated before b.md's failed: it is published"
+    assert rows["b.md"][1] == rows["c.md"][1] == "pending"
+    assert {p["doc_id"] for p in qdrant_points(tmp_path / "data").values()} == {rows["a.md"][0]}
