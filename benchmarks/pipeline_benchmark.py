@@ -94,10 +94,58 @@ def run_flow(corpus: Path, workdir: Path, batch_size: int, backend: str) -> dict
         from flows.pipeline import pipeline
 
         full = pipeline(config_path=str(workdir / "bench.yaml"))
+        idle = embedder_idle(full["run_id"])
         unchanged = pipeline(config_path=str(workdir / "bench.yaml"))
         edited = change_one_percent(inbox, full["documents"]["embedded"])
         changed = pipeline(config_path=str(workdir / "bench.yaml"))
-    return {"full": full, "unchanged": unchanged, "changed": changed, "edited": edited}
+    return {"full": full, "unchanged": unchanged, "changed": changed, "edited": edited, "idle": idle}
+
+
+def embedder_idle(flow_run_id: str) -> dict[str, float]:
+    """Where the flow's wall time outside the embed tasks went, from the Prefect task runs: seconds of each task
+    kind running while no embed task ran (kinds overlap, so they may add up to more than `idle`), and `nothing`
+    for idle time with no task running (the flow process between tasks: catalog reads, Prefect calls)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        ids = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        run = client.read_flow_runs(flow_run_filter=ids)[0]
+        tasks: list = []
+        while page := client.read_task_runs(flow_run_filter=ids, limit=200, offset=len(tasks)):  # the API's maximum
+            tasks.extend(page)
+    spans = [
+        (_kind(t.name), t.start_time.timestamp(), t.end_time.timestamp()) for t in tasks if t.start_time and t.end_time
+    ]
+    embeds = sorted((a, b) for kind, a, b in spans if kind == "embed")
+    gaps, cursor = [], run.start_time.timestamp()
+    for a, b in [*embeds, (run.end_time.timestamp(), run.end_time.timestamp())]:
+        if a > cursor:
+            gaps.append((cursor, a))
+        cursor = max(cursor, b)
+    out: dict[str, float] = {"idle": sum(b - a for a, b in gaps)}
+    for a, b in gaps:
+        covered = []
+        for kind, start, end in spans:
+            overlap = min(b, end) - max(a, start)
+            if kind != "embed" and overlap > 0:
+                out[kind] = out.get(kind, 0.0) + overlap
+                covered.append((max(a, start), min(b, end)))
+        out["nothing"] = out.get("nothing", 0.0) + (b - a) - _union(covered)
+    return out
+
+
+def _kind(task_run_name: str) -> str:
+    """`embed-batch-0003` -> embed; `ingest-7ce` (Prefect's default run name) -> ingest."""
+    return task_run_name.split("-batch-")[0] if "-batch-" in task_run_name else task_run_name.rsplit("-", 1)[0]
+
+
+def _union(intervals: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(intervals):
+        total += max(0.0, b - max(a, end))
+        end = max(end, b)
+    return total
 
 
 def change_one_percent(inbox: Path, documents: int) -> list[str]:
@@ -142,6 +190,11 @@ def main() -> None:
     print(
         f"non-embedding share of wall time: {(total - embed_s) / total:.1%} (target <= 15%), batch size "
         f"{args.batch_size}, backend {args.backend}"
+    )
+    idle = runs["idle"]
+    print(
+        f"embedder idle {idle.pop('idle'):.1f} s (Prefect task runs); running meanwhile: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(idle.items(), key=lambda kv: -kv[1]))
     )
     clean_s = float(stages.get("clean", {}).get("seconds", 0.0))
     print(
