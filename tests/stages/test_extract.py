@@ -103,3 +103,14 @@ def test_memory_limit_quarantines_as_too_large_and_the_pool_goes_on(shared_corpu
         outcomes = dict(pool.parse_many([("big", str(big), ".txt"), ("small", str(small), ".txt")]))
     assert isinstance(outcomes["big"], ParseError) and outcomes["big"].reason == "too_large"
     assert not isinstance(outcomes["small"], ParseError)
+
+
+def test_parser_workers_never_load_torch(shared_corpus: Path) -> None:
+    """spaCy (under unstructured's partitioners) imports torch whenever it is installed; the parser processes
+    block it (~2 s and ~180 MB per worker) and the office formats still parse."""
+    files = [shared_corpus / n for n in ("2023-half-year-analyses-by-segment.xlsx", "fake.docx", "fake-email.eml")]
+    with ParserPool(1, 120) as pool:
+        parsed = dict(pool.parse_many([(p.name, str(p), p.suffix) for p in files]))
+        maps = Path(f"/proc/{pool._workers[0].process.pid}/maps").read_text()
+    assert all(not isinstance(r, ParseError) and r.elements for r in parsed.values()), parsed
+    assert "libtorch" not in maps, "a parser process mapped libtorch"
