@@ -13,7 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from docmill.model_folder import default_model_path, max_sequence_length, model_revision, resolve_model_path
+from docmill.model_folder import (
+    default_model_path,
+    max_sequence_length,
+    model_revision,
+    resolve_model_path,
+    token_budget,
+)
 
 __all__ = [  # the model-folder helpers are re-exported: callers import them from here
     "Embedder",
@@ -42,7 +48,7 @@ class ModelTokenizer:
         self._rust = tokenizer.backend_tokenizer
         self._rust.no_truncation()
         self._rust.no_padding()
-        self.max_tokens = max_sequence_length(folder) - 2
+        self.max_tokens = token_budget(folder)
 
     def offsets(self, texts: list[str]) -> list[list[tuple[int, int]]]:
         """Character offsets of each token of each text (no special tokens)."""

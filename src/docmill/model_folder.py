@@ -37,6 +37,11 @@ def model_revision(folder: Path) -> str:
     return sha256_hex(str(sorted(p.name for p in folder.iterdir())))[:12]
 
 
+def token_budget(folder: Path) -> int:
+    """Tokens of text a chunk may hold: the max sequence length minus [CLS] and [SEP]."""
+    return max_sequence_length(folder) - 2
+
+
 def max_sequence_length(folder: Path) -> int:
     """The model's max sequence length in tokens (sentence_bert_config.json, else 512)."""
     config = folder / "sentence_bert_config.json"

@@ -147,7 +147,11 @@ def redactor(settings: Settings, key: str | None) -> Any:
 
 def max_tokens(settings: Settings) -> int:
     """The chunk token budget: the configured one, never above what the model reads."""
-    model_max = int(tokenizer(settings).max_tokens)  # longer chunks would be truncated silently by the model
+    from docmill.model_folder import token_budget
+
+    # longer chunks would be truncated silently by the model; read from the model's folder, so the run's
+    # settings key needs no tokenizer (whose import, ~2 s, then overlaps the first parse instead)
+    model_max = token_budget(model_folder(settings))
     return min(settings.chunk.max_tokens or model_max, model_max)
 
 
