@@ -172,9 +172,10 @@ def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_
     retry_condition_fn=_io_failure,
     **TASK,
 )
-def publish_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_no: int) -> int:
-    """Write validated chunks to Qdrant, then the catalog (retried: I/O; idempotent by point id)."""
-    return rt.publish(docs, chunks)
+def publish_task(rt: Runtime, chunks: list[Chunk], previous: dict[str, list[str]], batch_no: int) -> int:
+    """Write a validated batch's points to Qdrant, on the flow's publishing thread (retried: I/O; idempotent by
+    point id). The flow records the batch in the catalog once this has ended (`_Publishing`)."""
+    return rt.write_points(chunks, previous)
 
 
 @task(name="version", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_io_failure, **TASK)
@@ -205,22 +206,126 @@ def _on(runner: TaskRunner[Any], task: Any, **parameters: Any) -> Any:
 
 @dataclass
 class _Validated:
-    """A validated batch waiting to be published. Publishing (Qdrant, then the catalog) happens while the next
-    batch embeds, off the embedder's path; until then the next batch's deduplication and embedding-cache lookup
-    see this batch here, as a sequential run would see it in the catalog."""
+    """A validated batch on its way out: its Qdrant writes (`future`, on the publishing thread), then its rows in
+    the catalog (on the flow's thread)."""
 
     docs: list[Document]
     chunks: list[Chunk]
     n: int
+    future: Any = None
 
-    def canonical_for_text(self, catalog_lookup: Callable[[str], str | None]) -> Callable[[str], str | None]:
-        """`catalog_lookup` (the catalog's published documents by text hash) with this batch's documents added:
-        the smallest doc_id, as the catalog query orders them."""
-        published = {c.doc_id for c in self.chunks}  # publish records the documents that kept chunks
+
+class _Publishing:
+    """Validated batches being published, in order, off the embedder's path: each batch's points are written on
+    a thread of their own (`publish_task`) while the flow goes on, and the flow records the batch in the catalog
+    once they are in (Qdrant first, then the catalog, as before). Until then the batches here stand in for the
+    catalog: the next batches' exact-duplicate and embedding-cache lookups see them, as a sequential run would
+    see them published. At most `pipeline.publish_queue` batches wait (memory stays bounded when the store is
+    slow).
+
+    The reject-rate gate (`_gate`) judges the first `batch_size` documents of a pass together, as it would one
+    whole first batch: with `pipeline.ramp_up` the small first batches are held, unpublished, until that many
+    documents were validated (or the pass ends), so one bad chunk in the first document cannot stop a run that
+    a full batch would have let through, and nothing is published before the first judgement."""
+
+    def __init__(self, rt: Runtime, stages: dict[str, Counter[str]]) -> None:
+        self.rt, self.stages = rt, stages
+        self.held: list[_Validated] = []  # validated, before the gate's first judgement of this pass
+        self.waiting: deque[_Validated] = deque()  # points being written, catalog rows not yet
+        self.documents = 0
+        self.failed = False  # a batch failed to publish: the ones after it stay unrecorded
+        self.runner = ThreadPoolTaskRunner(max_workers=1)  # one writer: batches reach Qdrant in order
+
+    def __enter__(self) -> _Publishing:
+        self.runner.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.runner.__exit__(*exc)
+
+    def add(self, batch: _Validated, documents: int) -> None:
+        """A validated batch of `documents` source documents: judged by the gate, then its writes start (the
+        first batches of a pass wait until `batch_size` documents can be judged together).
+
+        Raises:
+            RejectRateExceeded: from the gate; the held batches are then never published.
+        """
+        self.held.append(batch)
+        self.documents += documents
+        if self.documents >= self.rt.settings.pipeline.batch_size:
+            self._release()
+
+    def _release(self) -> None:
+        if not self.held:
+            return
+        try:
+            _gate(self.rt, self.stages)  # before anything of these batches is published
+        except Exception:
+            self.held.clear()
+            raise
+        for batch in self.held:
+            self._submit(batch)
+        self.held.clear()
+
+    def _submit(self, batch: _Validated) -> None:
+        while len(self.waiting) >= self.rt.settings.pipeline.publish_queue:
+            self._record_oldest()
+        previous = self.rt.catalog.point_ids({c.doc_id for c in batch.chunks})
+        batch.future = _on(self.runner, publish_task, rt=self.rt, chunks=batch.chunks, previous=previous,
+                           batch_no=batch.n)  # fmt: skip
+        self.waiting.append(batch)
+
+    def record_written(self) -> None:
+        """Record in the catalog the batches whose points are written, oldest first, without waiting.
+
+        Raises:
+            Exception: the failure of a batch's Qdrant writes (after their retries) or of its catalog rows.
+        """
+        while self.waiting and self.waiting[0].future.wrapped_future.done():
+            self._record_oldest()
+
+    def drain(self) -> None:
+        """Judge and publish the held batches, wait for every batch's points and record the batches."""
+        self._release()
+        while self.waiting and not self.failed:
+            self._record_oldest()
+
+    def _record_oldest(self) -> None:
+        batch = self.waiting.popleft()
+        try:
+            batch.future.result()
+            self.stages["validate"]["documents_published"] += self.rt.record_published(batch.docs, batch.chunks)
+        except BaseException:
+            self.failed = True  # a sequential run would have stopped at this batch: later ones stay unrecorded
+            self.waiting.clear()
+            raise
+
+    @contextlib.contextmanager
+    def on_failure(self) -> Iterator[None]:
+        """A failure in the block publishes the batches validated before it (judged by the gate first) before
+        it propagates, as a sequential run would have published them before the next batch failed. A failure
+        to publish them is raised instead, from the original one."""
+        try:
+            yield
+        except Exception as failure:
+            try:
+                self.drain()
+            except Exception as publish_failure:
+                raise publish_failure from failure
+            raise
+
+    def canonical_for_text(self) -> Callable[[str], str | None] | None:
+        """The catalog's published documents by text hash with the waiting batches' added (smallest doc_id, as
+        the catalog query orders them); None when no batch waits (the catalog's lookup)."""
         own: dict[str, str] = {}
-        for doc in self.docs:
-            if doc.doc_id in published and doc.text_hash:
-                own[doc.text_hash] = min(own.get(doc.text_hash, doc.doc_id), doc.doc_id)
+        for batch in [*self.waiting, *self.held]:
+            published = {c.doc_id for c in batch.chunks}  # publish records the documents that kept chunks
+            for doc in batch.docs:
+                if doc.doc_id in published and doc.text_hash:
+                    own[doc.text_hash] = min(own.get(doc.text_hash, doc.doc_id), doc.doc_id)
+        if not own:
+            return None
+        catalog_lookup = self.rt.catalog.canonical_for_text
 
         def lookup(text_hash: str) -> str | None:
             found = [d for d in (catalog_lookup(text_hash), own.get(text_hash)) if d]
@@ -228,9 +333,13 @@ class _Validated:
 
         return lookup
 
-    def vectors(self) -> dict[str, np.ndarray]:
-        """This batch's vectors by text hash, as the catalog's embedding cache will hold them."""
-        return {c.text_hash: np.asarray(c.vector, dtype=np.float32) for c in self.chunks}
+    def known_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
+        """Cached vectors for these texts: the waiting batches' and the catalog's."""
+        pending = {c.text_hash: c.vector for batch in [*self.waiting, *self.held] for c in batch.chunks}
+        known = {h: np.asarray(pending[h], dtype=np.float32) for h in text_hashes if h in pending}
+        rest = [h for h in text_hashes if h not in known]
+        known.update(self.rt.catalog.cached_vectors(rest, self.rt.embedder.model_key))
+        return known
 
 
 def _process_batch(
@@ -240,12 +349,12 @@ def _process_batch(
     ahead: stagework.Ahead,
     n: int,
     stages: dict[str, Counter[str]],
-    waiting: _Validated | None,
-) -> _Validated:
+    publishing: _Publishing,
+) -> None:
     """A batch's turn, after the work that ran ahead of it: the catalog's side (rejects, duplicates, the
-    embedding cache, publishing) here in the flow process, the stateless stage work on the runner. The batch
-    before it (`waiting`) is published while this one embeds; this one is returned validated, to be published
-    during the next turn (or by `_batches` after the last)."""
+    embedding cache, recording published batches) here in the flow process, the stateless stage work on the
+    runner. While this batch embeds, the batches before it are recorded as their points get written; this one,
+    validated, is handed to `publishing` at the end (which runs the reject-rate gate before publishing it)."""
 
     def keep(name: str, result: StageResult[Any]) -> StageResult[Any]:
         stages[name].update({k: v for k, v in result.stats.items() if isinstance(v, int | float)})
@@ -253,55 +362,29 @@ def _process_batch(
             stages[WORKERS][f"{name} {result.worker}"] += 1
         return result
 
-    with _published_on_failure(rt, waiting, stages):
-        settings = rt.settings
-        rt.start_batch(sources)
-        checkpoint("extract")
-        keep("extract", _recorded(rt, ahead.extracted))
-        canonical = waiting.canonical_for_text(rt.catalog.canonical_for_text) if waiting else None
-        docs = keep("clean", clean_task(rt, quote(ahead.prepared), quote(canonical), n)).records
-        chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
-        docs = [d for d in docs if d.doc_id in {c.doc_id for c in chunks}]  # the rest were rejected by chunk
-        enriched = _on(runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n)
-        chunks = keep("enrich", enriched.result()).records
-        known = _known_vectors(rt, sorted({c.text_hash for c in chunks}), waiting)
-        embedding = _on(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n)
-    if waiting is not None:
-        try:
-            _publish(rt, waiting, stages)
-        except BaseException:
-            embedding.wait()  # the run fails with the publish error, once this batch's embedding has ended
-            raise
+    settings = rt.settings
+    rt.start_batch(sources)
+    checkpoint("extract")
+    keep("extract", _recorded(rt, ahead.extracted))
+    canonical = publishing.canonical_for_text()
+    docs = keep("clean", clean_task(rt, quote(ahead.prepared), quote(canonical), n)).records
+    chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
+    kept = {c.doc_id for c in chunks}
+    docs = [d for d in docs if d.doc_id in kept]  # the rest were rejected by chunk
+    enriched = _on(runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n)
+    chunks = keep("enrich", enriched.result()).records
+    known = publishing.known_vectors(sorted({c.text_hash for c in chunks}))
+    embedding = _on(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n)
+    try:
+        publishing.record_written()
+    except BaseException:
+        embedding.wait()  # the run fails with the publish error, once this batch's embedding has ended
+        raise
     chunks = keep("embed", embedding.result()).records
     _same_model(rt, embedded_by=chunks)
     checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
-    _gate(rt, stages)  # before anything of this batch is published
-    return _Validated(docs, chunks, n)
-
-
-def _known_vectors(rt: Runtime, text_hashes: list[str], waiting: _Validated | None) -> dict[str, np.ndarray]:
-    """Cached vectors for these texts: the catalog's, and those of the batch waiting to be published."""
-    pending = waiting.vectors() if waiting else {}
-    known = {h: pending[h] for h in text_hashes if h in pending}
-    known.update(rt.catalog.cached_vectors([h for h in text_hashes if h not in known], rt.embedder.model_key))
-    return known
-
-
-def _publish(rt: Runtime, batch: _Validated, stages: dict[str, Counter[str]]) -> None:
-    stages["validate"]["documents_published"] += publish_task(rt, quote(batch.docs), quote(batch.chunks), batch.n)
-
-
-@contextlib.contextmanager
-def _published_on_failure(rt: Runtime, waiting: _Validated | None, stages: dict[str, Counter[str]]) -> Iterator[None]:
-    """A failure in the block publishes the validated batch `waiting` before it propagates, as a sequential run
-    would have published it before the next batch failed."""
-    try:
-        yield
-    except Exception:
-        if waiting is not None:
-            _publish(rt, waiting, stages)
-        raise
+    publishing.add(_Validated(docs, chunks, n), len(sources))  # the gate judges it before it is published
 
 
 def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
@@ -413,28 +496,30 @@ def _batches(
     """Process the pending documents batch by batch, in order, numbering batches from `first`; returns the next
     number. Up to `pipeline.prepare_ahead` batches are prepared on the runner (parsed, cleaned up to
     deduplication, chunked: see `stagework.Ahead`) while this one is deduplicated, enriched and embedded, and
-    the one before it is published: memory stays bounded by a few batches, and the embedder waits neither for
-    the parsers nor for the Qdrant writes.
-    A batch is only recorded when its turn comes, so a run killed anywhere leaves the catalog as a sequential
-    run would. A document queued again behind the listing (a duplicate whose canonical copy was removed while
-    the batch before it was published) is left for the caller's next pass."""
+    the ones before it are published (`_Publishing`): memory stays bounded by a few batches, and the embedder
+    waits neither for the parsers nor for the Qdrant writes. With `pipeline.ramp_up` the first batches are
+    small, so the first embedding starts after one document's parse.
+    A batch is recorded in the catalog only after its turn and its Qdrant writes, in batch order, so a run
+    killed anywhere leaves the catalog as a sequential run would. A document queued again behind the listing
+    (a duplicate whose canonical copy was removed while an earlier batch was published) is left for the
+    caller's next pass."""
     logger = get_run_logger()
-    batches = enumerate(rt.pending_batches(rt.settings.pipeline.batch_size), start=first)
+    cfg = rt.settings.pipeline
+    batches = enumerate(rt.pending_batches(cfg.batch_size, cfg.ramp_up), start=first)
     n = first - 1
     ahead: deque[tuple[int, list[SourceFile], Any]] = deque()
-    waiting: _Validated | None = None
     try:
-        _prepare_ahead(rt, runner, batches, ahead)
-        while ahead:
-            n, batch, future = ahead.popleft()
-            with _published_on_failure(rt, waiting, stages):  # a batch that failed to prepare, a listing error
-                prepared = future.result()
+        with _Publishing(rt, stages) as publishing:
+            with publishing.on_failure():  # a batch that failed to prepare, a listing error, a failed turn
                 _prepare_ahead(rt, runner, batches, ahead)
-            logger.info("batch %d: %d documents", n, len(batch))
-            waiting = _process_batch(rt, runner, batch, prepared, n, stages, waiting)
-            progress.advance(len(batch))
-        if waiting is not None:
-            _publish(rt, waiting, stages)
+                while ahead:
+                    n, batch, future = ahead.popleft()
+                    prepared = future.result()
+                    _prepare_ahead(rt, runner, batches, ahead)
+                    logger.info("batch %d: %d documents", n, len(batch))
+                    _process_batch(rt, runner, batch, prepared, n, stages, publishing)
+                    progress.advance(len(batch))
+            publishing.drain()
     finally:
         for _, _, future in ahead:  # a failed batch: let the extractions in flight end before parsers stop
             future.wait()

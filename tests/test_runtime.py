@@ -198,3 +198,36 @@ def test_relocating_points_skips_ids_a_killed_publish_already_deleted(tmp_path: 
     points, _ = rt.store.client.scroll(rt.store.collection, limit=10, with_payload=True)
     assert [p.payload["department"] for p in points] == ["legal"]
     rt.close()
+
+
+@pytest.mark.parametrize(("ramp_up", "sizes"), [(True, [1, 2, 4, 5, 5, 3]), (False, [5, 5, 5, 5])])
+def test_pending_batches_ramp_up_then_keep_the_batch_size(tmp_path: Path, ramp_up: bool, sizes: list[int]) -> None:
+    (tmp_path / "in").mkdir()
+    for i in range(20):
+        (tmp_path / "in" / f"{i:02d}.txt").write_text(f"document number {i}")
+    rt = _runtime(tmp_path, "r1")
+    _ingest(rt, [tmp_path / "in"])
+    batches = list(rt.pending_batches(5, ramp_up))
+    assert [len(b) for b in batches] == sizes
+    names = [Path(s.path).name for b in batches for s in b]
+    assert names == sorted(names) and len(set(names)) == 20, "every pending document once, in source order"
+
+
+def test_a_changed_file_that_became_a_duplicate_keeps_its_old_points_until_its_canonical_is_published(
+    tmp_path: Path,
+) -> None:
+    """memo.txt now holds other.txt's text: its new content is a duplicate of other.txt, which is still on its
+    way to Qdrant (a batch being published). The memo's old points stay until other.txt is recorded."""
+    memo, old = _published_memo(tmp_path, ["first version of the memo"])
+    (tmp_path / "in" / "other.txt").write_text("the text both files hold now")
+    memo.write_text("the text both files hold now\n")
+    rt = _runtime(tmp_path, "r2")
+    _ingest(rt, [tmp_path / "in"])
+    new = rt.catalog.source(memo.resolve().as_uri())["doc_id"]
+    other = rt.catalog.source((tmp_path / "in" / "other.txt").resolve().as_uri())["doc_id"]
+    rt.record_rejects([Reject("clean", "duplicate", f"same text as document {other}", new, memo.resolve().as_uri())])
+    assert rt.catalog.document(new)["status"] == DUPLICATE
+    assert rt.retire_superseded() == 0 and _doc_ids_in_store(rt) == [old], "the memo's text is never without points"
+    _publish(rt, other, ["the text both files hold now"])  # recording other.txt retires the old content
+    assert _doc_ids_in_store(rt) == [other] and rt.catalog.document(old) is None
+    rt.close()

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Iterator
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError
@@ -62,6 +63,13 @@ def _flat(ids: dict[str, list[str]]) -> list[str]:
     return [p for group in ids.values() for p in group]
 
 
+def _by_document(chunks: list[Chunk]) -> dict[str, list[Chunk]]:
+    by_doc: dict[str, list[Chunk]] = {}
+    for item in chunks:
+        by_doc.setdefault(item.doc_id, []).append(item)
+    return by_doc
+
+
 def _source_file(row: Any) -> SourceFile:
     meta = json.loads(row["metadata"] or "{}")
     args = (row["source_uri"], row["path"], row["size"], row["mtime"], row["doc_id"], row["extension"])
@@ -77,6 +85,8 @@ class Runtime:
         self.catalog = Catalog(settings.paths.catalog)
         self.audit = AuditLog(settings.paths.audit_log)
         self._run_lock: Any = None
+        self._store: Any = None
+        self._store_opening = threading.Lock()
 
     # run -------------------------------------------------------------------------------------------------
     def start_run(self) -> None:
@@ -120,8 +130,16 @@ class Runtime:
     def embedder(self) -> Any:
         return stagework.embedder(self.settings)
 
-    @cached_property
+    @property
     def store(self) -> Any:
+        """The Qdrant collection, opened on first use by whichever thread needs it first (the flow's, or its
+        publishing thread inside the retried `publish` task), once."""
+        with self._store_opening:
+            if self._store is None:
+                self._store = self._open_store()
+            return self._store
+
+    def _open_store(self) -> Any:
         from docmill.store import QdrantStore
 
         cfg = self.settings.embed
@@ -192,8 +210,8 @@ class Runtime:
     def close(self) -> None:
         """Release processes, locks and connections."""
         stagework.release_parsers(self.settings)
-        if "store" in self.__dict__:
-            self.store.close()
+        if self._store is not None:
+            self._store.close()
         self.catalog.close()
         if self._run_lock is not None:
             self._run_lock.close()  # releases the flock
@@ -327,10 +345,11 @@ class Runtime:
         """Remove previous contents whose successor has been processed (embedded, quarantined or found a
         duplicate): their points go only now, after the successor's points are in. Idempotent, so a run
         interrupted between the two steps is finished by the next one. Returns the number removed."""
-        rows = self.catalog.query(
+        rows = self.catalog.query(  # a successor found a duplicate of a document not yet published waits for it
             "SELECT doc_id FROM documents WHERE status = ? AND (superseded_by IS NULL OR superseded_by NOT IN "
-            "(SELECT doc_id FROM documents WHERE status IN (?, ?)))",
-            (SUPERSEDED, PENDING, SUPERSEDED),
+            "(SELECT doc_id FROM documents WHERE status IN (?, ?) OR (status = ? AND duplicate_of IN "
+            "(SELECT doc_id FROM documents WHERE status = ?))))",
+            (SUPERSEDED, PENDING, SUPERSEDED, DUPLICATE, PENDING),
         )
         self._remove_documents([r["doc_id"] for r in rows])
         return len(rows)
@@ -366,11 +385,13 @@ class Runtime:
             for doc_id, values in fields.items():
                 self.catalog.update_chunk_metadata(db, doc_id, values)
 
-    def pending_batches(self, batch_size: int) -> Iterator[list[SourceFile]]:
-        """Pending documents, one bounded batch at a time."""
-        after = ""
-        while rows := self.catalog.pending_documents(after, batch_size):
+    def pending_batches(self, batch_size: int, ramp_up: bool = False) -> Iterator[list[SourceFile]]:
+        """Pending documents, one bounded batch at a time, in source order. `ramp_up`: the first batches hold
+        1, 2, 4, ... documents up to `batch_size`, so the first one is ready after one document's parse."""
+        after, size = "", 1 if ramp_up else batch_size
+        while rows := self.catalog.pending_documents(after, size):
             after = rows[-1]["source_uri"]
+            size = min(batch_size, size * 2)
             yield [_source_file(r) for r in rows]
 
     # persistence -------------------------------------------------------------------------------------
@@ -415,13 +436,24 @@ class Runtime:
 
     def publish(self, docs: list[Document], chunks: list[Chunk]) -> int:
         """Write validated chunks: Qdrant first (upsert, then drop stale points), then the catalog."""
-        by_doc: dict[str, list[Chunk]] = {}
-        for item in chunks:
-            by_doc.setdefault(item.doc_id, []).append(item)
-        previous = self.catalog.point_ids(by_doc)
+        self.write_points(chunks, self.catalog.point_ids({c.doc_id for c in chunks}))
+        return self.record_published(docs, chunks)
+
+    def write_points(self, chunks: list[Chunk], previous: dict[str, list[str]]) -> int:
+        """The Qdrant half of `publish`: each document's points become `chunks`' (`previous`: its point ids the
+        catalog knows, doc_id -> ids). Touches only the store, so it may run on a thread of its own; returns the
+        number of documents written."""
+        by_doc = _by_document(chunks)
         for doc_id, doc_chunks in by_doc.items():
             self.store.replace_document(doc_id, doc_chunks, self.run_id, previous.get(doc_id, ()))
             checkpoint("publish")
+        return len(by_doc)
+
+    def record_published(self, docs: list[Document], chunks: list[Chunk]) -> int:
+        """The catalog half of `publish`, once the points are written: the chunks, the embedding cache and the
+        documents' `embedded` status; then previous contents that are now superseded go. Returns the number of
+        documents recorded."""
+        by_doc = _by_document(chunks)
         with self.catalog.transaction() as db:
             for doc in docs:
                 if doc.doc_id not in by_doc:

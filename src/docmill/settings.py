@@ -46,11 +46,18 @@ class PathsConfig(_Section):
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
+    ramp_up: bool = Field(
+        True,
+        description="The first batches of a run hold 1, 2, 4, ... documents up to `batch_size`, so the embedder "
+        "starts once the first document is parsed instead of a whole batch. They are published only once "
+        "`batch_size` documents passed the reject-rate gate together, as one first batch would.",
+    )
     task_runner: Literal["thread", "dask"] = Field(
         "thread",
-        description="Where the stage work (extract, chunk, enrich, embed) runs: `thread` (threads of the flow "
-        "process) or `dask` (a Dask cluster through prefect-dask; see docs/operations.md). Catalog, Qdrant writes "
-        "and the run lock always stay in the flow process.",
+        description="Where the stage work (the `prepare` task: parse, clean up to deduplication, chunk; then "
+        "enrich and embed) runs: `thread` (threads of the flow process) or `dask` (a Dask cluster through "
+        "prefect-dask; see docs/operations.md). Catalog, Qdrant writes and the run lock always stay in the flow "
+        "process.",
     )
     threads: int = Field(
         4,
@@ -65,6 +72,13 @@ class PipelineConfig(_Section):
         "embedded, so a slow batch to parse does not leave the embedder idle. Each one holds a runner slot: at "
         "most `threads - 1` (thread runner) or `dask_workers - 1` (a local Dask cluster) are used; memory holds "
         "this many batches more.",
+    )
+    publish_queue: int = Field(
+        4,
+        ge=1,
+        description="Validated batches whose Qdrant writes may still be running (on the flow's publishing thread) "
+        "while the flow goes on; when this many wait, the flow waits for the oldest. Memory holds this many "
+        "batches with their vectors.",
     )
     dask_address: str | None = Field(
         None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,12 +53,14 @@ def _connection_error(exc: BaseException) -> bool:
 
 
 def _reachable(method: F) -> F:
-    """A server that cannot be reached raises StoreUnavailable naming its URL (retried by the flow)."""
+    """One call at a time (the flow publishes from a thread of its own, and the embedded client is not
+    thread-safe); a server that cannot be reached raises StoreUnavailable naming its URL (retried by the flow)."""
 
     @functools.wraps(method)
     def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            with self.lock:
+                return method(self, *args, **kwargs)
         except Exception as exc:
             if self.is_server and _connection_error(exc):
                 raise StoreUnavailable(f"Qdrant unreachable at {self.location}: {exc}") from exc
@@ -85,6 +88,7 @@ class QdrantStore:
 
         self.collection = collection
         self.write_batch = write_batch
+        self.lock = threading.RLock()
         self.location = url or str(path)
         self.is_server = bool(url)
         try:
@@ -93,7 +97,9 @@ class QdrantStore:
             else:
                 assert path is not None
                 path.mkdir(parents=True, exist_ok=True)
-                self.client = QdrantClient(path=str(path))
+                # calls come from the flow's thread and its publishing thread, one at a time (`self.lock`): SQLite
+                # builds that refuse a connection from another thread (THREADSAFE=2, macOS) allow it serialised
+                self.client = QdrantClient(path=str(path), force_disable_check_same_thread=True)
         except Exception as exc:
             raise StoreUnavailable(f"cannot open Qdrant at {self.location}: {exc}") from exc
 
@@ -228,4 +234,5 @@ class QdrantStore:
 
     def close(self) -> None:
         """Release the client (and the embedded store's folder lock)."""
-        self.client.close()
+        with self.lock:
+            self.client.close()

@@ -2,12 +2,14 @@
 
 One document per batch, in path order: `a.md`; `b.md`, which shares a section with `a.md` (its vector must
 come from `a.md`'s batch, still waiting to be published, not from the model); `c.md`, a CRLF copy of `b.md`
-(an exact duplicate of a document whose batch is waiting to be published). The flow's calls show that batch 0
-was published after batch 1's embedding was submitted. A batch that fails still publishes the one before it."""
+(an exact duplicate of a document whose batch is waiting to be published). Batches 0 and 1 keep their Qdrant
+writes waiting until the next batch's embedding is submitted: the flow must go on meanwhile, and the next
+batch must see them. A batch that fails still publishes the one before it."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -75,23 +77,36 @@ def test_a_batch_is_published_while_the_next_embeds_and_the_next_sees_it(
     prefect_api: str, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flows.pipeline as module
+    from docmill.runtime import Runtime
 
-    calls: list[tuple[str, int]] = []  # the flow's order of work: embed submitted, then the batch before published
-    submit, publish = module._on, module.publish_task
+    calls: list[tuple[str, int]] = []  # the flow's order of submissions
+    batch_of: dict[str, int] = {}  # doc_id -> batch, from the embed submissions
+    next_embedded = [threading.Event() for _ in range(3)]  # [k]: batch k + 1's embedding was submitted
+    early: list[int] = []  # batches whose points were written before the next batch's embedding was submitted
+    submit, write = module._on, Runtime.write_points
 
     def recorded_submit(runner: Any, task: Any, **parameters: Any) -> Any:
-        calls.append((task.name, parameters["batch_no"]))
+        n = parameters["batch_no"]
+        calls.append((task.name, n))
+        if task.name == "embed":
+            batch_of.update({c.doc_id: n for c in parameters["chunks"]})
+            if n:
+                next_embedded[n - 1].set()
         return submit(runner, task, **parameters)
 
-    def recorded_publish(rt: Any, docs: Any, chunks: Any, batch_no: int) -> int:
-        calls.append(("publish", batch_no))
-        return int(publish(rt, docs, chunks, batch_no))
+    def held_write(rt: Any, chunks: list[Any], previous: dict[str, list[str]]) -> int:
+        """Batches 0 and 1 keep their points unwritten until the next batch embeds: that batch must see them."""
+        n = batch_of[chunks[0].doc_id] if chunks else 2  # batch 2 (c.md, a duplicate) has no chunks
+        if n < 2 and not next_embedded[n].wait(60):
+            early.append(n)
+        return int(write(rt, chunks, previous))
 
     monkeypatch.setattr(module, "_on", recorded_submit)
-    monkeypatch.setattr(module, "publish_task", recorded_publish)
+    monkeypatch.setattr(Runtime, "write_points", held_write)
     config = _corpus(tmp_path, models_dir)
     summary = module.pipeline(params=PipelineParams(config_path=str(config)))
 
+    assert not early, "the flow waited for a batch's Qdrant writes before embedding the next batch"
     rows = _documents(tmp_path / "data")
     assert rows["a.md"][1] == rows["b.md"][1] == "embedded"
     assert rows["c.md"][1:] == ("duplicate", rows["b.md"][0], ["duplicate"]), "b.md's batch was still waiting"
@@ -102,8 +117,8 @@ def test_a_batch_is_published_while_the_next_embeds_and_the_next_sees_it(
     assert summary["chunks_embedded"] == len(points) - 1
     assert summary["stages"]["validate"]["documents_published"] == 2
 
-    embeds = [c for c in calls if c[0] in ("embed", "publish")]
-    assert embeds == [("embed", 0), ("embed", 1), ("publish", 0), ("embed", 2), ("publish", 1), ("publish", 2)]
+    order = [c for c in calls if c[0] in ("embed", "publish")]
+    assert order == [("embed", 0), ("publish", 0), ("embed", 1), ("publish", 1), ("embed", 2), ("publish", 2)]
 
 
 def test_a_batch_that_fails_first_publishes_the_validated_batch_before_it(
@@ -127,3 +142,48 @@ def test_a_batch_that_fails_first_publishes_the_validated_batch_before_it(
     assert rows["a.md"][1] == "embedded", "a.md's batch was validated before b.md's failed: it is published"
     assert rows["b.md"][1] == rows["c.md"][1] == "pending"
     assert {p["doc_id"] for p in qdrant_points(tmp_path / "data").values()} == {rows["a.md"][0]}
+
+
+@pytest.mark.parametrize(("limit", "completes"), [(0.3, True), (0.2, False)])
+def test_the_gate_judges_the_ramp_up_batches_together_before_publishing_them(
+    prefect_api: str, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch, limit: float, completes: bool
+) -> None:
+    """Four documents in batches of 1, 2 and 1 (ramp-up to `batch_size` 4); `b.md` fails the `cleaned` contract
+    (injected). Judged together, 1 of 4 documents (25 %) passes a 30 % gate, as one batch of four would; judged
+    after the second batch (1 of 3) it would not. Under a 20 % gate the run fails, and none of the held batches
+    was published."""
+    import flows.pipeline as module
+    from docmill.records import Reject
+    from docmill.stages import validate
+
+    check = validate.check_documents
+
+    def b_md_violates(docs: list[Any], contract: str, config: Any) -> Any:
+        result = check(docs, contract, config)
+        if contract == "cleaned":
+            bad = [d for d in result.records if d.source_uri.endswith("/b.md")]
+            result.records = [d for d in result.records if d not in bad]
+            result.rejects += [Reject("validate", "injected", "violates injected", d.doc_id, d.source_uri) for d in bad]
+        return result
+
+    monkeypatch.setattr(validate, "check_documents", b_md_violates)
+    config = _corpus(tmp_path, models_dir)
+    inbox = tmp_path / "inbox"
+    (inbox / "c.md").write_text("# Parking\n\nThe car park behind the office has forty spaces for staff and guests.\n")
+    (inbox / "d.md").write_text("# Canteen\n\nLunch is served from noon to two, with a vegetarian dish every day.\n")
+    settings = yaml.safe_load(config.read_text())
+    settings["pipeline"]["batch_size"] = 4
+    settings["validate"] = {"cleaned": {"max_reject_rate": limit}}
+    config.write_text(yaml.safe_dump(settings))
+    state = module.pipeline(params=PipelineParams(config_path=str(config)), return_state=True)
+
+    rows = _documents(tmp_path / "data")
+    assert rows["b.md"][1:] == ("quarantined", None, ["injected"])
+    if completes:
+        assert state.is_completed(), state.message
+        assert {rows[n][1] for n in ("a.md", "c.md", "d.md")} == {"embedded"}
+    else:
+        assert state.is_failed() and "failed the cleaned contract" in (state.message or ""), state.message
+        assert {rows[n][1] for n in ("a.md", "c.md", "d.md")} == {"pending"}
+        collection = tmp_path / "data" / "qdrant" / "collection" / "docmill"  # the run never had to open the store
+        assert not collection.exists() or not qdrant_points(tmp_path / "data"), "a held batch was published"
