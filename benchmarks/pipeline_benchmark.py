@@ -15,6 +15,7 @@ Usage: python benchmarks/pipeline_benchmark.py [CORPUS_DIR] [--batch-size N] [--
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -73,7 +74,7 @@ def docmill_extract(pdfs: list[Path], workdir: Path, ocr: bool = False) -> tuple
     return int(result.stats["pages"]), seconds
 
 
-def run_flow(corpus: Path, workdir: Path, batch_size: int, backend: str) -> dict:
+def run_flow(corpus: Path, workdir: Path, batch_size: int, backend: str, spans: Path | None = None) -> dict:
     """The real pipeline flow over a copy of the corpus, against a temporary Prefect server."""
     from prefect.testing.utilities import prefect_test_harness
 
@@ -94,14 +95,14 @@ def run_flow(corpus: Path, workdir: Path, batch_size: int, backend: str) -> dict
         from flows.pipeline import pipeline
 
         full = pipeline(config_path=str(workdir / "bench.yaml"))
-        idle = embedder_idle(full["run_id"])
+        idle = embedder_idle(full["run_id"], spans)
         unchanged = pipeline(config_path=str(workdir / "bench.yaml"))
         edited = change_one_percent(inbox, full["documents"]["embedded"])
         changed = pipeline(config_path=str(workdir / "bench.yaml"))
     return {"full": full, "unchanged": unchanged, "changed": changed, "edited": edited, "idle": idle}
 
 
-def embedder_idle(flow_run_id: str) -> dict[str, float]:
+def embedder_idle(flow_run_id: str, spans_file: Path | None = None) -> dict[str, float]:
     """Where the flow's wall time outside the embed tasks went, from the Prefect task runs: seconds of each task
     kind running while no embed task ran (kinds overlap, so they may add up to more than `idle`), and `nothing`
     for idle time with no task running (the flow process between tasks: catalog reads, Prefect calls)."""
@@ -117,6 +118,15 @@ def embedder_idle(flow_run_id: str) -> dict[str, float]:
     spans = [
         (_kind(t.name), t.start_time.timestamp(), t.end_time.timestamp()) for t in tasks if t.start_time and t.end_time
     ]
+    if spans_file:  # the timeline, seconds from the flow run's start: to see where the gaps fall
+        origin = run.start_time.timestamp()
+        rows = sorted(
+            (a - origin, b - origin, t.name)
+            for t in tasks
+            if t.start_time and t.end_time
+            for a, b in [(t.start_time.timestamp(), t.end_time.timestamp())]
+        )
+        spans_file.write_text(json.dumps(rows, indent=0))
     embeds = sorted((a, b) for kind, a, b in spans if kind == "embed")
     gaps, cursor = [], run.start_time.timestamp()
     for a, b in [*embeds, (run.end_time.timestamp(), run.end_time.timestamp())]:
@@ -164,6 +174,7 @@ def main() -> None:
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--batch-size", type=int, default=25, help="documents per batch (overlap granularity)")
     parser.add_argument("--backend", default="torch", help="embed.backend (torch = the fp32 reference)")
+    parser.add_argument("--spans", type=Path, help="write the full run's task runs (start, end, name) as JSON here")
     args = parser.parse_args()
     corpus = args.corpus
     pdfs = sorted(corpus.rglob("*.pdf"))
@@ -172,7 +183,7 @@ def main() -> None:
         raw_pages, raw_s = raw_pymupdf(pdfs)
         ours_pages, ours_s = docmill_extract(pdfs, workdir)
         ocr_pages, ocr_s = docmill_extract(pdfs, workdir, ocr=True)
-        runs = run_flow(corpus, workdir, args.batch_size, args.backend)
+        runs = run_flow(corpus, workdir, args.batch_size, args.backend, args.spans)
     summary = runs["full"]
     stages = summary["stages"]
     total = summary["seconds"]

@@ -285,9 +285,12 @@ class _Publishing:
             self._record_oldest()
 
     def drain(self) -> None:
-        """Judge and publish the held batches, wait for every batch's points and record the batches."""
+        """Judge and publish the held batches, wait for every batch's points and record the batches (nothing
+        more once a batch failed to publish)."""
+        if self.failed:
+            return
         self._release()
-        while self.waiting and not self.failed:
+        while self.waiting:
             self._record_oldest()
 
     def _record_oldest(self) -> None:
