@@ -6,21 +6,18 @@ Run it through the CLI (`docmill run`), the Prefect UI, or `python -m flows.pipe
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import quote
 
 from docmill import dryrun, quarantine, stagework
@@ -37,21 +34,14 @@ from docmill.sources.folder import FileItem, sha256_file
 from docmill.stages import chunk, clean, ingest, validate, version
 from docmill.store import StoreUnavailable
 from flows import runners
+from flows.publishing import Publishing, Validated
 from flows.reporting import Progress, dry_run_artifacts, explain, run_artifacts
 
 apply_offline_defaults()
-TASK = {"cache_policy": NONE, "persist_result": False}
-IO_RETRIES = 3
 WORKERS = "workers"  # not a stage: batches per (stage, host:pid), reported as the summary's `workers`
 
 
-def _io_failure(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O failures (store unreachable, file system, network); never deterministic errors."""
-    exc = state.result(raise_on_failure=False)
-    return isinstance(exc, StoreUnavailable | OSError)
-
-
-@task(name="ingest", **TASK)
+@task(name="ingest", **runners.TASK)
 def ingest_task(rt: Runtime) -> dict[str, float]:
     """List every source (folders and connectors), fetch new/changed remote items, hash files, record
     new/changed ones as pending, forget vanished ones (only under the scopes of sources listed completely)."""
@@ -106,14 +96,14 @@ def _ingest_items(
     return stats
 
 
-@task(name="prepare", task_run_name="prepare-batch-{batch_no:04d}", **TASK)
+@task(name="prepare", task_run_name="prepare-batch-{batch_no:04d}", **runners.TASK)
 def prepare_task(settings: Settings, sources: list[SourceFile], pii_key: str | None, batch_no: int) -> stagework.Ahead:
     """A batch's work that needs no catalog, on the task runner ahead of the batch's turn: parse (in worker
     processes), the `extracted` contract, the first step of cleaning and chunking (see `stagework.Ahead`)."""
     return stagework.ahead_batch(settings, sources, pii_key)
 
 
-@task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **TASK)
+@task(name="clean", task_run_name="clean-batch-{batch_no:04d}", **runners.TASK)
 def clean_task(
     rt: Runtime,
     prepared: StageResult[Document],
@@ -134,7 +124,7 @@ def clean_task(
     return _recorded(rt, stagework.contract(result, "cleaned", rt.settings.validate_))
 
 
-@task(name="enrich", task_run_name="enrich-batch-{batch_no:04d}", **TASK)
+@task(name="enrich", task_run_name="enrich-batch-{batch_no:04d}", **runners.TASK)
 def enrich_task(
     settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], batch_no: int
 ) -> StageResult[Chunk]:
@@ -142,7 +132,7 @@ def enrich_task(
     return stagework.enrich_batch(settings, docs, chunks, sources)
 
 
-@task(name="embed", task_run_name="embed-batch-{batch_no:04d}", **TASK)
+@task(name="embed", task_run_name="embed-batch-{batch_no:04d}", **runners.TASK)
 def embed_task(
     settings: Settings, chunks: list[Chunk], known: dict[str, np.ndarray], batch_no: int
 ) -> StageResult[Chunk]:
@@ -156,7 +146,7 @@ def _recorded(rt: Runtime, result: StageResult[Any]) -> StageResult[Any]:
     return result
 
 
-@task(name="validate", task_run_name="validate-batch-{batch_no:04d}", **TASK)
+@task(name="validate", task_run_name="validate-batch-{batch_no:04d}", **runners.TASK)
 def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_no: int) -> StageResult[Chunk]:
     """Check the contracts; a batch over the reject-rate limit stops the run before anything is published."""
     result = validate.validate(docs, chunks, rt.settings.validate_, rt.max_tokens, rt.embedder.dimension)
@@ -164,27 +154,13 @@ def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_
     return result
 
 
-@task(
-    name="publish",
-    task_run_name="publish-batch-{batch_no:04d}",
-    retries=IO_RETRIES,
-    retry_delay_seconds=[2, 10, 30],
-    retry_condition_fn=_io_failure,
-    **TASK,
-)
-def publish_task(rt: Runtime, chunks: list[Chunk], previous: dict[str, list[str]], batch_no: int) -> int:
-    """Write a validated batch's points to Qdrant, on the flow's publishing thread (retried: I/O; idempotent by
-    point id). The flow records the batch in the catalog once this has ended (`_Publishing`)."""
-    return rt.write_points(chunks, previous)
-
-
-@task(name="version", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_io_failure, **TASK)
+@task(name="version", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=runners.io_failure, **runners.TASK)
 def version_task(rt: Runtime) -> StageResult[str]:
     """Write the dataset version, DVC-track it, commit and push."""
     return version.version(rt.catalog.iter_chunks(), rt.settings.version, rt.repo, rt.embedder.dimension, rt.manifest())
 
 
-@task(name="snapshot", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=_io_failure, **TASK)
+@task(name="snapshot", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=runners.io_failure, **runners.TASK)
 def snapshot_task(settings: Settings, name: str) -> dict[str, Any]:
     """Cut the snapshot `name` (the `snapshot` section's defaults) from the chunks this run left current: the same
     function as `docmill snapshot create NAME`."""
@@ -194,157 +170,6 @@ def snapshot_task(settings: Settings, name: str) -> dict[str, Any]:
     return {k: result[k] for k in ("tag", "version", "rows", "new")}
 
 
-def _on(runner: TaskRunner[Any], task: Any, **parameters: Any) -> Any:
-    """Submit a task to the run's task runner. In threads, lists and dicts go in `quote()`: Prefect would
-    otherwise walk every record (and every vector) of a batch looking for futures, which took minutes on a few
-    thousand chunks. Dask cannot take `quote()` (its tuple shape reaches the task unwrapped) and ships the
-    records by value (measured: 3,000 chunks with vectors in 4.3 s, against minutes of embedding)."""
-    if isinstance(runner, ThreadPoolTaskRunner):
-        parameters = {k: quote(v) if isinstance(v, list | dict) else v for k, v in parameters.items()}
-    return runner.submit(task, parameters)
-
-
-@dataclass
-class _Validated:
-    """A validated batch on its way out: its Qdrant writes (`future`, on the publishing thread), then its rows in
-    the catalog (on the flow's thread)."""
-
-    docs: list[Document]
-    chunks: list[Chunk]
-    n: int
-    future: Any = None
-
-
-class _Publishing:
-    """Validated batches being published, in order, off the embedder's path: each batch's points are written on
-    a thread of their own (`publish_task`) while the flow goes on, and the flow records the batch in the catalog
-    once they are in (Qdrant first, then the catalog, as before). Until then the batches here stand in for the
-    catalog: the next batches' exact-duplicate and embedding-cache lookups see them, as a sequential run would
-    see them published. At most `pipeline.publish_queue` batches wait (memory stays bounded when the store is
-    slow).
-
-    The reject-rate gate (`_gate`) judges the first `batch_size` documents of a pass together, as it would one
-    whole first batch: with `pipeline.ramp_up` the small first batches are held, unpublished, until that many
-    documents were validated (or the pass ends), so one bad chunk in the first document cannot stop a run that
-    a full batch would have let through, and nothing is published before the first judgement."""
-
-    def __init__(self, rt: Runtime, stages: dict[str, Counter[str]]) -> None:
-        self.rt, self.stages = rt, stages
-        self.held: list[_Validated] = []  # validated, before the gate's first judgement of this pass
-        self.waiting: deque[_Validated] = deque()  # points being written, catalog rows not yet
-        self.documents = 0
-        self.failed = False  # a batch failed to publish: the ones after it stay unrecorded
-        self.runner = ThreadPoolTaskRunner(max_workers=1)  # one writer: batches reach Qdrant in order
-
-    def __enter__(self) -> _Publishing:
-        self.runner.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.runner.__exit__(*exc)
-
-    def add(self, batch: _Validated, documents: int) -> None:
-        """A validated batch of `documents` source documents: judged by the gate, then its writes start (the
-        first batches of a pass wait until `batch_size` documents can be judged together).
-
-        Raises:
-            RejectRateExceeded: from the gate; the held batches are then never published.
-        """
-        self.held.append(batch)
-        self.documents += documents
-        if self.documents >= self.rt.settings.pipeline.batch_size:
-            self._release()
-
-    def _release(self) -> None:
-        if not self.held:
-            return
-        try:
-            _gate(self.rt, self.stages)  # before anything of these batches is published
-        except Exception:
-            self.held.clear()
-            raise
-        for batch in self.held:
-            self._submit(batch)
-        self.held.clear()
-
-    def _submit(self, batch: _Validated) -> None:
-        while len(self.waiting) >= self.rt.settings.pipeline.publish_queue:
-            self._record_oldest()
-        previous = self.rt.catalog.point_ids({c.doc_id for c in batch.chunks})
-        batch.future = _on(self.runner, publish_task, rt=self.rt, chunks=batch.chunks, previous=previous,
-                           batch_no=batch.n)  # fmt: skip
-        self.waiting.append(batch)
-
-    def record_written(self) -> None:
-        """Record in the catalog the batches whose points are written, oldest first, without waiting.
-
-        Raises:
-            Exception: the failure of a batch's Qdrant writes (after their retries) or of its catalog rows.
-        """
-        while self.waiting and self.waiting[0].future.wrapped_future.done():
-            self._record_oldest()
-
-    def drain(self) -> None:
-        """Judge and publish the held batches, wait for every batch's points and record the batches (nothing
-        more once a batch failed to publish)."""
-        if self.failed:
-            return
-        self._release()
-        while self.waiting:
-            self._record_oldest()
-
-    def _record_oldest(self) -> None:
-        batch = self.waiting.popleft()
-        try:
-            batch.future.result()
-            self.stages["validate"]["documents_published"] += self.rt.record_published(batch.docs, batch.chunks)
-        except BaseException:
-            self.failed = True  # a sequential run would have stopped at this batch: later ones stay unrecorded
-            self.waiting.clear()
-            raise
-
-    @contextlib.contextmanager
-    def on_failure(self) -> Iterator[None]:
-        """A failure in the block publishes the batches validated before it (judged by the gate first) before
-        it propagates, as a sequential run would have published them before the next batch failed. A failure
-        to publish them is raised instead, from the original one."""
-        try:
-            yield
-        except Exception as failure:
-            try:
-                self.drain()
-            except Exception as publish_failure:
-                raise publish_failure from failure
-            raise
-
-    def canonical_for_text(self) -> Callable[[str], str | None] | None:
-        """The catalog's published documents by text hash with the waiting batches' added (smallest doc_id, as
-        the catalog query orders them); None when no batch waits (the catalog's lookup)."""
-        own: dict[str, str] = {}
-        for batch in [*self.waiting, *self.held]:
-            published = {c.doc_id for c in batch.chunks}  # publish records the documents that kept chunks
-            for doc in batch.docs:
-                if doc.doc_id in published and doc.text_hash:
-                    own[doc.text_hash] = min(own.get(doc.text_hash, doc.doc_id), doc.doc_id)
-        if not own:
-            return None
-        catalog_lookup = self.rt.catalog.canonical_for_text
-
-        def lookup(text_hash: str) -> str | None:
-            found = [d for d in (catalog_lookup(text_hash), own.get(text_hash)) if d]
-            return min(found) if found else None
-
-        return lookup
-
-    def known_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
-        """Cached vectors for these texts: the waiting batches' and the catalog's."""
-        pending = {c.text_hash: c.vector for batch in [*self.waiting, *self.held] for c in batch.chunks}
-        known = {h: np.asarray(pending[h], dtype=np.float32) for h in text_hashes if h in pending}
-        rest = [h for h in text_hashes if h not in known]
-        known.update(self.rt.catalog.cached_vectors(rest, self.rt.embedder.model_key))
-        return known
-
-
 def _process_batch(
     rt: Runtime,
     runner: TaskRunner[Any],
@@ -352,7 +177,7 @@ def _process_batch(
     ahead: stagework.Ahead,
     n: int,
     stages: dict[str, Counter[str]],
-    publishing: _Publishing,
+    publishing: Publishing,
 ) -> None:
     """A batch's turn, after the work that ran ahead of it: the catalog's side (rejects, duplicates, the
     embedding cache, recording published batches) here in the flow process, the stateless stage work on the
@@ -374,10 +199,12 @@ def _process_batch(
     chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
     kept = {c.doc_id for c in chunks}
     docs = [d for d in docs if d.doc_id in kept]  # the rest were rejected by chunk
-    enriched = _on(runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n)
+    enriched = runners.submit(
+        runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n
+    )
     chunks = keep("enrich", enriched.result()).records
     known = publishing.known_vectors(sorted({c.text_hash for c in chunks}))
-    embedding = _on(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n)
+    embedding = runners.submit(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n)
     try:
         publishing.record_written()
     except BaseException:
@@ -387,7 +214,7 @@ def _process_batch(
     _same_model(rt, embedded_by=chunks)
     checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
-    publishing.add(_Validated(docs, chunks, n), len(sources))  # the gate judges it before it is published
+    publishing.add(Validated(docs, chunks, n), len(sources))  # the gate judges it before it is published
 
 
 def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
@@ -442,7 +269,7 @@ def pipeline(
         if rt._run_lock is not None:  # a run that got the lock records its failure
             rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
         rt.close()
-        message = explain(exc, settings, IO_RETRIES)
+        message = explain(exc, settings, runners.IO_RETRIES)
         logger.error(message)
         if isinstance(exc, StoreUnavailable):  # the flow run's state message says what to do
             raise StoreUnavailable(message) from exc
@@ -499,7 +326,7 @@ def _batches(
     """Process the pending documents batch by batch, in order, numbering batches from `first`; returns the next
     number. Up to `pipeline.prepare_ahead` batches are prepared on the runner (parsed, cleaned up to
     deduplication, chunked: see `stagework.Ahead`) while this one is deduplicated, enriched and embedded, and
-    the ones before it are published (`_Publishing`): memory stays bounded by a few batches, and the embedder
+    the ones before it are published (`flows.publishing`): memory stays bounded by a few batches, and the embedder
     waits neither for the parsers nor for the Qdrant writes. With `pipeline.ramp_up` the first batches are
     small, so the first embedding starts after one document's parse.
     A batch is recorded in the catalog only after its turn and its Qdrant writes, in batch order, so a run
@@ -512,7 +339,7 @@ def _batches(
     n = first - 1
     ahead: deque[tuple[int, list[SourceFile], Any]] = deque()
     try:
-        with _Publishing(rt, stages) as publishing:
+        with Publishing(rt, stages, _gate) as publishing:
             with publishing.on_failure():  # a batch that failed to prepare, a listing error, a failed turn
                 _prepare_ahead(rt, runner, batches, ahead)
                 while ahead:
@@ -538,7 +365,9 @@ def _prepare_ahead(
     """Submit the next batches' preparation until `pipeline.ahead()` of them are in flight."""
     while len(ahead) < rt.settings.pipeline.ahead() and (item := next(batches, None)) is not None:
         n, batch = item
-        future = _on(runner, prepare_task, settings=rt.settings, sources=batch, pii_key=rt.pii_key, batch_no=n)
+        future = runners.submit(
+            runner, prepare_task, settings=rt.settings, sources=batch, pii_key=rt.pii_key, batch_no=n
+        )
         ahead.append((n, batch, future))
 
 

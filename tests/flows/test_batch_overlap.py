@@ -78,12 +78,13 @@ def test_a_batch_is_published_while_the_next_embeds_and_the_next_sees_it(
 ) -> None:
     import flows.pipeline as module
     from docmill.runtime import Runtime
+    from flows import runners
 
     calls: list[tuple[str, int]] = []  # the flow's order of submissions
     batch_of: dict[str, int] = {}  # doc_id -> batch, from the embed submissions
     next_embedded = [threading.Event() for _ in range(3)]  # [k]: batch k + 1's embedding was submitted
     early: list[int] = []  # batches whose points were written before the next batch's embedding was submitted
-    submit, write = module._on, Runtime.write_points
+    submit, write = runners.submit, Runtime.write_points
 
     def recorded_submit(runner: Any, task: Any, **parameters: Any) -> Any:
         n = parameters["batch_no"]
@@ -101,7 +102,7 @@ def test_a_batch_is_published_while_the_next_embeds_and_the_next_sees_it(
             early.append(n)
         return int(write(rt, chunks, previous))
 
-    monkeypatch.setattr(module, "_on", recorded_submit)
+    monkeypatch.setattr(runners, "submit", recorded_submit)
     monkeypatch.setattr(Runtime, "write_points", held_write)
     config = _corpus(tmp_path, models_dir)
     summary = module.pipeline(params=PipelineParams(config_path=str(config)))

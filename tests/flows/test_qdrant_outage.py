@@ -57,6 +57,7 @@ def test_outage_retries_then_one_line_failure_then_the_next_run_completes(
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     import flows.pipeline as module
+    from flows import publishing
 
     config = write_small_corpus(tmp_path)
     settings = yaml.safe_load(config.read_text())
@@ -65,7 +66,7 @@ def test_outage_retries_then_one_line_failure_then_the_next_run_completes(
     outage = tmp_path / "outage.yaml"
     outage.write_text(yaml.safe_dump(settings))
     # the production delays are 2, 10 and 30 s; the count of retries is what this test is about
-    monkeypatch.setattr(module, "publish_task", module.publish_task.with_options(retry_delay_seconds=0))
+    monkeypatch.setattr(publishing, "publish_task", publishing.publish_task.with_options(retry_delay_seconds=0))
 
     state = module.pipeline(params=PipelineParams(config_path=str(outage)), return_state=True)
     assert state.is_failed()
