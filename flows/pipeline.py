@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
-from prefect.task_runners import TaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from docmill import dryrun, quarantine, stagework
@@ -214,7 +214,7 @@ def _process_batch(
     _same_model(rt, embedded_by=chunks)
     checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
-    publishing.add(Validated(docs, chunks, n), len(sources))  # the gate judges it before it is published
+    publishing.add(Validated(docs, chunks, n, len(sources)))  # the gate judges it before it is published
 
 
 def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
@@ -342,6 +342,8 @@ def _batches(
         with Publishing(rt, stages, _gate) as publishing:
             with publishing.on_failure():  # a batch that failed to prepare, a listing error, a failed turn
                 _prepare_ahead(rt, runner, batches, ahead)
+                if ahead and isinstance(runner, ThreadPoolTaskRunner):  # the runner's threads share this process's
+                    stagework.load_preparation(rt.settings)  # adapters: load them while the first batch parses
                 while ahead:
                     n, batch, future = ahead.popleft()
                     prepared = future.result()

@@ -40,6 +40,7 @@ class Validated:
     docs: list[Document]
     chunks: list[Chunk]
     n: int
+    size: int  # source documents of the batch
     future: Any = None
 
 
@@ -48,8 +49,8 @@ class Publishing:
     a thread of their own (`publish_task`) while the flow goes on, and the flow records the batch in the catalog
     once they are in (Qdrant first, then the catalog, as before). Until then the batches here stand in for the
     catalog: the next batches' exact-duplicate and embedding-cache lookups see them, as a sequential run would
-    see them published. At most `pipeline.publish_queue` batches wait (memory stays bounded when the store is
-    slow).
+    see them published. At most `pipeline.publish_queue` batches' worth of documents wait (memory stays bounded
+    when the store is slow).
 
     The reject-rate gate (`gate`: the flow's) judges the first `batch_size` documents of a pass together, as it
     would one whole first batch: with `pipeline.ramp_up` the small first batches are held, unpublished, until
@@ -73,15 +74,15 @@ class Publishing:
     def __exit__(self, *exc: object) -> None:
         self.runner.__exit__(*exc)
 
-    def add(self, batch: Validated, documents: int) -> None:
-        """A validated batch of `documents` source documents: judged by the gate, then its writes start (the
-        first batches of a pass wait until `batch_size` documents can be judged together).
+    def add(self, batch: Validated) -> None:
+        """A validated batch: judged by the gate, then its writes start (the first batches of a pass wait until
+        `batch_size` documents can be judged together).
 
         Raises:
             RejectRateExceeded: from the gate; the held batches are then never published.
         """
         self.held.append(batch)
-        self.documents += documents
+        self.documents += batch.size
         if self.documents >= self.rt.settings.pipeline.batch_size:
             self._release()
 
@@ -98,7 +99,8 @@ class Publishing:
         self.held.clear()
 
     def _submit(self, batch: Validated) -> None:
-        while len(self.waiting) >= self.rt.settings.pipeline.publish_queue:
+        cfg = self.rt.settings.pipeline  # the queue counts documents: the small ramp-up batches add up to one
+        while self.waiting and sum(b.size for b in self.waiting) + batch.size > cfg.publish_queue * cfg.batch_size:
             self._record_oldest()
         previous = self.rt.catalog.point_ids({c.doc_id for c in batch.chunks})
         batch.future = runners.submit(self.runner, publish_task, rt=self.rt, chunks=batch.chunks, previous=previous,

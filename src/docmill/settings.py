@@ -74,11 +74,12 @@ class PipelineConfig(_Section):
         "this many batches more.",
     )
     publish_queue: int = Field(
-        4,
+        8,
         ge=1,
         description="Validated batches whose Qdrant writes may still be running (on the flow's publishing thread) "
-        "while the flow goes on; when this many wait, the flow waits for the oldest. Memory holds this many "
-        "batches with their vectors.",
+        "while the flow goes on, counted in documents (`publish_queue` x `batch_size`: the small ramp-up batches "
+        "add up to one); beyond, the flow waits for the oldest. Memory holds that many documents with their "
+        "vectors.",
     )
     dask_address: str | None = Field(
         None,

@@ -31,6 +31,7 @@ T = TypeVar("T")
 KEEP = 2  # adapters of this many settings per kind stay loaded in a process (older ones are closed)
 _cache: dict[str, OrderedDict[str, Any]] = {}
 _lock = threading.Lock()
+_kind_locks: dict[str, threading.Lock] = {}
 # one extraction at a time per process: a parser pool is not thread-safe, and replacing one (other settings)
 # must not close it under a running extraction (a Dask worker with several threads, two runs on one cluster)
 _extracting = threading.Lock()
@@ -39,8 +40,14 @@ _extracting = threading.Lock()
 _preparing = threading.Lock()
 
 
-def _cached(kind: str, key: str, make: Callable[[], T]) -> T:
+def _kind_lock(kind: str) -> threading.Lock:
+    """One lock per kind of adapter: loading a tokenizer does not hold up the parser pool's lookup."""
     with _lock:
+        return _kind_locks.setdefault(kind, threading.Lock())
+
+
+def _cached(kind: str, key: str, make: Callable[[], T]) -> T:
+    with _kind_lock(kind):
         entries = _cache.setdefault(kind, OrderedDict())
         if key not in entries:
             entries[key] = make()
@@ -48,6 +55,15 @@ def _cached(kind: str, key: str, make: Callable[[], T]) -> T:
                 _close(entries.popitem(last=False)[1])
         entries.move_to_end(key)
         return entries[key]  # type: ignore[no-any-return]
+
+
+def load_preparation(settings: Settings) -> None:
+    """Load this process's tokenizer and language identifier now (~2.5 s of imports), e.g. on a thread that
+    would otherwise wait for the first batch's parse; the first preparation then finds them loaded."""
+    from docmill.language import detect_language
+
+    tokenizer(settings)
+    detect_language("a sentence long enough to load the language identifier")
 
 
 def _close(adapter: Any) -> None:
@@ -82,7 +98,7 @@ def parser_pool(settings: Settings) -> Any:
 
 def release_parsers(settings: Settings) -> None:
     """Stop this process's parser pool for `settings.extract`, if it has one."""
-    with _extracting, _lock:
+    with _extracting, _kind_lock("parsers"):
         pool = _cache.get("parsers", OrderedDict()).pop(config_hash(settings.extract), None)
     if pool is not None:
         pool.close()
