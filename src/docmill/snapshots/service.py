@@ -90,3 +90,49 @@ def card(settings: Settings, ref: str, out: Path) -> list[Path]:
     manifest = core.read_manifest(repo, tag)
     trainings = registry(settings, repo).find(dataset=tag)
     return write_cards(out, manifest, trainings, title=tag, stem=tag.replace("@", "-"))
+
+
+def restore_index(settings: Settings, ref: str, collection: str | None = None, replace: bool = False) -> dict[str, Any]:
+    """Rebuild a Qdrant collection (the configured server, or the embedded store under the data folder) from
+    version `ref`'s Parquet files, next to the live collection; see `docmill.snapshots.restore`.
+
+    The collection is `collection`, or `<embed.collection>-<NAME>-v<N>`; the live collection itself is refused.
+
+    Raises:
+        SnapshotError: on an unknown version, the live collection's name, an existing collection (without
+            `replace`), a version without Parquet files or a damaged file.
+    """
+    import os
+
+    from docmill.snapshots.restore import restore
+    from docmill.store import QdrantStore
+
+    cfg = settings.embed
+    with locked(settings, f"index restore {ref}") as repo:
+        tag = core.resolve(repo, ref)
+        name = collection or f"{cfg.collection}-{tag.replace('@', '-')}"
+        if name == cfg.collection:
+            raise SnapshotError(
+                f"{name!r} is the pipeline's live collection (embed.collection): restore next to it under another name"
+            )
+        store = QdrantStore(
+            name,
+            url=cfg.qdrant_url,
+            path=settings.paths.data_dir / "qdrant",
+            api_key=os.environ.get(cfg.qdrant_api_key_env),
+            write_batch=cfg.write_batch,
+        )
+        try:
+            result = restore(repo, tag, store, replace)
+        finally:
+            store.close()
+        AuditLog(settings.paths.audit_log).append(
+            "index_restored",
+            dataset=tag.rsplit("@v", 1)[0],
+            tag=tag,
+            version=result["version"],
+            collection=name,
+            points=result["points"],
+            location=store.location,
+        )
+    return {**result, "location": store.location}
