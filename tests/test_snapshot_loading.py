@@ -146,3 +146,47 @@ def test_a_jsonl_only_folder_loads_its_jsonl_as_the_default(data: Path, tmp_path
     assert sorted(loaded) == ["test", "train"]
     assert loaded["train"].column_names == json.loads((folder / "manifest.json").read_text())["columns"]["jsonl"]
     assert loaded["train"].features["chunk_index"].dtype == "int32", "the card's types, not the JSON's int64"
+
+
+def test_index_restore_rebuilds_points_from_the_parquet_and_refuses_what_it_cannot(data: Path) -> None:
+    import numpy as np
+    import pyarrow.parquet as pq
+    from qdrant_client import QdrantClient
+
+    config = data.parent.parent / "docmill.yaml"
+    out = _cli(config, "index", "restore", "both", "--collection", "both-v1").output
+    assert "both@v1" in out and "without run_id" not in out
+    rows = {
+        r["point_id"]: r for s in ("train", "eval") for r in pq.read_table(data / "both" / f"{s}.parquet").to_pylist()
+    }
+    client = QdrantClient(path=str(data.parent / "qdrant"))
+    try:
+        points = client.scroll("both-v1", limit=100, with_payload=True, with_vectors=True)[0]
+    finally:
+        client.close()
+    assert {str(p.id) for p in points} == set(rows) and len(points) == 36
+    for point in points:
+        row = rows[str(point.id)]
+        assert point.payload == {
+            **json.loads(row["metadata"]),
+            **{k: row[k] for k in ("text", "doc_id", "chunk_id", "chunk_index", "char_start", "char_end")},
+            **{k: row[k] for k in ("page_start", "page_end", "token_count", "run_id")},
+        }
+        assert np.allclose(point.vector, row["embedding"], atol=1e-6)  # unit vectors: cosine keeps them
+    refused = CliRunner().invoke(app, ["index", "restore", "text-only", "--config", str(config)])
+    assert refused.exit_code == 1 and "no Parquet files" in refused.output
+    cache = data / ".dvc" / "cache"
+    wanted = (data / "both" / "eval.parquet").read_bytes()
+    damaged = next(p for p in cache.rglob("*") if p.is_file() and p.read_bytes() == wanted)
+    damaged.chmod(0o644)
+    damaged.write_bytes(wanted[:-9] + b"corrupted")
+    try:
+        broken = CliRunner().invoke(app, ["index", "restore", "both", "-c", str(config), "--collection", "x"])
+    finally:
+        damaged.write_bytes(wanted)
+    assert broken.exit_code == 1 and "does not match its manifest" in broken.output
+    client = QdrantClient(path=str(data.parent / "qdrant"))
+    try:
+        assert not client.collection_exists("x"), "nothing written from a damaged version"
+    finally:
+        client.close()

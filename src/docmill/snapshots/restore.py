@@ -77,20 +77,24 @@ def restore(repo: DataRepo, tag: str, store: PointSink, replace: bool = False) -
     """
     manifest = read_manifest(repo, tag)
     files = parquet_files(manifest)
+    for name, sha256 in files.items():  # every file checked before the store is touched
+        if hashlib.sha256(repo.read_file(tag, name)).hexdigest() != sha256:
+            raise SnapshotError(f"{tag}/{name} does not match its manifest: the cache or remote copy is damaged")
     if store.exists():
         if not replace:
             raise SnapshotError(f"collection {store.collection!r} exists: --replace rebuilds it from {tag}")
         store.drop()
     store.ensure_collection(int(manifest["embedding_dimension"]))
     written, with_run = 0, True
-    for name, sha256 in files.items():
-        data = repo.read_file(tag, name)
-        if hashlib.sha256(data).hexdigest() != sha256:
-            raise SnapshotError(f"{tag}/{name} does not match its manifest: the cache or remote copy is damaged")
-        for ids, vectors, payloads, has_run in _batches(data, store.write_batch):
-            store.upsert(ids, vectors, payloads)
-            written += len(ids)
-            with_run = with_run and has_run
+    try:
+        for name in files:
+            for ids, vectors, payloads, has_run in _batches(repo.read_file(tag, name), store.write_batch):
+                store.upsert(ids, vectors, payloads)
+                written += len(ids)
+                with_run = with_run and has_run
+    except BaseException:
+        store.drop()  # no half-restored collection stays behind
+        raise
     count = store.count()
     if count != written or written != manifest["rows"]:
         raise SnapshotError(
