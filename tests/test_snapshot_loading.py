@@ -173,6 +173,14 @@ def test_index_restore_rebuilds_points_from_the_parquet_and_refuses_what_it_cann
             **{k: row[k] for k in ("page_start", "page_end", "token_count", "run_id")},
         }
         assert np.allclose(point.vector, row["embedding"], atol=1e-6)  # unit vectors: cosine keeps them
+    live = CliRunner().invoke(app, ["index", "drop", "docmill", "--config", str(config)])
+    assert live.exit_code == 1 and "live collection" in live.output
+    assert "dropped" in _cli(config, "index", "drop", "both-v1").output
+    client = QdrantClient(path=str(data.parent / "qdrant"))
+    try:
+        assert not client.collection_exists("both-v1")
+    finally:
+        client.close()
     refused = CliRunner().invoke(app, ["index", "restore", "text-only", "--config", str(config)])
     assert refused.exit_code == 1 and "no Parquet files" in refused.output
     cache = data / ".dvc" / "cache"

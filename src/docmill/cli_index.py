@@ -38,3 +38,21 @@ def restore(
     )
     if not info["run_id_restored"]:
         console.print("payloads without run_id: this version's Parquet predates the run_id column")
+
+
+@index_app.command("drop")
+def drop(
+    collection: Annotated[str, typer.Argument(help="A restored collection (never embed.collection).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Delete a restored collection (the embedded store loads every collection it holds into memory)."""
+    from docmill.snapshots import service
+    from docmill.snapshots.spec import SnapshotError
+    from docmill.store import StoreUnavailable
+
+    try:
+        location = service.drop_index(_settings(config), collection)
+    except (SnapshotError, StoreUnavailable, RuntimeError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"collection {collection!r} dropped at {location}")
