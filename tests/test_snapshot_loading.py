@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import dvc  # noqa: F401  # DVC binds its log handlers to sys.stdout on import: not to a CliRunner's stream
 import pytest
 import yaml
 from typer.testing import CliRunner
