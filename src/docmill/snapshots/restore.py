@@ -56,8 +56,9 @@ def parquet_files(manifest: dict[str, Any]) -> dict[str, str]:
 
 def _batches(data: bytes, size: int) -> Iterator[tuple[list[str], np.ndarray, list[dict[str, Any]], bool]]:
     parquet = pq.ParquetFile(pa.BufferReader(data))
+    payload_columns = [name for name in parquet.schema_arrow.names if name != "embedding"]
     for batch in parquet.iter_batches(batch_size=size):
-        rows = batch.to_pylist()
+        rows = batch.select(payload_columns).to_pylist()  # the vectors stay one float32 array
         dimension = batch.schema.field("embedding").type.list_size
         flat = batch.column("embedding").flatten().to_numpy(zero_copy_only=False)
         vectors = np.asarray(flat, dtype=np.float32).reshape(-1, dimension)
