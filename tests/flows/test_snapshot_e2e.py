@@ -84,7 +84,7 @@ def world(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
                 "ingest": {"sources": [str(inbox)]},
                 "enrich": {"rules": [{"pattern": "**/finance/**", "department": "finance"}]},
                 "version": {"remote_url": str(root / "remote"), "dataset_name": "pipeline"},
-                "snapshot": {"splits": {"train": 0.5, "eval": 0.5}, "seed": 7},
+                "snapshot": {"splits": {"train": 0.5, "eval": 0.5}, "seed": 7, "license": "cc-by-sa-4.0"},
             }
         )
     )
@@ -236,6 +236,9 @@ def test_exports_load_with_hf_datasets(world: dict[str, Any], tmp_path: Path) ->
             first = next(iter(loaded.values()))[0]
             assert len(first["embedding"]) == manifest["embedding_dimension"] == 384
     card = (folder / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "cc-by-sa-4.0", "the flow's run takes the config's licence"
+    assert meta["language"] == ["en"], "no languages configured: the documents' detected languages"
     assert "## Chunks left out by the filters\n\n| | |\n|---|---|\n| none |  |\n" in card, "no filter: none"
     folder_loaded = load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))  # through the folder's README.md card
     assert sorted(folder_loaded) == ["train", "validation"]
