@@ -280,10 +280,9 @@ def pipeline(
         summary["snapshot"] = snapshot_task(settings, params.snapshot_name)
     run_artifacts(summary)
     logger.info(
-        "dataset %s version %s (%s)",
-        settings.version.dataset_name,
-        summary["dataset_version"],
+        "dataset %s (version %s)",
         summary["dataset_tag"],
+        summary["dataset_version"],
     )
     return summary
 

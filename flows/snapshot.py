@@ -41,6 +41,8 @@ def snapshot_flow(params: SnapshotParams) -> dict[str, Any]:
         splits=params.splits,
         seed=params.seed,
         push=params.push,
+        # the card's licence and languages: the config's unless the run sets them
+        **{key: getattr(params, key) for key in ("license", "languages") if key in params.model_fields_set},
     )
     result = service.create(settings, request).as_dict()
     logger.info("snapshot %s: %s (%s)", result["name"], result["tag"], "new" if result["new"] else "unchanged")

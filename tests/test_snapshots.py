@@ -171,5 +171,5 @@ def test_the_snapshot_flow_has_one_typed_parameter_the_ui_renders_as_a_form() ->
     schema = parameter_schema(snapshot_flow).model_dump()
     assert list(schema["properties"]) == ["params"] and snapshot_flow.name == "docmill-snapshot"
     fields = schema["definitions"]["SnapshotParams"]["properties"]
-    assert {"name", "filters", "format", "splits", "seed", "push", "config_path"} <= set(fields)
+    assert {"name", "filters", "format", "splits", "seed", "push", "config_path", "license", "languages"} <= set(fields)
     assert all(f.get("description") for f in fields.values()), "every field described in the form"

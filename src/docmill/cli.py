@@ -19,6 +19,7 @@ from rich.table import Table
 
 from docmill.cli_common import ConfigOpt, console
 from docmill.cli_common import load_cli_settings as _settings
+from docmill.cli_index import index_app
 from docmill.cli_ops import deploy_command, server_app
 from docmill.cli_snapshot import snapshot_app, trainings_app
 
@@ -30,6 +31,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(server_app, name="server")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(trainings_app, name="trainings")
+app.add_typer(index_app, name="index")
 app.command("deploy")(deploy_command)
 
 
@@ -130,7 +132,7 @@ def _print_summary(summary: dict[str, Any], log_path: Path) -> None:
     for reason, count in sorted(summary["quarantine"].items()):
         table.add_row("quarantined", f"{reason}: {count}")
     state = "new version" if summary["new_version"] else "unchanged"
-    table.add_row("dataset", f"{summary['dataset']} {summary['dataset_tag']} ({state}), {summary['dataset_rows']} rows")
+    table.add_row("dataset", f"{summary['dataset_tag']} ({state}), {summary['dataset_rows']} rows")  # tag: NAME@vN
     table.add_row("dataset version", summary["dataset_version"])
     table.add_row("Prefect UI", os.environ.get("PREFECT_UI_URL", "http://127.0.0.1:4200"))
     table.add_row("data", summary["data_dir"])

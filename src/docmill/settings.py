@@ -387,6 +387,16 @@ class SnapshotConfig(_Section):
     )
     seed: int = Field(0, description="Default seed of the document -> split assignment.")
     push: bool = Field(True, description="Push each snapshot version to the DVC remote.")
+    license: str = Field(
+        "other",
+        description="Licence on each snapshot's dataset card (README.md `license`: a Hugging Face licence id such "
+        "as other, cc-by-4.0, apache-2.0).",
+    )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="Languages on each snapshot's dataset card (README.md `language`, ISO 639-1 codes); empty: "
+        "the languages detected in the snapshot's documents.",
+    )
 
 
 class OperationsConfig(_Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -302,6 +303,7 @@ def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tm
     run = subprocess.run([docmill, "run", "-c", str(tmp_path / "c.yaml")], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "dataset version" in run.stdout and "default@v1" in run.stdout
+    assert re.search(r"\bdataset\W+default@v1 \(new version\), \d+ rows", run.stdout), "the tag names the dataset once"
     assert "extract/corrupt_pdf: 1" in run.stdout and "http://127.0.0.1:4200" in run.stdout
     status = subprocess.run(
         [docmill, "status", "-c", str(tmp_path / "c.yaml")], capture_output=True, text=True, env=env, check=True
