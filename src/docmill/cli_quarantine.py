@@ -69,19 +69,22 @@ def quarantine_list(
         summary.add_row(c["stage"], c["reason"], str(c["documents"]), str(c["chunks"]), str(c["parts"]))
     console.print(summary)
     shown = rows if limit == 0 else rows[:limit]
-    table = Table("id", "stage", "reason", "file", "part", "message", title="quarantine")
+    table = Table("id", "stage", title="quarantine")
+    table.add_column("reason", overflow="fold")
+    table.add_column("file", no_wrap=True)  # whole, however narrow the terminal: the message wraps instead
+    table.add_column("part")
+    table.add_column("message")
     for row in shown:
         part = row["part"] or (f"chunk {row['chunk_id'][:8]}" if row["chunk_id"] else "")
         table.add_row(str(row["id"]), row["stage"], row["reason"], row["file"], part, row["message"])
     if shown:
         console.print(table)
     more = len(rows) - len(shown)
-    console.print(
-        f"{len(rows)} rows"
-        + (f"; {len(shown)} shown, {more} more (--limit, --stage, --reason, --type, --path)" if more else "")
-        + "; full source URI: docmill quarantine show ID, --json or --csv",
-        markup=False,
+    counted = f"{len(rows)} rows" + (
+        f"; {len(shown)} shown, {more} more (--limit N, 0: all; --stage, --reason, --type, --path)" if more else ""
     )
+    console.print(counted, markup=False)
+    console.print("full source URIs: docmill quarantine show ID, --json or --csv", markup=False)
 
 
 @quarantine_app.command("show")
