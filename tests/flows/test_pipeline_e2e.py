@@ -30,6 +30,7 @@ from docmill.records import POINT_NAMESPACE
 from tests.helpers import comparable, qdrant_points
 
 pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
 LINEAGE = {
     "doc_id",
     "chunk_id",
@@ -416,6 +417,10 @@ def _check_metrics_match_the_run_summary(data: Path, printed: str) -> None:
     assert abs(value("last_run_timestamp_seconds") - time.time()) < 600
     assert value("last_run_duration_seconds") == summary["seconds"]
     assert not list((data / "metrics").glob("*.prom.*")), "no temporary file left beside it"
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    queried = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"docmill_\w+", t["expr"])}
+    written = {name for name, _ in samples}
+    assert queried and queried <= written, queried - written  # the dashboard asks for what the file holds
 
 
 def _check_quarantine_listing(docmill: str, config: Path, env: dict[str, str]) -> None:
