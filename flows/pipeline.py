@@ -424,6 +424,7 @@ def _summary(
         "dataset_rows": int(stages["version"]["rows"]),
         "new_version": bool(stages["version"]["new_version"]),
         "data_dir": str(settings.paths.data_dir.resolve()),
+        "metrics_file": str(settings.paths.metrics.resolve()),
     }
 
 

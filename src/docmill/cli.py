@@ -143,7 +143,7 @@ def _print_summary(summary: dict[str, Any], log_path: Path, ui: str) -> None:
     table.add_row("dataset version", summary["dataset_version"])
     table.add_row("Prefect UI", ui)
     table.add_row("data", summary["data_dir"])
-    table.add_row("metrics", str(Path(summary["data_dir"]) / "metrics" / "docmill.prom"))
+    table.add_row("metrics", summary["metrics_file"])
     table.add_row("log", str(log_path))
     table.add_row("took", f"{summary['seconds']:.1f} s")
     console.print(table)

@@ -370,6 +370,8 @@ def _check_metrics_match_the_run_summary(data: Path, printed: str) -> None:
     db = _db(data)
     summary = json.loads(db.execute("SELECT summary FROM runs WHERE status='completed'").fetchone()[0])
     db.close()
+    assert summary["metrics_file"] == str((data / "metrics" / "docmill.prom").resolve())
+    assert re.search(rf"metrics\s*│ {re.escape(summary['metrics_file'])} ", printed), printed
     text = (data / "metrics" / "docmill.prom").read_text()
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
