@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from docmill.catalog import DUPLICATE, EMBEDDED, SUPERSEDED
+from docmill.locks import holder_gone
 from docmill.records import Chunk, Document, Reject, make_chunk_id
 from docmill.runtime import Runtime
 from docmill.settings import PathsConfig, Settings
@@ -180,6 +181,7 @@ def test_a_run_left_running_is_recorded_crashed_by_the_next_holder_of_the_lock(t
     first = _runtime(tmp_path, "r1")
     first.start_run()
     first.close()  # the lock is released as by a killed process; the run never finished
+    assert not holder_gone(tmp_path / "data", "run r1")  # its process (this one) still exists
     second = _runtime(tmp_path, "r2")
     second.start_run()
     assert second.crashed_runs == ["r1"]

@@ -22,6 +22,7 @@ from docmill.cli_common import load_cli_settings as _settings
 from docmill.cli_ops import deploy_command, server_app
 from docmill.cli_quarantine import quarantine_app
 from docmill.cli_snapshot import snapshot_app, trainings_app
+from docmill.locks import holder_gone
 
 app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
 audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/audit/audit.jsonl).")
@@ -216,11 +217,14 @@ def status(config: ConfigOpt = None) -> None:
     runs = Table("run", "status", "started", "seconds", "dataset version", title="last runs")
     for row in catalog.last_runs():
         summary = json.loads(row["summary"] or "{}")
+        run_status = row["status"]
+        if run_status == "running" and holder_gone(settings.paths.data_dir, f"run {row['run_id']}"):
+            run_status = "running, but its process is gone (crashed: the next run records it)"
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["started_at"]))
         took = f"{row['finished_at'] - row['started_at']:.1f}" if row["finished_at"] else ""
         runs.add_row(
             row["run_id"],
-            row["status"],
+            run_status,
             started,
             took,
             summary.get("dataset_version") or summary.get("error", ""),

@@ -166,6 +166,10 @@ def test_a_run_killed_with_sigkill_is_recorded_crashed_by_the_next(
     assert status == "running"
     with get_client(sync_client=True) as client:
         assert client.read_flow_run(UUID(killed)).state.type == StateType.RUNNING
+    docmill = str(Path(sys.executable).with_name("docmill"))
+    before = subprocess.run([docmill, "status", "-c", str(config)], capture_output=True, text=True, env=env)
+    (line,) = [row for row in before.stdout.splitlines() if row.strip("│ ").startswith(killed)]
+    assert "process is gone" in line, before.stdout  # said before any run records it
 
     resumed = _run(config, prefect_api)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -174,7 +178,6 @@ def test_a_run_killed_with_sigkill_is_recorded_crashed_by_the_next(
     assert runs == {killed: "crashed", next_run: "completed"}
     ((error,),) = _catalog_rows(data, f"SELECT json_extract(summary, '$.error') FROM runs WHERE run_id='{killed}'")
     assert "died without finishing" in error and f"run {killed}, pid {proc.pid}" in error and next_run in error
-    docmill = str(Path(sys.executable).with_name("docmill"))
     status_out = subprocess.run([docmill, "status", "-c", str(config)], capture_output=True, text=True, env=env)
     assert status_out.returncode == 0, status_out.stderr
     (line,) = [row for row in status_out.stdout.splitlines() if row.strip("│ ").startswith(killed)]
