@@ -20,7 +20,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from docmill import dryrun, quarantine, stagework
+from docmill import dryrun, metrics, quarantine, runstats, stagework
 from docmill.containers import expand_containers
 from docmill.faults import checkpoint
 from docmill.offline import apply_offline_defaults
@@ -35,7 +35,7 @@ from docmill.stages import chunk, clean, ingest, validate, version
 from docmill.store import StoreUnavailable
 from flows import runners
 from flows.publishing import Publishing, Validated
-from flows.reporting import Progress, dry_run_artifacts, explain, run_artifacts
+from flows.reporting import Progress, dry_run_artifacts, explain, mark_crashed, run_artifacts
 
 apply_offline_defaults()
 WORKERS = "workers"  # not a stage: batches per (stage, host:pid), reported as the summary's `workers`
@@ -233,15 +233,10 @@ def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
 
 
 def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
-    """Stop the run when a contract rejected more of the rows it saw so far than its gate allows (the `chunks`
-    gate counts chunks rejected by the `chunks` and `embeddings` contracts)."""
-    cfg = rt.settings.validate_
-    for contract, stage, rejected, total in (
-        ("extracted", "extract", "contract_extracted_rejected", "out"),
-        ("cleaned", "clean", "contract_cleaned_rejected", "out"),
-        ("chunks", "validate", "rejected", "in"),
-    ):
-        validate.check_reject_rate(int(stages[stage][rejected]), int(stages[stage][total]), cfg, contract)
+    """Stop the run when a contract rejected more of the rows it saw so far than its gate allows (see
+    `runstats.REJECT_GATES`)."""
+    for contract, (rejected, total) in runstats.reject_counts(stages).items():
+        validate.check_reject_rate(rejected, total, rt.settings.validate_, contract)
 
 
 @flow(name="docmill-pipeline", log_prints=False)
@@ -264,10 +259,12 @@ def pipeline(
     rt = Runtime(settings, str(flow_run.get_id() or f"local-{time.time_ns()}"))
     try:
         rt.start_run()
+        mark_crashed(rt.crashed_runs, rt.run_id)
         summary = _run(rt, settings, params)
     except BaseException as exc:
         if rt._run_lock is not None:  # a run that got the lock records its failure
             rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
+            _write_metrics(rt, {"run_id": rt.run_id, "documents": rt.catalog.counts()}, "failed")
         rt.close()
         message = explain(exc, settings, runners.IO_RETRIES)
         logger.error(message)
@@ -275,6 +272,7 @@ def pipeline(
             raise StoreUnavailable(message) from exc
         raise
     rt.finish_run("completed", summary)
+    _write_metrics(rt, summary, "completed")
     rt.close()  # releases the data folder's lock, which the snapshot takes next
     if params.snapshot_name:
         summary["snapshot"] = snapshot_task(settings, params.snapshot_name)
@@ -285,6 +283,14 @@ def pipeline(
         summary["dataset_version"],
     )
     return summary
+
+
+def _write_metrics(rt: Runtime, summary: dict[str, Any], outcome: str) -> None:
+    """Replace the metrics file (`paths.metrics`) with this run's; a failure to write it is logged, never fatal."""
+    try:
+        metrics.write(rt.settings.paths.metrics, summary, outcome, rt.catalog.run_totals())
+    except Exception as exc:  # the dataset matters more than its metrics
+        get_run_logger().warning("could not write the metrics file %s: %s", rt.settings.paths.metrics, exc)
 
 
 def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, Any]:
@@ -397,6 +403,8 @@ def _summary(
         "ingest": dict(stages["ingest"]),
         "stages": {name: dict(c) for name, c in stages.items() if name != WORKERS},
         "workers": dict(stages[WORKERS]),
+        "throughput": runstats.throughput(stages, seconds),
+        "reject_rates": runstats.reject_rates(stages),
         "chunks_embedded": int(stages["embed"]["embedded"]),
         "chunks_cached": int(stages["embed"]["cached"]),
         "quarantine": reasons,
@@ -415,6 +423,7 @@ def _summary(
         "dataset_rows": int(stages["version"]["rows"]),
         "new_version": bool(stages["version"]["new_version"]),
         "data_dir": str(settings.paths.data_dir.resolve()),
+        "metrics_file": str(settings.paths.metrics.resolve()),
     }
 
 

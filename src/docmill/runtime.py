@@ -85,6 +85,7 @@ class Runtime:
         self.catalog = Catalog(settings.paths.catalog)
         self.audit = AuditLog(settings.paths.audit_log)
         self._run_lock: Any = None
+        self.crashed_runs: list[str] = []  # earlier runs found dead by start_run
         self._store: Any = None
         self._store_opening = threading.Lock()
 
@@ -96,7 +97,8 @@ class Runtime:
         Raises:
             RuntimeError: when another run holds the lock (two runs must never write one data folder).
         """
-        self._lock_data_dir()
+        previous = self._lock_data_dir()
+        self.crashed_runs = self._record_crashed(previous)
         digest = config_hash(self.settings)
         self.catalog.start_run(self.run_id, digest, __version__)
         self.audit.append(
@@ -108,9 +110,27 @@ class Runtime:
             actor=f"{getpass.getuser()}@{socket.gethostname()}",
         )
 
-    def _lock_data_dir(self) -> None:
-        """An exclusive lock on `data/run.lock` for the life of this runtime (see `docmill.locks`)."""
+    def _lock_data_dir(self) -> str:
+        """An exclusive lock on `data/run.lock` for the life of this runtime (see `docmill.locks`); returns what
+        the previous holder wrote there (its run and pid), read before the lock replaces it."""
+        path = self.settings.paths.data_dir / "run.lock"
+        previous = path.read_text(encoding="utf-8", errors="replace").strip() if path.exists() else ""
         self._run_lock = lock_data_dir(self.settings.paths.data_dir, f"run {self.run_id}")
+        return previous
+
+    def _record_crashed(self, last_holder: str) -> list[str]:
+        """Runs the catalog still calls `running` died without finishing (killed, power cut, out of memory):
+        holding the lock proves no process works on them. Record them `crashed` (catalog and audit trail)."""
+
+        def error(run_id: str) -> str:
+            holder = f" ({last_holder})" if last_holder.startswith(f"run {run_id},") else ""
+            return f"the run's process{holder} died without finishing; found by run {self.run_id}"
+
+        crashed = self.catalog.mark_crashed(self.run_id, error)
+        for run_id in crashed:
+            log.warning("run %s was left running by a process that died: recorded as crashed", run_id)
+            self.audit.append("run_crashed", run_id=run_id, found_by=self.run_id, error=error(run_id))
+        return crashed
 
     def finish_run(self, status: str, summary: dict[str, Any]) -> None:
         """Record the end of the run (`completed` or `failed`) in the catalog and the audit trail."""

@@ -43,6 +43,11 @@ class PathsConfig(_Section):
         """Append-only, hash-chained audit trail (JSON lines) and its head file."""
         return self.data_dir / "audit" / "audit.jsonl"
 
+    @property
+    def metrics(self) -> Path:
+        """Prometheus text file every run replaces (point node_exporter's textfile collector at its folder)."""
+        return self.data_dir / "metrics" / "docmill.prom"
+
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
