@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers.tables import html_table_markdown
 from docmill.records import Element
 
 _KINDS = {
@@ -100,10 +101,11 @@ def _check_mail_encryption(path: Path, ext: str) -> None:
 
 def _element(raw: Any) -> Element | None:
     kind = _KINDS.get(raw.category, "text")
-    text = (raw.metadata.text_as_html if kind == "table" and raw.metadata.text_as_html else str(raw)).strip()
+    html = raw.metadata.text_as_html if kind == "table" else None
+    text = (html_table_markdown(html) if html else "") or str(raw).strip()
     if not kind or not text:
         return None
-    return Element(text, kind, page=raw.metadata.page_number)
+    return Element(text, kind, page=raw.metadata.page_number, html=html or None)
 
 
 def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:

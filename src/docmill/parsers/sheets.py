@@ -1,0 +1,167 @@
+"""Spreadsheets: XLSX through openpyxl (streaming, formulas' cached values), XLS through xlrd, ODS through
+the ODF reader. Each sheet is a `Sheet: <name>` title and one Markdown table of its cells as the
+spreadsheet shows them (number formats applied); XLSX charts follow their sheet. The sheet number is each
+element's page.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from docmill.parsers import Parsed, ParseError
+from docmill.parsers.charts import chart_elements
+from docmill.parsers.numfmt import shown
+from docmill.parsers.tables import markdown_table
+from docmill.records import Element
+
+_MAX_COLUMNS = 1024  # styled-but-empty columns up to XFD must not make 16k-cell rows
+
+
+def sheet_elements(sheets: Iterable[tuple[str, Sequence[Sequence[str]]]]) -> tuple[list[Element], list[str]]:
+    """(name, rows of shown cell texts) per sheet -> elements and the list of sheet names."""
+    elements: list[Element] = []
+    names: list[str] = []
+    for number, (name, rows) in enumerate(sheets, 1):
+        names.append(name)
+        elements.append(Element(f"Sheet: {name}", "title", page=number))
+        table = markdown_table(rows)
+        if table:
+            elements.append(Element(table, "table", page=number))
+    return elements, names
+
+
+def _trimmed(values: list[str]) -> list[str]:
+    while values and not values[-1]:
+        values.pop()
+    return values
+
+
+def _xlsx_rows(sheet: Any) -> list[list[str]]:
+    rows = []
+    for row in sheet.iter_rows(max_col=min(sheet.max_column or 1, _MAX_COLUMNS)):
+        rows.append(_trimmed([shown(c.value, getattr(c, "number_format", None)) for c in row]))
+    return rows
+
+
+def _rels(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
+    """Relationship targets of a package part, as archive member names."""
+    from lxml import etree
+
+    folder, name = posixpath.split(part)
+    rels = posixpath.join(folder, "_rels", f"{name}.rels")
+    if rels not in archive.namelist():
+        return {}
+    root = etree.fromstring(archive.read(rels), etree.XMLParser(resolve_entities=False, no_network=True))
+    return {
+        r.get("Id"): posixpath.normpath(posixpath.join(folder, r.get("Target", "")))
+        for r in root
+        if r.get("TargetMode") != "External"
+    }
+
+
+def _xlsx_layout(path: Path) -> list[tuple[str, list[bytes]]]:
+    """(name, charts' XML) per sheet in workbook order, chart sheets included (sheet or chart sheet ->
+    drawing -> chart relationships)."""
+    from lxml import etree
+
+    layout = []
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        workbook = next((n for n in ("xl/workbook.xml", "xl/workbook2.xml") if n in names), "xl/workbook.xml")
+        targets = _rels(archive, workbook)
+        root = etree.fromstring(archive.read(workbook), etree.XMLParser(resolve_entities=False, no_network=True))
+        for sheet in root.iter("{*}sheet"):
+            part = targets.get(next((v for k, v in sheet.attrib.items() if k.endswith("}id")), ""), "")
+            charts = [
+                archive.read(target)
+                for drawing in _rels(archive, part).values()
+                for target in _rels(archive, drawing).values()
+                if "/charts/" in target and target in names
+            ]
+            layout.append((sheet.get("name", ""), charts))
+    return layout
+
+
+def parse_xlsx(path: Path, ext: str = ".xlsx") -> Parsed:
+    """Parse an XLSX file.
+
+    Raises:
+        ParseError: `encrypted`, `corrupt_office` or `empty`.
+    """
+    import openpyxl
+
+    from docmill.parsers.office import check_office_container
+
+    check_office_container(path, ".xlsx")
+    try:
+        layout = _xlsx_layout(path)
+        book = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+        try:
+            worksheets = {sheet.title: sheet for sheet in book.worksheets}
+            sheets = [(name, _xlsx_rows(worksheets[name]) if name in worksheets else []) for name, _ in layout]
+        finally:
+            book.close()
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        raise ParseError("corrupt_office", f"not a readable XLSX: {exc}"[:500]) from exc
+    elements, names = sheet_elements(sheets)
+    for number, (_, charts) in enumerate(layout, 1):
+        at = max(i for i, e in enumerate(elements) if e.page == number) + 1
+        elements[at:at] = [e for xml in charts for e in chart_elements(xml, number)]
+    if all(e.kind == "title" and e.text.startswith("Sheet: ") for e in elements):
+        raise ParseError("empty", "no sheet has a cell with a value")
+    return Parsed(elements, {"sheets": names, "pages": len(names)}, f"openpyxl-{openpyxl.__version__}")
+
+
+def _xls_rows(book: Any, sheet: Any) -> list[list[str]]:
+    import xlrd
+
+    rows = []
+    for r in range(sheet.nrows):
+        values = []
+        for c in range(min(sheet.ncols, _MAX_COLUMNS)):
+            cell = sheet.cell(r, c)
+            value: Any = cell.value
+            fmt = book.format_map.get(book.xf_list[cell.xf_index].format_key) if book.xf_list else None
+            if cell.ctype == xlrd.XL_CELL_DATE:
+                try:
+                    value = xlrd.xldate.xldate_as_datetime(value, book.datemode)
+                except (ValueError, OverflowError):
+                    pass
+            elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                value = bool(value)
+            elif cell.ctype == xlrd.XL_CELL_ERROR:
+                value = xlrd.error_text_from_code.get(value, "#ERROR")
+            elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                value = None
+            values.append(shown(value, fmt.format_str if fmt else None))
+        rows.append(_trimmed(values))
+    return rows
+
+
+def parse_xls(path: Path, ext: str = ".xls") -> Parsed:
+    """Parse a legacy Excel (BIFF) workbook with xlrd (formulas' cached values, number formats).
+
+    Raises:
+        ParseError: `encrypted`, `corrupt_office` or `empty`.
+    """
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
+    except xlrd.biffh.XLRDError as exc:
+        reason = "encrypted" if "encrypt" in str(exc).lower() else "corrupt_office"
+        raise ParseError(reason, f"not a readable XLS: {exc}"[:500]) from exc
+    except (ValueError, AssertionError, IndexError, KeyError, OSError) as exc:
+        raise ParseError("corrupt_office", f"not a readable XLS: {exc}"[:500]) from exc
+    try:
+        sheets = [(sheet.name, _xls_rows(book, sheet)) for sheet in (book.sheet_by_index(i) for i in range(book.nsheets))]
+    finally:
+        book.release_resources()
+    elements, names = sheet_elements(sheets)
+    if all(e.kind == "title" for e in elements):
+        raise ParseError("empty", "no sheet has a cell with a value")
+    return Parsed(elements, {"sheets": names, "pages": len(names)}, f"xlrd-{xlrd.__VERSION__}")
