@@ -69,6 +69,8 @@ PARSERS: dict[str, str] = {
     ".msg": "office:parse_with_unstructured",
     ".rtf": "convert:parse_with_pandoc",
     ".odt": "convert:parse_with_pandoc",
+    ".ods": "odf:parse_ods",
+    ".odp": "odf:parse_odp",
     ".epub": "convert:parse_with_pandoc",
     ".png": "ocr:parse_image",
     ".jpg": "ocr:parse_image",

@@ -13,6 +13,8 @@ from docmill.parsers.numfmt import shown
 from docmill.parsers.tables import markdown_table
 from docmill.records import Element
 
+_AXIS_TITLES = "./*/*[contains('catAx valAx dateAx serAx', local-name())]/*[local-name()='title']"
+
 
 def _text(node: Any) -> str:
     """Rich text (`a:t` runs, paragraph by paragraph) or a cached string reference."""
@@ -53,10 +55,12 @@ def chart_elements(xml: bytes, page: int | None = None) -> list[Element]:
     title = chart.find("{*}title")
     if title is not None and _text(title):
         elements.append(Element(_text(title), "title", page=page))
-    axes = [_text(axis) for axis in chart.xpath("./*/*[contains('catAx valAx dateAx serAx', local-name())]/*[local-name()='title']")]
+    axes = [_text(axis) for axis in chart.xpath(_AXIS_TITLES)]
     if any(axes):
         elements.append(Element("Axes: " + ", ".join(a for a in axes if a), "text", page=page))
-    names, columns, categories = [], [], {}
+    names: list[str] = []
+    columns: list[dict[int, str]] = []
+    categories: dict[int, str] = {}
     for index, series in enumerate(chart.iter("{*}ser"), 1):
         tx = series.find("{*}tx")
         names.append((_text(tx) if tx is not None else "") or f"Series {index}")
@@ -65,7 +69,7 @@ def chart_elements(xml: bytes, page: int | None = None) -> list[Element]:
     if not names:
         return elements
     count = max([len(categories)] + [max(c, default=-1) + 1 for c in columns])
-    rows = [[""] + names] + [[categories.get(i, "")] + [c.get(i, "") for c in columns] for i in range(count)]
+    rows = [["", *names]] + [[categories.get(i, "")] + [c.get(i, "") for c in columns] for i in range(count)]
     table = markdown_table(rows)
     if table:
         elements.append(Element(table, "table", page=page))

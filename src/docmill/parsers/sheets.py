@@ -6,6 +6,7 @@ element's page.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -41,9 +42,18 @@ def _trimmed(values: list[str]) -> list[str]:
 
 
 def _xlsx_rows(sheet: Any) -> list[list[str]]:
+    """Shown cell texts row by row, each cell in its own column (a sheet's stored size can be wrong or
+    missing, so cells are placed by their column, not by the declared dimension)."""
     rows = []
-    for row in sheet.iter_rows(max_col=min(sheet.max_column or 1, _MAX_COLUMNS)):
-        rows.append(_trimmed([shown(c.value, getattr(c, "number_format", None)) for c in row]))
+    for row in sheet.iter_rows():
+        values: list[str] = []
+        for cell in row:
+            column = getattr(cell, "column", None)
+            if cell.value is None or column is None or column > _MAX_COLUMNS:
+                continue
+            values += [""] * (column - 1 - len(values))
+            values.append(shown(cell.value, cell.number_format))
+        rows.append(values)
     return rows
 
 
@@ -127,10 +137,8 @@ def _xls_rows(book: Any, sheet: Any) -> list[list[str]]:
             value: Any = cell.value
             fmt = book.format_map.get(book.xf_list[cell.xf_index].format_key) if book.xf_list else None
             if cell.ctype == xlrd.XL_CELL_DATE:
-                try:
+                with contextlib.suppress(ValueError, OverflowError):  # out of range: the serial number shows
                     value = xlrd.xldate.xldate_as_datetime(value, book.datemode)
-                except (ValueError, OverflowError):
-                    pass
             elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
                 value = bool(value)
             elif cell.ctype == xlrd.XL_CELL_ERROR:
@@ -158,7 +166,7 @@ def parse_xls(path: Path, ext: str = ".xls") -> Parsed:
     except (ValueError, AssertionError, IndexError, KeyError, OSError) as exc:
         raise ParseError("corrupt_office", f"not a readable XLS: {exc}"[:500]) from exc
     try:
-        sheets = [(sheet.name, _xls_rows(book, sheet)) for sheet in (book.sheet_by_index(i) for i in range(book.nsheets))]
+        sheets = [(book.sheet_by_index(i).name, _xls_rows(book, book.sheet_by_index(i))) for i in range(book.nsheets)]
     finally:
         book.release_resources()
     elements, names = sheet_elements(sheets)
