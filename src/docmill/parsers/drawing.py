@@ -1,8 +1,20 @@
-"""Text that OOXML keeps outside the run flow: SmartArt diagrams (a separate data part per diagram)."""
+"""Text that OOXML keeps outside the run flow: SmartArt diagrams (a separate data part per diagram) and
+pictures' alternative text."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# Tools that insert a picture often store its file name as the description: that is not text of the document.
+_FILE_NAME = re.compile(r"^\S+\.(png|jpe?g|gif|bmp|tiff?|emf|wmf|svg|webp|heic)$", re.IGNORECASE)
+
+
+def alt_text(description: str | None) -> str:
+    """A picture's description as text, or empty when there is none or it is only a file name."""
+    text = " ".join((description or "").split())
+    return "" if _FILE_NAME.match(text) else text
+
 
 _RELS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _STRICT_RELS = "http://purl.oclc.org/ooxml/officeDocument/relationships"

@@ -24,18 +24,45 @@ DRAW = "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
 PRESENTATION = "urn:oasis:names:tc:opendocument:xmlns:presentation:1.0"
 SVG = "urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0"
 OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
-_MAX_REPEAT = 1024  # `number-columns-repeated` of empty cells runs to the sheet's edge (16384 columns)
+XLINK = "http://www.w3.org/1999/xlink"
+CHART = "urn:oasis:names:tc:opendocument:xmlns:chart:1.0"
+_MAX_REPEAT = 1024  # repeated empty cells run to the sheet's edge (16384 columns): capped
+_FIELDS = {"page-number", "date-time", "header", "footer"}  # placeholders of slide numbers, dates, footers
 
 
-def _content(path: Path, kind: str) -> Any:
+def _content(path: Path, kind: str, member: str = "content.xml") -> Any:
     from lxml import etree
 
     try:
         with zipfile.ZipFile(path) as archive:
-            data = archive.read("content.xml")
+            data = archive.read(member)
         return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
     except (zipfile.BadZipFile, KeyError, OSError, etree.XMLSyntaxError) as exc:
         raise ParseError(f"corrupt_{kind}", f"not a readable {kind.upper()} file: {exc}"[:500]) from exc
+
+
+def _charts(path: Path, node: Any, page: int, kind: str) -> list[Element]:
+    """Charts embedded in `node` (`draw:object` sub-documents): title, subtitle, axis titles, and the data
+    table the chart keeps of its own (series names, categories, values as shown)."""
+    elements: list[Element] = []
+    for item in node.iter(f"{{{DRAW}}}object"):
+        href = (item.get(f"{{{XLINK}}}href") or "").removeprefix("./").strip("/")
+        try:
+            root = _content(path, kind, f"{href}/content.xml") if href else None
+        except ParseError:
+            continue  # an object without a readable sub-document (an OLE blob): nothing to read
+        chart = root.find(f".//{{{CHART}}}chart") if root is not None else None
+        if chart is None:
+            continue
+        for title in chart.iter(f"{{{CHART}}}title", f"{{{CHART}}}subtitle"):
+            text = " ".join(t for t in (paragraph_text(p) for p in title.iter(f"{{{TEXT}}}p")) if t)
+            if text:
+                elements.append(Element(text, "title", page=page))
+        for table in chart.iter(f"{{{TABLE}}}table"):
+            text = markdown_table(_rows(table))
+            if text:
+                elements.append(Element(text, "table", page=page))
+    return elements
 
 
 def paragraph_text(node: Any) -> str:
@@ -91,8 +118,13 @@ def parse_ods(path: Path, ext: str = ".ods") -> Parsed:
         ParseError: `corrupt_ods` or `empty`.
     """
     root = _content(path, "ods")
-    sheets = [(t.get(f"{{{TABLE}}}name", ""), _rows(t)) for t in root.iter(f"{{{TABLE}}}table") if _is_sheet(t)]
-    elements, names = sheet_elements(sheets)
+    tables = [t for t in root.iter(f"{{{TABLE}}}table") if _is_sheet(t)]
+    elements, names = sheet_elements((t.get(f"{{{TABLE}}}name", ""), _rows(t)) for t in tables)
+    for number, table in enumerate(tables, 1):
+        charts = _charts(path, table, number, "ods")
+        if charts:
+            at = max(i for i, e in enumerate(elements) if e.page == number) + 1
+            elements[at:at] = charts
     if all(e.kind == "title" for e in elements):
         raise ParseError("empty", "no sheet has a cell with a value")
     return Parsed(elements, {"sheets": names, "pages": len(names)}, "lxml-odf")
@@ -122,6 +154,8 @@ def _shape_elements(node: Any, page: int, kind: str = "text") -> Iterator[Elemen
             if text:
                 yield Element(text, "text", page=page)
         elif name not in ("notes",) and tag.startswith(("{" + DRAW, "{" + TEXT)):
+            if child.get(f"{{{PRESENTATION}}}class") in _FIELDS:
+                continue  # slide number, date, header and footer placeholders (`<number>`)
             inner = kind
             if child.get(f"{{{PRESENTATION}}}class") in ("title", "subtitle"):
                 inner = "title"
@@ -139,6 +173,7 @@ def parse_odp(path: Path, ext: str = ".odp") -> Parsed:
     pages = list(root.iter(f"{{{DRAW}}}page"))
     for number, slide in enumerate(pages, 1):
         elements += _shape_elements(slide, number)
+        elements += _charts(path, slide, number, "odp")
         for notes in slide.iter(f"{{{PRESENTATION}}}notes"):
             elements += [e for e in _shape_elements(notes, number) if e.kind != "title"]
     if not elements:

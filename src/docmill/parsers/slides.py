@@ -10,7 +10,7 @@ from typing import Any
 
 from docmill.parsers import Parsed, ParseError
 from docmill.parsers.charts import chart_elements
-from docmill.parsers.drawing import smartart_text
+from docmill.parsers.drawing import alt_text, smartart_text
 from docmill.parsers.tables import markdown_table
 from docmill.records import Element
 
@@ -36,7 +36,7 @@ def _alt_text(shape: Any) -> str:
     properties = shape._element.find(".//{*}cNvPr")
     if properties is None:
         return ""
-    return " ".join((properties.get("descr") or properties.get("title") or "").split())
+    return alt_text(properties.get("descr") or properties.get("title"))
 
 
 def _shape(shape: Any, page: int) -> list[Element]:
@@ -89,7 +89,7 @@ def parse_pptx(path: Path, ext: str = ".pptx") -> Parsed:
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
             elements += _text_frame(slide.notes_slide.notes_text_frame, "text", number)
     if not elements:
-        raise ParseError("empty", "the presentation has no text")
+        raise ParseError("empty", "the presentation has no text (pictures are not OCRed)")
     props = presentation.core_properties
     metadata: dict[str, Any] = {"pages": len(presentation.slides)}
     for key, value in (("title", props.title), ("author", props.author)):

@@ -15,7 +15,7 @@ from typing import Any
 from lxml import etree
 
 from docmill.parsers.charts import chart_elements
-from docmill.parsers.drawing import smartart_text
+from docmill.parsers.drawing import alt_text, smartart_text
 from docmill.parsers.tables import markdown_table
 from docmill.records import Element
 
@@ -128,7 +128,7 @@ def anchored(p: Any, part: Any, page: int) -> list[Element]:
             elements += chart_elements(part.rels[rid].target_part.blob, page)
     for ids in _DIAGRAMS(p, depth=depth):
         elements += [Element(text, "list_item", page=page) for text in smartart_text(ids, part)]
-    elements += [Element(" ".join(alt.split()), "text", page=page) for alt in _ALT(p, depth=depth) if alt.strip()]
+    elements += [Element(text, "text", page=page) for text in map(alt_text, _ALT(p, depth=depth)) if text]
     return elements
 
 
