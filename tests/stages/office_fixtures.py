@@ -101,6 +101,7 @@ _STRICT = [  # Transitional -> Strict namespaces (ISO/IEC 29500-1, Annex A): wha
         "http://purl.oclc.org/ooxml/officeDocument/relationships",
     ),
     ("http://schemas.openxmlformats.org/drawingml/2006/main", "http://purl.oclc.org/ooxml/drawingml/main"),
+    ("http://schemas.openxmlformats.org/spreadsheetml/2006/main", "http://purl.oclc.org/ooxml/spreadsheetml/main"),
     (
         "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties",
         "http://purl.oclc.org/ooxml/officeDocument/extendedProperties",
@@ -108,31 +109,48 @@ _STRICT = [  # Transitional -> Strict namespaces (ISO/IEC 29500-1, Annex A): wha
 ]
 
 
-def strict_docx(folder: Path, lines: list[str]) -> Path:
-    """A DOCX in Strict conformance: python-docx writes it, its parts are then renamed into the Strict
-    namespaces and relationship types."""
+def strict(source: Path) -> Path:
+    """A Strict-conformance copy of a Transitional package: its parts renamed into the Strict namespaces and
+    relationship types, the conformance attribute set."""
     import zipfile
 
+    path = source.with_name(f"strict-{source.name}")
+    with zipfile.ZipFile(source) as package, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for member in package.infolist():
+            data = package.read(member)
+            if member.filename.endswith((".xml", ".rels")):
+                text = data.decode("utf-8")
+                for transitional, strict_name in _STRICT:
+                    text = text.replace(transitional, strict_name)
+                text = text.replace("<w:document ", '<w:document w:conformance="strict" ', 1)
+                text = text.replace("<workbook ", '<workbook conformance="strict" ', 1)
+                data = text.encode("utf-8")
+            target.writestr(member, data)
+    return path
+
+
+def strict_docx(folder: Path, lines: list[str]) -> Path:
+    """A Strict DOCX: python-docx writes it Transitional, `strict` renames it."""
     import docx
 
     document = docx.Document()
     document.add_heading(lines[0], level=1)
     for line in lines[1:]:
         document.add_paragraph(line)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    path = folder / "strict.docx"
-    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
-        for member in source.infolist():
-            data = source.read(member).decode("utf-8") if member.filename.endswith((".xml", ".rels")) else None
-            if data is not None:
-                for transitional, strict in _STRICT:
-                    data = data.replace(transitional, strict)
-                if member.filename.startswith("word/"):
-                    data = data.replace('w:conformance="transitional"', "")
-                    data = data.replace("<w:document ", '<w:document w:conformance="strict" ', 1)
-            target.writestr(member, data.encode("utf-8") if data is not None else source.read(member))
-    return path
+    document.save(folder / "lines.docx")
+    return strict(folder / "lines.docx")
+
+
+def strict_xlsx(folder: Path, rows: list[list[object]]) -> Path:
+    """A Strict XLSX: openpyxl writes it Transitional, `strict` renames it."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "Strict sheet"
+    for row in rows:
+        book.active.append(row)
+    book.save(folder / "rows.xlsx")
+    return strict(folder / "rows.xlsx")
 
 
 def _png() -> bytes:

@@ -110,13 +110,16 @@ def test_docx_charts_and_smartart_are_text(generated: Path) -> None:
     assert [e.text for e in elements if e.kind == "list_item"] == ["Plan budget", "Hire team", "Ship release"]
 
 
-def test_strict_ooxml_docx_is_read_not_corrupt(generated: Path) -> None:
+def test_strict_ooxml_documents_are_read_not_corrupt(generated: Path) -> None:
     lines = ["Strict conformance policy", "First strict paragraph.", "Second strict paragraph."]
     path = fx.strict_docx(generated, lines)
     converted = fx.convert(path, "txt:Text")  # LibreOffice reads the fixture: it is a valid Strict document
     assert "First strict paragraph." in converted.read_text(encoding="utf-8-sig")
     elements = parse_file(path, ".docx").elements
     assert [(e.kind, e.text) for e in elements] == [("title", lines[0]), ("text", lines[1]), ("text", lines[2])]
+    workbook = fx.strict_xlsx(generated, [["Account", "Balance"], ["Escrow", 1500]])
+    assert "Escrow" in fx.convert(workbook, "csv").read_text()  # LibreOffice reads it too
+    assert "| Escrow | 1500 |" in _text(workbook)
 
 
 def test_pptx_groups_tables_charts_alt_text_and_notes(generated: Path) -> None:
@@ -189,3 +192,50 @@ def test_office_corpus_files_are_extracted_or_have_a_true_reason(shared_corpus: 
             outcomes[path.name] = error.reason
     wrong = {n: o for n, o in outcomes.items() if o != expected.get(n, "extracted")}
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([["a|b", "x"], ["line\none", "  spaced   out "]], "| a\\|b | x |\n|---|---|\n| line one | spaced out |"),
+        ([["h1", "", "h3"], ["1"], ["", "", ""]], "| h1 | h3 |\n|---|---|\n| 1 |  |"),
+        ([["", ""], [None, " "]], ""),
+    ],
+)
+def test_markdown_table_keeps_every_word_on_one_row(rows: list[list[Any]], expected: str) -> None:
+    from docmill.parsers.tables import markdown_table
+
+    assert markdown_table(rows) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "shown"),
+    [
+        (1234.5, "#,##0.00", "1,234.50"),
+        (-1234.5, '"EUR" #,##0.00', "EUR -1,234.50"),
+        (1234.5, "[$€-407]#,##0.00", "€1,234.50"),
+        (0.256, "0.0%", "25.6%"),
+        (3.0, "General", "3"),
+        (0.1 + 0.2, "General", "0.3"),
+        (12345.678, "0.00E+00", "1.23E+04"),
+        (7.5, "0.00_);[Red](0.00)", "7.50"),
+        (True, None, "TRUE"),
+    ],
+)
+def test_number_formats_show_values_as_the_spreadsheet_does(value: Any, code: str | None, shown: str) -> None:
+    from docmill.parsers.numfmt import shown as show
+
+    assert show(value, code) == shown
+
+
+def test_date_formats_show_dates_as_the_spreadsheet_does() -> None:
+    import datetime as dt
+
+    from docmill.parsers.numfmt import shown
+
+    stamp = dt.datetime(2024, 3, 5, 14, 7, 9)
+    assert shown(stamp, "dd/mm/yyyy") == "05/03/2024"
+    assert shown(stamp, "mmm d, yyyy") == "Mar 5, 2024"
+    assert shown(stamp, "h:mm AM/PM") == "2:07 PM"
+    assert shown(stamp, "yyyy-mm-dd hh:mm:ss") == "2024-03-05 14:07:09"
+    assert shown(dt.datetime(2024, 3, 5), "General") == "2024-03-05"

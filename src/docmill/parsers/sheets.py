@@ -105,11 +105,12 @@ def parse_xlsx(path: Path, ext: str = ".xlsx") -> Parsed:
     import openpyxl
 
     from docmill.parsers.office import check_office_container
+    from docmill.parsers.ooxml import open_package
 
     check_office_container(path, ".xlsx")
     try:
         layout = _xlsx_layout(path)
-        book = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+        book = openpyxl.load_workbook(open_package(path), read_only=True, data_only=True)
         try:
             worksheets = {sheet.title: sheet for sheet in book.worksheets}
             sheets = [(name, _xlsx_rows(worksheets[name]) if name in worksheets else []) for name, _ in layout]

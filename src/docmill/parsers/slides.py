@@ -5,6 +5,7 @@ alternative text, and the speaker notes. The slide number is each element's page
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +77,12 @@ def parse_pptx(path: Path, ext: str = ".pptx") -> Parsed:
     from pptx.exc import PackageNotFoundError
 
     from docmill.parsers.office import check_office_container
+    from docmill.parsers.ooxml import open_package
 
     check_office_container(path, ".pptx")
     try:
-        presentation = pptx.Presentation(str(path))
-    except (PackageNotFoundError, KeyError, ValueError, AttributeError) as exc:
+        presentation = pptx.Presentation(open_package(path))  # type: ignore[arg-type]
+    except (PackageNotFoundError, KeyError, ValueError, AttributeError, zipfile.BadZipFile) as exc:
         raise ParseError("corrupt_office", f"not a readable PPTX: {exc}"[:500]) from exc
     elements: list[Element] = []
     for number, slide in enumerate(presentation.slides, 1):
