@@ -147,10 +147,10 @@ def test_docx_structure_tables_headers_and_pages(shared_corpus: Path) -> None:
     merged = parse_file(shared_corpus / "grid_offset_error.docx", ".docx").elements  # rows disagree with the grid
     assert merged[0].text.startswith("| A | Merged B1-B3 |")
     kinds = [(e.kind, e.text) for e in parse_file(shared_corpus / "docx-hdrftr.docx", ".docx").elements]
-    assert kinds == [
-        ("header", "First header para\nLast header para"),
+    assert kinds == [  # tables in headers and footers are kept; a merged cell's hidden continuation is not
+        ("header", "First header para\n| Table cell1 | Table cell2 |\n|---|---|\nLast header para"),
         ("text", "Main document"),
-        ("footer", "para1\npara2"),
+        ("footer", "para1\n| cell1 | a b; c; d; e f |\n|---|---|\npara2"),
     ]
     levels = parse_file(shared_corpus / "category-level.docx", ".docx").elements
     assert [e.text for e in levels if e.kind == "title"] == ["A Heading 1", "A Heading 2", "Another Heading 1"]

@@ -44,7 +44,8 @@ def _section_parts(document: Any, kind: str) -> list[Element]:
     texts: dict[str, None] = {}
     for section in document.sections:
         part = section.header if kind == "header" else section.footer
-        text = "\n".join(p.text.strip() for p in part.paragraphs if p.text.strip())
+        pieces = [block_elements(b, part.part, 1, lambda _p: "text") for b in blocks(part._element)]
+        text = "\n".join(e.text for piece in pieces for e in piece)  # text boxes and tables (letterheads) too
         if text:
             texts[text] = None
     return [Element(text, kind) for text in texts]

@@ -96,8 +96,14 @@ def _cell_text(tc: Any) -> str:
     return " ".join(part for part in parts if part)
 
 
+def _continued(tc: Any) -> bool:
+    """A cell that continues a vertical merge: Word shows the merge's first cell only."""
+    merge = tc.find(f"{{{W}}}tcPr/{{{W}}}vMerge")
+    return merge is not None and merge.get(f"{{{W}}}val", "continue") != "restart"
+
+
 def _row_texts(tr: Any) -> list[str]:
-    return [_cell_text(tc) for tc in _children(tr, (_TC,))]
+    return [_cell_text(tc) for tc in _children(tr, (_TC,)) if not _continued(tc)]
 
 
 def table_markdown(tbl: Any) -> str:
@@ -110,7 +116,7 @@ def table_markdown(tbl: Any) -> str:
         for tc in _children(tr, (_TC,)):
             span = tc.find(f"{{{W}}}tcPr/{{{W}}}gridSpan")
             width = int(span.get(f"{{{W}}}val", "1")) if span is not None else 1
-            row += [_cell_text(tc)] + [""] * (max(width, 1) - 1)
+            row += ["" if _continued(tc) else _cell_text(tc)] + [""] * (max(width, 1) - 1)
         rows.append(row)
     return markdown_table(rows)
 
