@@ -220,6 +220,8 @@ def test_markdown_table_keeps_every_word_on_one_row(rows: list[list[Any]], expec
         (12345.678, "0.00E+00", "1.23E+04"),
         (7.5, "0.00_);[Red](0.00)", "7.50"),
         (True, None, "TRUE"),
+        (12.5, 'General" kg"', "12.5 kg"),
+        (0.5, "# ?/?", "0.5"),
     ],
 )
 def test_number_formats_show_values_as_the_spreadsheet_does(value: Any, code: str | None, shown: str) -> None:

@@ -33,6 +33,10 @@ def _literals(code: str) -> str:
 
 def _number(value: float, code: str) -> str:
     code = _literals(code)
+    if "general" in code.lower():  # `General" kg"`: the General rendering with literal text around it
+        return re.sub("(?i)general", general(value), code, count=1)
+    if "/" in code:  # fractions (`# ?/?`): not rendered here, General shows the same value
+        return general(value)
     digits = re.search(r"[0#?][0#?,]*(\.[0#?]+)?(E[+-]0+)?%?", code, re.IGNORECASE)
     if not digits:
         return code if code.strip() else general(value)

@@ -40,10 +40,17 @@ def _alt_text(shape: Any) -> str:
     return alt_text(properties.get("descr") or properties.get("title"))
 
 
+def _shape_type(shape: Any) -> Any:
+    try:
+        return shape.shape_type
+    except NotImplementedError:  # python-pptx names no type for some shapes (their text is still read)
+        return None
+
+
 def _shape(shape: Any, page: int) -> list[Element]:
     from pptx.enum.shapes import MSO_SHAPE_TYPE, PP_PLACEHOLDER
 
-    if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+    if _shape_type(shape) == MSO_SHAPE_TYPE.GROUP:
         return [e for inner in sorted(shape.shapes, key=_position) for e in _shape(inner, page)]
     if getattr(shape, "has_table", False) and shape.has_table:
         rows = [[cell.text for cell in row.cells] for row in shape.table.rows]
@@ -60,10 +67,20 @@ def _shape(shape: Any, page: int) -> list[Element]:
         if shape.is_placeholder and shape.placeholder_format.type in {getattr(PP_PLACEHOLDER, n) for n in _TITLES}:
             kind = "title"
         elements += _text_frame(shape.text_frame, kind, page)
-    if shape.shape_type == MSO_SHAPE_TYPE.PICTURE or shape._element.find(".//{*}blipFill") is not None:
+    if _shape_type(shape) == MSO_SHAPE_TYPE.PICTURE or shape._element.find(".//{*}blipFill") is not None:
         alt = _alt_text(shape)
         if alt:
             elements.append(Element(alt, "text", page=page))
+    return elements
+
+
+def _slides(presentation: Any) -> list[Element]:
+    elements: list[Element] = []
+    for number, slide in enumerate(presentation.slides, 1):
+        for shape in sorted(slide.shapes, key=_position):
+            elements += _shape(shape, number)
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            elements += _text_frame(slide.notes_slide.notes_text_frame, "text", number)
     return elements
 
 
@@ -84,12 +101,10 @@ def parse_pptx(path: Path, ext: str = ".pptx") -> Parsed:
         presentation = pptx.Presentation(open_package(path))  # type: ignore[arg-type]
     except (PackageNotFoundError, KeyError, ValueError, AttributeError, zipfile.BadZipFile) as exc:
         raise ParseError("corrupt_office", f"not a readable PPTX: {exc}"[:500]) from exc
-    elements: list[Element] = []
-    for number, slide in enumerate(presentation.slides, 1):
-        for shape in sorted(slide.shapes, key=_position):
-            elements += _shape(shape, number)
-        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
-            elements += _text_frame(slide.notes_slide.notes_text_frame, "text", number)
+    try:
+        elements = _slides(presentation)
+    except (KeyError, ValueError) as exc:  # a relationship to a part the package lacks, an unreadable part
+        raise ParseError("corrupt_office", f"unreadable PPTX part: {exc}"[:500]) from exc
     if not elements:
         raise ParseError("empty", "the presentation has no text (pictures are not OCRed)")
     props = presentation.core_properties
