@@ -287,3 +287,30 @@ def chart_and_smartart_docx(folder: Path) -> Path:
     path = folder / "chart-smartart.docx"
     document.save(path)
     return path
+
+
+_W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def revisions_and_controls_docx(folder: Path) -> Path:
+    """A DOCX (python-docx) with tracked changes (an insertion, a deletion, a move) and content controls
+    (a block-level one holding a paragraph, an inline one inside a paragraph), as Word writes them."""
+    import docx
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    paragraph = document.add_paragraph("Contract value is ")
+    for xml in (
+        f'<w:ins {_W} w:id="1" w:author="Legal"><w:r><w:t>forty thousand euros</w:t></w:r></w:ins>',
+        f'<w:del {_W} w:id="2" w:author="Legal"><w:r><w:delText>thirty thousand</w:delText></w:r></w:del>',
+        f'<w:moveFrom {_W} w:id="3" w:author="Legal"><w:r><w:t> net of tax</w:t></w:r></w:moveFrom>',
+        f"<w:sdt {_W}><w:sdtPr/><w:sdtContent><w:r><w:t> per annum</w:t></w:r></w:sdtContent></w:sdt>",
+    ):
+        paragraph._p.append(parse_xml(xml))
+    block = (
+        f"<w:sdt {_W}><w:sdtPr/><w:sdtContent><w:p><w:r><w:t>Signed in Geneva</w:t></w:r></w:p></w:sdtContent></w:sdt>"
+    )
+    document.element.body.insert(len(document.element.body) - 1, parse_xml(block))
+    path = folder / "revisions.docx"
+    document.save(path)
+    return path

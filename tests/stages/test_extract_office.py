@@ -95,6 +95,11 @@ def test_docx_notes_comments_text_boxes_and_merged_nested_tables(generated: Path
     ]
 
 
+def test_docx_tracked_insertions_and_content_controls_are_text(generated: Path) -> None:
+    texts = [e.text for e in parse_file(fx.revisions_and_controls_docx(generated), ".docx").elements]
+    assert texts == ["Contract value is forty thousand euros per annum", "Signed in Geneva"]
+
+
 def test_docx_comments_can_be_left_out(generated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = fx.word_features_docx(generated)
     monkeypatch.setitem(OPTIONS, "docx_comments", False)

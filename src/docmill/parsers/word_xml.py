@@ -29,7 +29,9 @@ _NS = {
     "wp": "http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing",
     "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
 }
-_OWN = "count(ancestor::w:p) = $depth and not(ancestor::mc:Fallback)"  # not in a nested paragraph / fallback
+# Not in a nested paragraph (a text box's), not in a markup-compatibility fallback (the VML copy of a
+# DrawingML text box), not text a tracked change moved away (it is also where it moved to).
+_OWN = "count(ancestor::w:p) = $depth and not(ancestor::mc:Fallback) and not(ancestor::w:moveFrom)"
 _TEXT = etree.XPath(
     f".//w:r/w:t[{_OWN}] | .//w:r/w:tab[{_OWN}] | .//w:r/w:br[{_OWN}] | .//w:r/w:cr[{_OWN}]"
     f" | .//w:r/w:noBreakHyphen[{_OWN}] | .//m:t[{_OWN}]",
