@@ -15,6 +15,7 @@ from docmill.parsers import OPTIONS, ParseError, parse_file
 from docmill.parsers.sniff import detect_type
 from docmill.samples import make_html
 from tests.stages import office_fixtures as fx
+from tests.stages import word_fixtures
 
 _OFFICE = {".docx", ".pptx", ".xlsx", ".xls"}
 
@@ -96,7 +97,7 @@ def test_docx_notes_comments_text_boxes_and_merged_nested_tables(generated: Path
 
 
 def test_docx_tracked_insertions_and_content_controls_are_text(generated: Path) -> None:
-    texts = [e.text for e in parse_file(fx.revisions_and_controls_docx(generated), ".docx").elements]
+    texts = [e.text for e in parse_file(word_fixtures.revisions_and_controls_docx(generated), ".docx").elements]
     assert texts == ["Contract value is forty thousand euros per annum", "Signed in Geneva"]
 
 
@@ -108,7 +109,7 @@ def test_docx_comments_can_be_left_out(generated: Path, monkeypatch: pytest.Monk
 
 
 def test_docx_charts_and_smartart_are_text(generated: Path) -> None:
-    elements = parse_file(fx.chart_and_smartart_docx(generated), ".docx").elements
+    elements = parse_file(word_fixtures.chart_and_smartart_docx(generated), ".docx").elements
     assert ("title", "Visitors by city") in [(e.kind, e.text) for e in elements]
     table = next(e.text for e in elements if e.kind == "table")
     assert "| Berlin | 15,200 | 16,750 |" in table and "Visitors 2024" in table
