@@ -20,7 +20,7 @@ READERS = [
     ("PPTX", "python-pptx (charts from their cached values)"),
     ("PPT", "LibreOffice (soffice) to PPTX, then the PPTX reader"),
     ("XLSX", "openpyxl (cached formula results, number formats) + lxml for charts"),
-    ("XLS", "xlrd (cached formula results, number formats)"),
+    ("XLS", "xlrd (cached formula results, number formats); with charts: LibreOffice to XLSX, then openpyxl"),
     ("ODS, ODP", "lxml on the OpenDocument XML (charts from their own data tables)"),
     ("ODT, RTF, EPUB", "pandoc"),
     ("HTML, EML, MSG", "unstructured (tables rendered as Markdown by docmill)"),

@@ -4,11 +4,13 @@ OOXML container check shared by the DOCX/PPTX/XLSX parsers, and DOC/PPT through 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +145,14 @@ def _soffice_profile() -> str:
     return Path(profile).as_uri()
 
 
-def parse_legacy_office(path: Path, ext: str) -> Parsed:
-    """DOC/PPT: convert with LibreOffice to the OOXML format, then parse that (XLS is read by xlrd)."""
-    target = {".doc": "docx", ".ppt": "pptx"}[ext]
+@contextlib.contextmanager
+def soffice_converted(path: Path, ext: str, target: str) -> Iterator[Path]:
+    """The file converted by headless LibreOffice to `target` (an extension without the dot), in a temporary
+    folder that lives as long as the context.
+
+    Raises:
+        ParseError: `corrupt_office` when LibreOffice cannot convert it.
+    """
     with tempfile.TemporaryDirectory(prefix="docmill-soffice-") as out:
         command = ["soffice", f"-env:UserInstallation={_soffice_profile()}", "--headless", "--norestore"]
         source = Path(out) / f"source{ext}"  # a name soffice cannot misread (leading dashes, odd characters)
@@ -160,7 +167,13 @@ def parse_legacy_office(path: Path, ext: str) -> Parsed:
         if proc.returncode != 0 or not converted.exists():
             detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()[:300]
             raise ParseError("corrupt_office", f"LibreOffice could not convert the {ext} file: {detail}")
-        if target == "docx":
+        yield converted
+
+
+def parse_legacy_office(path: Path, ext: str) -> Parsed:
+    """DOC/PPT: convert with LibreOffice to the OOXML format, then parse that (XLS is read by xlrd)."""
+    with soffice_converted(path, ext, {".doc": "docx", ".ppt": "pptx"}[ext]) as converted:
+        if ext == ".doc":
             from docmill.parsers.word import parse_docx
 
             parsed = parse_docx(converted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
+import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -151,13 +152,38 @@ def _xls_rows(book: Any, sheet: Any) -> list[list[str]]:
     return rows
 
 
+# A BIFF8 BOF record (id 0x0809, 16 bytes, version 0x0600) of a chart substream (type 0x0020): the workbook
+# has a chart sheet or an embedded chart (MS-XLS 2.4.21), which xlrd does not read.
+_CHART_BOF = b"\x09\x08\x10\x00\x00\x06\x20\x00"
+
+
+def _has_charts(path: Path) -> bool:
+    import olefile
+
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            stream = "Workbook" if ole.exists("Workbook") else "Book"
+            return _CHART_BOF in ole.openstream(stream).read()
+    except (OSError, ValueError):  # not an OLE file or no workbook stream: xlrd says what is wrong
+        return False
+
+
 def parse_xls(path: Path, ext: str = ".xls") -> Parsed:
-    """Parse a legacy Excel (BIFF) workbook with xlrd (formulas' cached values, number formats).
+    """Parse a legacy Excel (BIFF) workbook with xlrd (formulas' cached values, number formats); a workbook
+    with charts goes through LibreOffice to XLSX instead when soffice is installed, so its charts are read.
 
     Raises:
         ParseError: `encrypted`, `corrupt_office` or `empty`.
     """
     import xlrd
+
+    if shutil.which("soffice") and _has_charts(path):
+        from docmill.parsers.office import soffice_converted
+
+        with soffice_converted(path, ".xls", "xlsx") as converted:
+            parsed = parse_xlsx(converted)
+        parsed.parser += "+soffice"
+        return parsed
 
     try:
         book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
