@@ -161,6 +161,23 @@ def test_spreadsheet_cells_as_shown_with_sheet_names_and_charts(workbook: Path, 
         assert parsed.parser.endswith("+soffice"), "xlrd reads no charts: this workbook goes through LibreOffice"
 
 
+def test_xlsx_written_by_a_library_keeps_formulas_and_chart_titles(tmp_path: Path) -> None:
+    import openpyxl
+    from openpyxl.chart import BarChart, Reference
+
+    book = openpyxl.Workbook()  # openpyxl stores no formula results and no chart caches (never calculated)
+    book.active.append(["Net", "Gross"])
+    book.active.append([100, "=A2*1.2"])
+    chart = BarChart()
+    chart.title = "Net against gross"
+    chart.add_data(Reference(book.active, min_col=1, max_col=2, min_row=1, max_row=2), titles_from_data=True)
+    book.active.add_chart(chart, "D2")  # its part is named by an absolute relationship target
+    book.save(tmp_path / "uncalculated.xlsx")
+    elements = parse_file(tmp_path / "uncalculated.xlsx", ".xlsx").elements
+    assert "| 100 | =A2*1.2 |" in elements[1].text
+    assert [(e.kind, e.text) for e in elements[2:]] == [("title", "Net against gross")]
+
+
 def test_xls_without_charts_is_read_by_xlrd(shared_corpus: Path) -> None:
     parsed = parse_file(shared_corpus / "tests-example.xls", ".xls")
     assert parsed.parser.startswith("xlrd-") and parsed.metadata["sheets"] == ["Example Test", "Format Abbr.", "Readme"]

@@ -66,7 +66,7 @@ def chart_elements(xml: bytes, page: int | None = None) -> list[Element]:
         names.append((_text(tx) if tx is not None else "") or f"Series {index}")
         columns.append(_points(series.find("{*}val")) or _points(series.find("{*}yVal")))
         categories = categories or _points(series.find("{*}cat")) or _points(series.find("{*}xVal"))
-    if not names:
+    if not names or not (categories or any(columns)):  # no cached values (a chart never drawn): title only
         return elements
     count = max([len(categories)] + [max(c, default=-1) + 1 for c in columns])
     rows = [["", *names]] + [[categories.get(i, "")] + [c.get(i, "") for c in columns] for i in range(count)]

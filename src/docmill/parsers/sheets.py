@@ -7,7 +7,9 @@ element's page.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import posixpath
+import re
 import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -42,20 +44,32 @@ def _trimmed(values: list[str]) -> list[str]:
     return values
 
 
-def _xlsx_rows(sheet: Any) -> list[list[str]]:
+def _xlsx_rows(sheet: Any, formulas: Any = None) -> list[list[str]]:
     """Shown cell texts row by row, each cell in its own column (a sheet's stored size can be wrong or
-    missing, so cells are placed by their column, not by the declared dimension)."""
+    missing, so cells are placed by their column, not by the declared dimension). `formulas`, the same sheet
+    read without cached values, gives the formula of a cell that has no cached result."""
     rows = []
-    for row in sheet.iter_rows():
+    formula_rows = formulas.iter_rows() if formulas is not None else itertools.repeat(())
+    for row, formula_row in zip(sheet.iter_rows(), formula_rows, strict=False):
+        written = {getattr(c, "column", None): c.value for c in formula_row}
         values: list[str] = []
         for cell in row:
             column = getattr(cell, "column", None)
-            if cell.value is None or column is None or column > _MAX_COLUMNS:
+            value = cell.value if cell.value is not None else written.get(column)
+            if value is None or column is None or column > _MAX_COLUMNS:
                 continue
             values += [""] * (column - 1 - len(values))
-            values.append(shown(cell.value, cell.number_format))
+            values.append(shown(value, cell.number_format))
         rows.append(values)
     return rows
+
+
+def _sheet_rows(book: Any, written: Any, name: str) -> list[list[str]]:
+    """A worksheet's rows (`written`: the workbook read with formulas); none for a chart sheet."""
+    sheet = next((s for s in book.worksheets if s.title == name), None)
+    if sheet is None:
+        return []
+    return _xlsx_rows(sheet, next(s for s in written.worksheets if s.title == name) if written else None)
 
 
 def _rels(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
@@ -67,16 +81,20 @@ def _rels(archive: zipfile.ZipFile, part: str) -> dict[str, str]:
     if rels not in archive.namelist():
         return {}
     root = etree.fromstring(archive.read(rels), etree.XMLParser(resolve_entities=False, no_network=True))
-    return {
-        r.get("Id"): posixpath.normpath(posixpath.join(folder, r.get("Target", "")))
+    return {  # a target is relative to the part's folder, or absolute from the package root
+        r.get("Id"): posixpath.normpath(posixpath.join(folder, r.get("Target", ""))).lstrip("/")
         for r in root
         if r.get("TargetMode") != "External"
     }
 
 
-def _xlsx_layout(path: Path) -> list[tuple[str, list[bytes]]]:
-    """(name, charts' XML) per sheet in workbook order, chart sheets included (sheet or chart sheet ->
-    drawing -> chart relationships)."""
+# A formula cell without a cached result (`<c><f>B2*2</f></c>`): files written by libraries, never calculated.
+_UNCALCULATED = re.compile(rb"(</f>|<f\b[^>]*/>)\s*(<v\s*/>|<v>\s*</v>)?\s*</c>")
+
+
+def _xlsx_layout(path: Path) -> list[tuple[str, list[bytes], bool]]:
+    """(name, charts' XML, has formulas without results) per sheet in workbook order, chart sheets included
+    (sheet or chart sheet -> drawing -> chart relationships)."""
     from lxml import etree
 
     layout = []
@@ -93,7 +111,8 @@ def _xlsx_layout(path: Path) -> list[tuple[str, list[bytes]]]:
                 for target in _rels(archive, drawing).values()
                 if "/charts/" in target and target in names
             ]
-            layout.append((sheet.get("name", ""), charts))
+            uncalculated = part in names and _UNCALCULATED.search(archive.read(part)) is not None
+            layout.append((sheet.get("name", ""), charts, uncalculated))
     return layout
 
 
@@ -112,15 +131,19 @@ def parse_xlsx(path: Path, ext: str = ".xlsx") -> Parsed:
     try:
         layout = _xlsx_layout(path)
         book = openpyxl.load_workbook(open_package(path), read_only=True, data_only=True)
+        written = openpyxl.load_workbook(open_package(path), read_only=True) if any(u for *_, u in layout) else None
         try:
-            worksheets = {sheet.title: sheet for sheet in book.worksheets}
-            sheets = [(name, _xlsx_rows(worksheets[name]) if name in worksheets else []) for name, _ in layout]
+            sheets = [
+                (name, _sheet_rows(book, written if uncalculated else None, name)) for name, _, uncalculated in layout
+            ]
         finally:
             book.close()
+            if written is not None:
+                written.close()
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
         raise ParseError("corrupt_office", f"not a readable XLSX: {exc}"[:500]) from exc
     elements, names = sheet_elements(sheets)
-    for number, (_, charts) in enumerate(layout, 1):
+    for number, (_, charts, _) in enumerate(layout, 1):
         at = max(i for i, e in enumerate(elements) if e.page == number) + 1
         elements[at:at] = [e for xml in charts for e in chart_elements(xml, number)]
     if all(e.kind == "title" and e.text.startswith("Sheet: ") for e in elements):
