@@ -91,19 +91,27 @@ def _repeat(node: Any, attribute: str) -> int:
         return 1
 
 
+_ROW_GROUPS = {f"{{{TABLE}}}{name}" for name in ("table-header-rows", "table-rows", "table-row-group")}
+
+
+def _table_rows(parent: Any) -> Iterator[Any]:
+    """The table's own rows, through header, body and (outline) row groups; not those of nested tables."""
+    for child in parent:
+        if child.tag == f"{{{TABLE}}}table-row":
+            yield child
+        elif child.tag in _ROW_GROUPS:
+            yield from _table_rows(child)
+
+
 def _rows(table: Any) -> list[list[str]]:
     rows = []
-    for row in table.iter(f"{{{TABLE}}}table-row"):
-        if row.getparent() is not table and row.getparent().getparent() is not table:
-            continue  # a table nested in a cell (its text is in the cell's)
+    for row in _table_rows(table):
         cells: list[str] = []
         for cell in row:
             if cell.tag not in (f"{{{TABLE}}}table-cell", f"{{{TABLE}}}covered-table-cell"):
                 continue
             text = _cell_text(cell)
-            cells += [text] * (_repeat(cell, "number-columns-repeated") if text else 1)
-            if not text:
-                cells += [""] * min(_repeat(cell, "number-columns-repeated") - 1, _MAX_REPEAT)
+            cells += [text] * min(_repeat(cell, "number-columns-repeated"), _MAX_REPEAT)
         while cells and not cells[-1]:
             cells.pop()
         if cells:
@@ -127,7 +135,7 @@ def parse_ods(path: Path, ext: str = ".ods") -> Parsed:
             elements[at:at] = charts
     if all(e.kind == "title" for e in elements):
         raise ParseError("empty", "no sheet has a cell with a value")
-    return Parsed(elements, {"sheets": names, "pages": len(names)}, "lxml-odf")
+    return Parsed(elements, {"sheets": names, "pages": len(names)}, _version())
 
 
 def _is_sheet(table: Any) -> bool:
@@ -178,4 +186,10 @@ def parse_odp(path: Path, ext: str = ".odp") -> Parsed:
             elements += [e for e in _shape_elements(notes, number) if e.kind != "title"]
     if not elements:
         raise ParseError("empty", "the presentation has no text")
-    return Parsed(elements, {"pages": len(pages)}, "lxml-odf")
+    return Parsed(elements, {"pages": len(pages)}, _version())
+
+
+def _version() -> str:
+    from lxml import etree
+
+    return f"lxml-{etree.__version__}"
