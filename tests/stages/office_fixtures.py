@@ -222,3 +222,28 @@ def features_xlsx(folder: Path) -> Path:
     path.parent.mkdir(exist_ok=True)
     book.save(path)
     return convert(path, "xlsx:Calc MS Excel 2007 XML")
+
+
+FODS = """<?xml version="1.0" encoding="UTF-8"?>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+ xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+ xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+ office:version="1.3" office:mimetype="application/vnd.oasis.opendocument.spreadsheet">
+ <office:body><office:spreadsheet><table:table table:name="Outline">
+  <table:table-column table:number-columns-repeated="2"/>
+  <table:table-row><table:table-cell office:value-type="string"><text:p>Account</text:p></table:table-cell>
+   <table:table-cell office:value-type="string"><text:p>Owner</text:p></table:table-cell></table:table-row>
+  <table:table-row-group><table:table-row-group>
+   <table:table-row><table:table-cell office:value-type="string"><text:p>Grouped row</text:p></table:table-cell>
+    <table:table-cell office:value-type="string"><text:p>Treasury</text:p></table:table-cell></table:table-row>
+  </table:table-row-group></table:table-row-group>
+ </table:table></office:spreadsheet></office:body>
+</office:document>
+"""
+
+
+def outline_ods(folder: Path) -> Path:
+    """An ODS whose second row sits in a two-level outline row group (written by LibreOffice from flat ODF)."""
+    source = folder / "outline.fods"
+    source.write_text(FODS, encoding="utf-8")
+    return convert(source, "ods")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,13 @@ def test_opendocument_type_comes_from_its_mimetype(workbook: Path, generated: Pa
         (e.kind, e.text) for e in slides
     ]
     assert "<number>" not in "\n".join(e.text for e in slides), "no slide-number placeholder as text"
+
+
+def test_ods_rows_inside_row_groups_are_kept(generated: Path) -> None:
+    path = fx.outline_ods(generated)
+    with zipfile.ZipFile(path) as package:
+        assert package.read("content.xml").count(b"<table:table-row-group>") == 2
+    assert "| Grouped row | Treasury |" in _text(path)
 
 
 def test_office_corpus_files_are_extracted_or_have_a_true_reason(shared_corpus: Path) -> None:
