@@ -11,6 +11,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "unstructured-example-docs"
+# Every supported format and what reads it (docmill.parsers.PARSERS routes by the sniffed type).
+READERS = [
+    ("PDF", "pymupdf (text blocks, ruled tables); pages without a text layer: Tesseract"),
+    ("PNG, JPEG, TIFF, BMP, GIF, WebP, HEIC", "Tesseract (pillow, pillow-heif)"),
+    ("DOCX", "python-docx + lxml on the WordprocessingML (Strict OOXML read as Transitional)"),
+    ("DOC", "LibreOffice (soffice) to DOCX, then the DOCX reader"),
+    ("PPTX", "python-pptx (charts from their cached values)"),
+    ("PPT", "LibreOffice (soffice) to PPTX, then the PPTX reader"),
+    ("XLSX", "openpyxl (cached formula results, number formats) + lxml for charts"),
+    ("XLS", "xlrd (cached formula results, number formats); with charts: LibreOffice to XLSX, then openpyxl"),
+    ("ODS, ODP", "lxml on the OpenDocument XML (charts from their own data tables)"),
+    ("ODT, RTF, EPUB", "pandoc"),
+    ("HTML, EML, MSG", "unstructured (tables rendered as Markdown by docmill)"),
+    ("TXT, MD, CSV, TSV, JSON, NDJSON, YAML, XML, RST, Org", "docmill's own parsers (charset detection)"),
+]
 
 
 def outcomes(corpus: Path) -> dict[str, str]:
@@ -56,6 +71,8 @@ def render(results: dict[str, str]) -> str:
     for ext, counts in sorted(by_type.items()):
         rest = ", ".join(f"`{reason}`: {n}" for reason, n in sorted(counts.items()) if reason != "extracted")
         lines.append(f"| {ext} | {sum(counts.values())} | {counts['extracted']} | {rest} |")
+    lines += ["", "## What reads each format", "", "| format | read by |", "|---|---|"]
+    lines += [f"| {formats} | {reader} |" for formats, reader in READERS]
     lines += ["", "## Quarantined files", "", "| file | reason |", "|---|---|"]
     lines += [f"| {name} | `{outcome}` |" for name, outcome in results.items() if outcome != "extracted"]
     return "\n".join(lines) + "\n"

@@ -139,6 +139,11 @@ class ExtractConfig(_Section):
     max_memory_mb: int = Field(
         6144, ge=0, description="Address-space limit per parser worker (0 = none); exceeding it: `too_large`."
     )
+    docx_comments: bool = Field(
+        True,
+        description="DOCX (and DOC) review comments become `comment` elements right after the paragraph they "
+        "annotate; false leaves them out of the text.",
+    )
 
     def parser_options(self) -> dict[str, Any]:
         """The options parser workers read from `docmill.parsers.OPTIONS`."""
@@ -147,6 +152,7 @@ class ExtractConfig(_Section):
             "ocr_languages": self.ocr_languages,
             "pdf_tables": self.pdf_tables,
             "timeout_s": self.timeout_s,
+            "docx_comments": self.docx_comments,
         }
 
 

@@ -62,13 +62,15 @@ PARSERS: dict[str, str] = {
     ".rst": "structured:parse_markup",
     ".org": "structured:parse_markup",
     ".docx": "word:parse_docx",
-    ".pptx": "office:parse_with_unstructured",
-    ".xlsx": "office:parse_with_unstructured",
+    ".pptx": "slides:parse_pptx",
+    ".xlsx": "sheets:parse_xlsx",
     ".html": "office:parse_with_unstructured",
     ".eml": "office:parse_with_unstructured",
     ".msg": "office:parse_with_unstructured",
     ".rtf": "convert:parse_with_pandoc",
     ".odt": "convert:parse_with_pandoc",
+    ".ods": "odf:parse_ods",
+    ".odp": "odf:parse_odp",
     ".epub": "convert:parse_with_pandoc",
     ".png": "ocr:parse_image",
     ".jpg": "ocr:parse_image",
@@ -79,7 +81,7 @@ PARSERS: dict[str, str] = {
     ".heic": "ocr:parse_image",
     ".doc": "",
     ".ppt": "",
-    ".xls": "",
+    ".xls": "sheets:parse_xls",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Container
 from pathlib import Path
@@ -18,6 +19,19 @@ _MAGIC = [
     (b"7z\xbc\xaf\x27\x1c", ".7z"),
 ]
 _OOXML = {"word/": ".docx", "ppt/": ".pptx", "xl/": ".xlsx"}
+_ODF = "application/vnd.oasis.opendocument."
+_ODF_KINDS = {
+    "text": ".odt",
+    "text-master": ".odt",
+    "text-web": ".odt",
+    "spreadsheet": ".ods",
+    "presentation": ".odp",
+    "graphics": ".odg",
+    "chart": ".odc",
+    "formula": ".odf",
+    "image": ".odi",
+    "database": ".odb",
+}
 _MAIL_HEADERS = (
     b"from:",
     b"mime-version:",
@@ -42,8 +56,29 @@ def _zip_kind(path: Path) -> str:
     for prefix, ext in _OOXML.items():
         if any(n.startswith(prefix) for n in names):
             return ext
-    if "mimetype" in names:
-        return ".epub" if any(n.endswith(".opf") for n in names) else ".odt"
+    if "mimetype" in names or "META-INF/manifest.xml" in names:
+        return _package_kind(path, names)
+    return ".zip"
+
+
+def _package_kind(path: Path, names: list[str]) -> str:
+    """ODF and EPUB packages name their type in the `mimetype` member (ODF 1.2 Part 3, section 3.3)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "mimetype" in names:
+                mimetype = archive.read("mimetype")[:200].decode("ascii", "replace").strip()
+            else:  # the manifest's entry for the package root names the type too
+                found = re.search(
+                    rb'full-path="/"[^>]*?media-type="([^"]+)"|media-type="([^"]+)"[^>]*?full-path="/"',
+                    archive.read("META-INF/manifest.xml"),
+                )
+                mimetype = (found.group(1) or found.group(2)).decode("ascii", "replace") if found else ""
+    except (zipfile.BadZipFile, OSError, KeyError, RuntimeError):
+        mimetype = ""
+    if mimetype.startswith(_ODF):
+        return _ODF_KINDS.get(mimetype[len(_ODF) :].removesuffix("-template"), ".zip")
+    if mimetype == "application/epub+zip" or any(n.endswith(".opf") for n in names):
+        return ".epub"
     return ".zip"
 
 
