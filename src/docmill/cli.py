@@ -17,6 +17,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from docmill.cli_audit import audit_app
 from docmill.cli_common import ConfigOpt, console
 from docmill.cli_common import load_cli_settings as _settings
 from docmill.cli_ops import deploy_command, server_app
@@ -24,7 +25,6 @@ from docmill.cli_snapshot import snapshot_app, trainings_app
 
 app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Documents and chunks that left the pipeline, with reasons.")
-audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/audit/audit.jsonl).")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
 app.add_typer(server_app, name="server")
@@ -256,7 +256,7 @@ def quarantine_replay(
 ) -> None:
     """Process quarantined documents again (after a fix or a config change): all, by reason, or by id."""
     from docmill import quarantine
-    from docmill.audit import AuditLog
+    from docmill.audit_check import open_log
 
     if not (all_ or reason or stage or ident):
         console.print("[red]say what to replay[/red]: ids, --reason, --stage or --all")
@@ -264,51 +264,10 @@ def quarantine_replay(
     settings = _settings(config)
     catalog = _catalog(settings)
     doc_ids = quarantine.select(catalog, reason, stage, ident or [])
-    queued = quarantine.replay(catalog, AuditLog(settings.paths.audit_log), doc_ids)
+    queued = quarantine.replay(catalog, open_log(settings), doc_ids)
     console.print(f"{queued} of {len(doc_ids)} selected documents queued for the next run")
     if run_now and queued:
         run(config=config)
-
-
-@audit_app.command("verify")
-def audit_verify(config: ConfigOpt = None) -> None:
-    """Check every entry's hash and link; exit 1 naming the first edited, removed or reordered entry."""
-    from docmill.audit import AuditLog
-
-    log = AuditLog(_settings(config).paths.audit_log)
-    count, problem = log.verify()
-    if problem is not None:
-        console.print(f"[red]audit trail broken[/red] at {problem} ({count} entries verified before it)")
-        raise typer.Exit(1)
-    console.print(f"audit trail intact: {count} entries ({log.path})")
-
-
-@audit_app.command("show")
-def audit_show(
-    config: ConfigOpt = None,
-    doc: Annotated[str | None, typer.Option(help="doc_id prefix or part of a source URI.")] = None,
-    run: Annotated[str | None, typer.Option(help="Run id.")] = None,
-    event: Annotated[str | None, typer.Option(help="Event name, e.g. document_deleted.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this UTC time (ISO 8601 prefix, e.g. 2026-11-22).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to this UTC time (ISO 8601 prefix).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
-) -> None:
-    """Audit entries filtered by document, run, event and time."""
-    from docmill.audit import AuditLog
-
-    entries = AuditLog(_settings(config).paths.audit_log).show(doc=doc, run=run, since=since, until=until, event=event)
-    if as_json:
-        for entry in entries:
-            typer.echo(json.dumps(entry, sort_keys=True))
-        return
-    table = Table("seq", "time (UTC)", "event", "document / source", "details", title="audit")
-    for e in entries:
-        subject = e.get("source_uri") or e.get("dataset") or ""
-        skip = {"seq", "ts", "event", "source_uri", "prev", "hash", "run_id", "dataset"}
-        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
-        table.add_row(str(e["seq"]), e["ts"][:19], e["event"], str(subject), details[:160])
-    console.print(table)
-    console.print(f"{len(entries)} entries")
 
 
 @app.command()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from docmill import __version__, stagework
-from docmill.audit import AuditLog
+from docmill.audit_check import open_log, require_intact
 from docmill.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
 from docmill.faults import checkpoint
 from docmill.locks import lock_data_dir
@@ -83,7 +83,7 @@ class Runtime:
         self.settings = settings
         self.run_id = run_id
         self.catalog = Catalog(settings.paths.catalog)
-        self.audit = AuditLog(settings.paths.audit_log)
+        self.audit = open_log(settings)
         self._run_lock: Any = None
         self._store: Any = None
         self._store_opening = threading.Lock()
@@ -97,9 +97,9 @@ class Runtime:
             RuntimeError: when another run holds the lock (two runs must never write one data folder).
         """
         self._lock_data_dir()
+        require_intact(self.settings, self.audit)  # never append to a trail that does not account for the catalog
         digest = config_hash(self.settings)
-        self.catalog.start_run(self.run_id, digest, __version__)
-        self.audit.append(
+        self.audit.append(  # before the catalog's row: the trail accounts for every run the catalog holds
             "run_started",
             run_id=self.run_id,
             config_hash=digest,
@@ -107,6 +107,7 @@ class Runtime:
             sources=[str(s) for s in self.settings.ingest.sources],
             actor=f"{getpass.getuser()}@{socket.gethostname()}",
         )
+        self.catalog.start_run(self.run_id, digest, __version__)
 
     def _lock_data_dir(self) -> None:
         """An exclusive lock on `data/run.lock` for the life of this runtime (see `docmill.locks`)."""
@@ -521,6 +522,7 @@ class Runtime:
                 )
             },
             "documents": self.catalog.counts(),
+            "audit_head": dict(zip(("seq", "hash"), self.audit.head(), strict=True)),
             "pii_redaction": s.clean.pii.mode,
             "pii_counts": self.catalog.pii_totals(),
             "quarantine": self.catalog.quarantine_counts(),

@@ -43,6 +43,25 @@ class PathsConfig(_Section):
         """Append-only, hash-chained audit trail (JSON lines) and its head file."""
         return self.data_dir / "audit" / "audit.jsonl"
 
+    audit_key_env: str = Field(
+        "DOCMILL_AUDIT_KEY",
+        description="Environment variable with the audit trail's HMAC key(s): whitespace-separated, the first "
+        "signs new entries, the others (retired keys) only verify older ones. Takes precedence over "
+        "`audit_key_file`.",
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="File with the audit trail's HMAC key(s), one per line, the first current (the others "
+        "retired, kept to verify older entries). Must be readable by its owner only (mode 0600). Unset: "
+        "`<data_dir>/secrets/audit.key`, created with a random key on first use; keep it outside the data folder "
+        "(and off the machines of those who may write the data folder) so that they cannot re-sign the trail.",
+    )
+
+    @property
+    def audit_key(self) -> Path:
+        """The audit trail's key file (`audit_key_file`, or `<data_dir>/secrets/audit.key`)."""
+        return self.audit_key_file or self.data_dir / "secrets" / "audit.key"
+
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
