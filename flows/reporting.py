@@ -67,6 +67,18 @@ def run_artifacts(summary: dict[str, Any]) -> None:
         key="docmill-run-report",
         description="docmill run report",
     )
+    if summary.get("audit_head"):
+        audit_artifact(summary["audit_head"])
+
+
+def audit_artifact(head: dict[str, Any]) -> None:
+    """The audit trail's head after the run, kept in Prefect's database (out of reach of whoever can write the
+    data folder alone): compare it with `docmill audit show --json` when in doubt."""
+    create_table_artifact(
+        [{"seq": head["seq"], "hash": head["hash"]}],
+        key="docmill-audit-head",
+        description="Audit trail head (seq, HMAC) after this run: an anchor for `docmill audit verify`",
+    )
 
 
 def dry_run_artifacts(plan: dict[str, Any]) -> None:

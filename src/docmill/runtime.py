@@ -8,6 +8,7 @@ run on Dask workers. Flows call these methods; no Prefect here.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import logging
@@ -375,12 +376,14 @@ class Runtime:
         from docmill.stages.enrich import location_metadata
 
         fields = {}
+        names = stagework.redactor(self.settings, self.pii_key)
         for doc_id, uri in new_uris.items():
             row = self.catalog.source(uri)
             if row is None:
                 continue
             source = _source_file(row)
-            fields[doc_id] = {"department": None, "category": None, **location_metadata(source, self.settings.enrich)}
+            located = location_metadata(source, self.settings.enrich, names)
+            fields[doc_id] = {"department": None, "category": None, **located}
         self.store.update_documents(fields, self.catalog.point_ids(fields))
         with self.catalog.transaction() as db:
             for doc_id, values in fields.items():
@@ -401,6 +404,7 @@ class Runtime:
         audit entry (`document_quarantined` with the reason, or `document_duplicate`)."""
         if not rejects:
             return
+        rejects = self._redacted(rejects)
         events: list[tuple[str, dict[str, Any]]] = []
         withdrawn: list[str] = []
         with self.catalog.transaction() as db:
@@ -429,6 +433,18 @@ class Runtime:
             self.store.delete_documents(withdrawn, _flat(self.catalog.point_ids(withdrawn)))
             with self.catalog.transaction() as db:
                 db.executemany("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in withdrawn])
+
+    def _redacted(self, rejects: list[Reject]) -> list[Reject]:
+        """Rejects whose messages went through the PII redactor (parsers name positions, not text, but a
+        library's message may still quote a document): the quarantine table, the audit trail and `docmill
+        quarantine list` never show what `clean.pii` removes from the text. Duplicate messages name a doc_id."""
+        names = stagework.redactor(self.settings, self.pii_key)
+        if names is None:
+            return rejects
+        return [
+            r if r.reason in DUPLICATE_REASONS else dataclasses.replace(r, message=names.apply(r.message)[0])
+            for r in rejects
+        ]
 
     def start_batch(self, sources: list[SourceFile]) -> None:
         """Forget earlier rejects of documents about to be processed again."""

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe, scrub
 from docmill.records import Element
 
 _KINDS = {
@@ -128,7 +128,7 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
             if isinstance(exc, (zipfile.BadZipFile, KeyError))
             else f"parse_failed:{type(exc).__name__}"
         )
-        raise ParseError(code, str(exc)[:500]) from exc
+        raise ParseError(code, describe(exc)) from exc
     elements = []
     sheets: list[str] = []
     for raw in raw_elements:
@@ -178,7 +178,7 @@ def parse_legacy_office(path: Path, ext: str) -> Parsed:
         )
         converted = Path(out) / f"source.{target}"
         if proc.returncode != 0 or not converted.exists():
-            detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()[:300]
+            detail = scrub((proc.stderr or proc.stdout).decode(errors="replace"))
             raise ParseError("corrupt_office", f"LibreOffice could not convert the {ext} file: {detail}")
         parsed = parse_with_unstructured(converted, f".{target}")
     parsed.parser += "+soffice"

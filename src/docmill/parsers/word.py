@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 from docmill.records import Element
 
 
@@ -108,7 +108,7 @@ def parse_docx(path: Path, ext: str = ".docx") -> Parsed:
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError) as exc:
-        raise ParseError("corrupt_office", f"not a readable DOCX: {exc}"[:500]) from exc
+        raise ParseError("corrupt_office", f"not a readable DOCX: {describe(exc)}") from exc
     rendered = bool(document.element.body.xpath(".//w:lastRenderedPageBreak"))
     page = 1
     body: list[Element] = []
