@@ -13,6 +13,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from docmill.audit import AuditBroken
 from docmill.store import StoreUnavailable
 
 STAGE_ORDER = ("ingest", "extract", "clean", "chunk", "enrich", "embed", "validate", "version")
@@ -122,6 +123,6 @@ def explain(exc: BaseException, settings: Any, retries: int) -> str:
         return f"Qdrant unreachable at {where} after {retries} retries; check the qdrant service and embed.qdrant_url"
     if isinstance(exc, FileNotFoundError):
         return f"{exc}; check ingest.sources (or the run's sources parameter) and that the share is mounted"
-    if isinstance(exc, RuntimeError) and "another docmill run" in str(exc):
+    if isinstance(exc, AuditBroken) or (isinstance(exc, RuntimeError) and "another docmill run" in str(exc)):
         return str(exc)
     return f"run failed: {text}; the next run resumes from the documents still pending (see data/logs)"

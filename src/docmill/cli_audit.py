@@ -53,7 +53,7 @@ def audit_acknowledge(
     recording the reason, the problem and the old file's sha256, so that runs can go on. Refused when the
     trail is intact."""
     from docmill.audit import acknowledge_gap
-    from docmill.audit_check import check_settings, open_log
+    from docmill.audit_check import check_settings, git_anchors, open_log
     from docmill.locks import lock_data_dir
 
     settings = _settings(config)
@@ -63,7 +63,8 @@ def audit_acknowledge(
         if not report.problems:
             console.print("audit trail intact: nothing to acknowledge")
             raise typer.Exit(1)
-        entry = acknowledge_gap(log, reason, report.problems[0])
+        anchored = max((seq for seq, _ in git_anchors(settings.paths.data_dir / "datasets")), default=0)
+        entry = acknowledge_gap(log, reason, report.problems[0], after=anchored)
     console.print(
         f"broken trail set aside as {entry['set_aside']}; new trail starts at seq {entry['seq']}", markup=False
     )

@@ -96,9 +96,16 @@ class Runtime:
 
         Raises:
             RuntimeError: when another run holds the lock (two runs must never write one data folder).
+            AuditBroken: when the audit trail does not verify, misses an anchored entry, or misses runs or
+                documents of the catalog (`docmill audit verify` says which; `docmill audit acknowledge`).
         """
         self._lock_data_dir()
-        require_intact(self.settings, self.audit)  # never append to a trail that does not account for the catalog
+        try:
+            require_intact(self.settings, self.audit)  # never append to a trail that does not account for the catalog
+        except BaseException:
+            self._run_lock.close()  # nothing of this run is recorded: it never started
+            self._run_lock = None
+            raise
         digest = config_hash(self.settings)
         self.audit.append(  # before the catalog's row: the trail accounts for every run the catalog holds
             "run_started",
