@@ -222,7 +222,8 @@ class PiiConfig(_Section):
         "redact",
         description="redact: typed placeholders (`<EMAIL>`); hash: stable keyed pseudonyms (`<EMAIL:1a2b3c4d>`); "
         "flag: text kept, counts per type recorded (`pii` in the chunk payloads, run summary, manifest); "
-        "off: no detection.",
+        "off: no detection. redact and hash also apply to file, folder, archive-member and attachment names "
+        "everywhere outside the catalog (payloads, exports, cards) and to quarantine messages.",
     )
     types: list[PiiType] = Field(
         default_factory=lambda: list(PII_TYPES),

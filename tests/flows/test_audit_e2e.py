@@ -130,7 +130,7 @@ def test_a_trail_re_chained_with_plain_sha256_is_broken(world: dict[str, Any]) -
     entries[1]["source_uri"] = "file:///elsewhere/innocent.md"
     prev = "0" * 64
     for entry in entries:  # the forger has write access to the data folder, not the key
-        entry.pop("key")
+        entry.pop("key", None)
         entry["prev"] = prev
         body = {k: v for k, v in entry.items() if k != "hash"}
         entry["hash"] = prev = hashlib.sha256(
