@@ -31,6 +31,7 @@ from docmill.locks import lock_data_dir
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
 from docmill.sources.base import scope_prefix
+from docmill.stages.enrich import NAME_REDACTION
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ class Runtime:
     def config_key(self) -> str:
         """Hash of every setting that shapes a document's chunks and vectors (extract output options, clean,
         chunk with its effective token budget, enrich, embedding model id@weights). Operational settings
-        (workers, time and memory limits, batch sizes, Qdrant address) are not part of it."""
+        (workers, time and memory limits, batch sizes, Qdrant address) are not part of it; the version of name
+        redaction is (`enrich.NAME_REDACTION`)."""
         s = self.settings
         return config_hash(
             {
@@ -182,6 +184,7 @@ class Runtime:
                 "clean": s.clean.model_dump(mode="json"),
                 "chunk": {**s.chunk.model_dump(mode="json"), "max_tokens": self.max_tokens},
                 "enrich": s.enrich.model_dump(mode="json"),
+                "names": NAME_REDACTION,  # documents enriched before names were redacted are enriched again
                 "model": self.embedder.model_key,
             }
         )

@@ -22,6 +22,10 @@ class NameRedactor(Protocol):
     def uri(self, uri: str) -> str: ...
 
 
+# Version of the redaction of names in location metadata (`docmill.pii.Redactor.name`): part of the catalog's
+# config key, so raising it re-enriches every document (vectors are reused: the texts do not change).
+NAME_REDACTION = 1
+
 _CARRIED = ("author", "created", "modified", "last_modified", "subject", "sent_from", "sent_to", "encoding")
 
 
