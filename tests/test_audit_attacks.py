@@ -188,3 +188,22 @@ def test_a_trail_from_before_signing_is_signed_on_when_acknowledged(tmp_path: Pa
     assert found.problem is None and (found.count, found.legacy) == (7, 6)
     _rechain_plain(log, {}, 0, keep_key_field=False)  # stripping the signatures again is caught
     assert log.verify().problem is not None
+
+
+def test_a_crash_between_the_log_and_its_head_is_repaired_not_a_break(tmp_path: Path) -> None:
+    log = _trail(tmp_path)
+    lagging = log.head_path.read_text()
+    log.append("run_started", run_id="r2")
+    log.head_path.write_text(lagging)  # killed after the log's fsync, before the head's update
+    assert log.verify().problem is None
+    with log.path.open("ab") as handle:  # killed in the middle of the next write
+        handle.write(b'{"event":"document_added","seq":8,"ts":"2026-')
+    log.head_path.write_text(lagging)
+    assert log.verify().problem is None
+    log.append("run_finished", run_id="r2")  # the torn line is dropped, the head catches up
+    found = log.verify()
+    assert found.problem is None and found.count == 8
+    log.head_path.unlink()  # but a head that names no entry is never forgiven
+    assert log.verify().problem is not None
+    with pytest.raises(AuditBroken):
+        log.append("run_started", run_id="r3")

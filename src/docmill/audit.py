@@ -188,10 +188,15 @@ class AuditLog:
         chunk = min(size, 65536)
         while True:
             handle.seek(size - chunk)
-            lines = handle.read(chunk).rstrip(b"\n").split(b"\n")
-            if len(lines) > 1 or chunk == size:
+            block = handle.read(chunk)
+            lines = block.rstrip(b"\n").split(b"\n")
+            if len(lines) > 2 or chunk == size:
                 break
             chunk = min(size, chunk * 4)
+        if not block.endswith(b"\n") and _parse(lines[-1], 0)[0] is None and self._names(head, lines[:-1]):
+            # a write torn by a crash (its catalog commit never happened): drop the partial line
+            handle.truncate(size - len(lines[-1]))
+            return self._tail(handle)
         entry, problem = _parse(lines[-1], 0)
         if entry is None:
             raise AuditBroken(
@@ -213,12 +218,25 @@ class AuditLog:
             raise AuditBroken(
                 broken_message(self.path, f"its last entry (seq {entry.get('seq')}) has no valid signature")
             )
-        if head != [str(entry.get("seq")), str(entry.get("hash"))]:
+        if head != [str(entry.get("seq")), str(entry.get("hash"))] and not self._names(head, lines[:-1]):
             recorded = head[0] if head else "nothing"
             raise AuditBroken(
                 broken_message(self.path, f"it ends at seq {entry.get('seq')} but its head file records {recorded}")
             )
         return int(entry["seq"]), str(entry["hash"])
+
+    @staticmethod
+    def _names(head: list[str] | None, lines: list[bytes]) -> bool:
+        """True when the head file names one of these earlier entries exactly: it lags behind the log (a crash
+        between the log's fsync and the head's update), which the next append repairs. A head that is ahead
+        of the log, or names no entry, is not forgiven."""
+        if not head or len(head) != 2:
+            return False
+        for line in reversed(lines):
+            entry, _ = _parse(line, 0)
+            if entry is not None and [str(entry.get("seq")), str(entry.get("hash"))] == head:
+                return True
+        return False
 
     def entries(self) -> Iterator[dict[str, Any]]:
         """All entries in order (unverified; unreadable lines are skipped)."""
@@ -238,14 +256,18 @@ class AuditLog:
             keep_seqs: also return every entry's hash by seq (for the anchor checks).
         """
         found = Verified(seqs={} if keep_seqs else None)
+        head = self._head() or ["0", GENESIS]
+        named = False  # the head file names an entry of the log
         if self.path.exists():
             with self.path.open("rb") as handle:
                 for number, line in enumerate(handle, 1):
+                    if not line.endswith(b"\n") and _parse(line, number)[0] is None and named:
+                        break  # a write torn by a crash, after the head's entry: the next append drops it
                     found.problem = self._check(line, number, found)
                     if found.problem is not None:
                         return found
-        head = self._head() or ["0", GENESIS]
-        if head != [str(found.seq), found.head]:
+                    named = named or head == [str(found.seq), found.head]
+        if head != [str(found.seq), found.head] and not named:
             found.problem = Problem(
                 found.count + 1, found.seq + 1, f"log ends at seq {found.seq} but the head file records seq {head[0]}"
             )
