@@ -25,8 +25,8 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,8 @@ class Verified:
     head: str = GENESIS
     legacy: int = 0
     gap: dict[str, Any] | None = None
-    seqs: dict[int, str] | None = None  # seq -> hash, when asked for (anchor checks)
+    seqs: dict[int, str] = field(default_factory=dict)  # seq -> hash of the seqs asked for (anchor checks)
+    wanted: frozenset[int] = frozenset()
 
 
 def _parse(raw: bytes, number: int) -> tuple[dict[str, Any] | None, Problem | None]:
@@ -249,13 +250,13 @@ class AuditLog:
                     if entry is not None:
                         yield entry
 
-    def verify(self, keep_seqs: bool = False) -> Verified:
+    def verify(self, keep: Iterable[int] = ()) -> Verified:
         """Check every entry's signature, its `seq` and its link to the previous one, and the recorded head.
 
         Args:
-            keep_seqs: also return every entry's hash by seq (for the anchor checks).
+            keep: seqs whose entries' hashes to return in `seqs` (the anchored ones).
         """
-        found = Verified(seqs={} if keep_seqs else None)
+        found = Verified(wanted=frozenset(keep))
         head = self._head() or ["0", GENESIS]
         named = False  # the head file names an entry of the log
         if self.path.exists():
@@ -299,7 +300,7 @@ class AuditLog:
             return Problem(number, got, "prev does not match the previous entry's hash")
         found.head, found.seq, found.count = str(entry["hash"]), got, found.count + 1
         found.legacy += not keyed
-        if found.seqs is not None:
+        if got in found.wanted:
             found.seqs[got] = found.head
         return None
 

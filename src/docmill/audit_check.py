@@ -55,7 +55,7 @@ def git_anchors(repo_root: Path) -> list[tuple[int, str]]:
 
 
 def _check_anchors(verified: Verified, anchors: list[tuple[int, str]], report: Report) -> None:
-    seqs = verified.seqs or {}
+    seqs = verified.seqs
     floor = int(verified.gap["seq"]) if verified.gap else 0
     for seq, digest in sorted(set(anchors)):
         if seq < floor:
@@ -117,12 +117,13 @@ def _check_catalog(log: AuditLog, catalog: Path, verified: Verified, report: Rep
 
 def check(log: AuditLog, catalog: Path, repo_root: Path) -> Report:
     """Verify the chain, then its anchors and the catalog against it (see the module docstring)."""
-    verified = log.verify(keep_seqs=True)
+    anchors = git_anchors(repo_root)
+    verified = log.verify(keep={seq for seq, _ in anchors})
     report = Report(verified)
     if verified.problem is not None:
         report.problems.append(str(verified.problem))
         return report
-    _check_anchors(verified, git_anchors(repo_root), report)
+    _check_anchors(verified, anchors, report)
     _check_catalog(log, catalog, verified, report)
     return report
 
