@@ -7,6 +7,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from docmill.cli_common import ConfigOpt, console
@@ -31,7 +32,7 @@ def audit_verify(config: ConfigOpt = None) -> None:
     found = report.verified
     if report.problems:
         where = f" ({found.count} entries verified before it)" if found.problem else ""
-        console.print(f"[red]audit trail broken[/red]: {report.problems[0]}{where}", markup=True)
+        console.print(f"[red]audit trail broken[/red]: {escape(report.problems[0])}{escape(where)}")
         for more in report.problems[1:]:
             console.print(f"  also: {more}", markup=False)
         raise typer.Exit(1)
