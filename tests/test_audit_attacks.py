@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from docmill.audit import AuditBroken, AuditLog, acknowledge_gap
-from docmill.audit_check import anchor_trailer, check
+from docmill.audit import AuditBroken, AuditLog
+from docmill.audit_check import acknowledge_gap, anchor_trailer, check
 from docmill.audit_keys import Keyring, load_keyring
 from docmill.catalog import Catalog
 

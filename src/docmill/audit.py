@@ -343,29 +343,3 @@ def broken_message(path: Path, what: str) -> str:
         "to see where, investigate, then `docmill audit acknowledge --reason ...` sets it aside and starts a new "
         "trail with an explicit gap entry"
     )
-
-
-def acknowledge_gap(log: AuditLog, reason: str, problem: str, after: int = 0) -> dict[str, Any]:
-    """Set a broken trail aside (`<log>.broken-<UTC time>`, with its head file) and start a new one whose first
-    entry (`audit_gap`) records the reason, the problem, the set-aside file and its sha256; its numbering
-    continues after the highest seq seen in the old trail, its head file or `after` (the highest anchored seq:
-    anchors of the old trail are then not looked for in the new one). A trail written before signing
-    (an intact plain-sha256 chain) is kept and continued with a signed `audit_signed` entry instead."""
-    found = log.verify()
-    if found.problem is not None and found.problem.reason == UNSIGNED:  # a trail from before signing: sign on
-        fields = {"reason": reason, "unsigned_entries": found.legacy}
-        return log.append_many([(SIGNED, fields)], start=(found.seq, found.head))[0]
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    last = max([after, *(int(e["seq"]) for e in log.entries() if isinstance(e.get("seq"), int))])
-    head = log._head()
-    if head and head[0].isdigit():
-        last = max(last, int(head[0]))
-    aside = log.path.with_name(f"{log.path.name}.broken-{stamp}")
-    digest = ""
-    if log.path.exists():
-        digest = hashlib.sha256(log.path.read_bytes()).hexdigest()
-        os.replace(log.path, aside)
-    if log.head_path.exists():
-        os.replace(log.head_path, aside.with_name(aside.name + ".head"))
-    fields = {"reason": reason, "problem": problem, "set_aside": aside.name, "set_aside_sha256": digest}
-    return log.append_many([(GAP, fields)], start=(last, GENESIS))[0]

@@ -15,6 +15,8 @@ not required (they were accounted for by the trail that was set aside).
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
 import re
 import sqlite3
 import subprocess
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docmill.audit import AuditBroken, AuditLog, Verified, broken_message
+from docmill.audit import GAP, GENESIS, SIGNED, UNSIGNED, AuditBroken, AuditLog, Verified, broken_message
 
 ANCHOR_TRAILER = "Audit-Head"
 _TRAILER = re.compile(rf"^{ANCHOR_TRAILER}: (\d+) ([0-9a-f]{{64}})$", re.MULTILINE)
@@ -150,3 +152,27 @@ def require_intact(settings: Any, log: AuditLog) -> Report:
     if report.problems:
         raise AuditBroken(broken_message(log.path, report.problems[0]))
     return report
+
+
+def acknowledge_gap(log: AuditLog, reason: str, problem: str, after: int = 0) -> dict[str, Any]:
+    """Set a broken trail aside (`<log>.broken-<UTC time>`, with its head file) and start a new one whose first
+    entry (`audit_gap`) records the reason, the problem, the set-aside file and its sha256; its numbering
+    continues after the highest seq seen in the old trail, its head file or `after` (the highest anchored seq:
+    anchors of the old trail are then not looked for in the new one). A trail written before signing
+    (an intact plain-sha256 chain) is kept and continued with a signed `audit_signed` entry instead."""
+    found = log.verify()
+    if found.problem is not None and found.problem.reason == UNSIGNED:  # a trail from before signing: sign on
+        fields = {"reason": reason, "unsigned_entries": found.legacy}
+        return log.append_many([(SIGNED, fields)], start=(found.seq, found.head))[0]
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    last = max([after, *(int(e["seq"]) for e in log.entries() if isinstance(e.get("seq"), int))])
+    last = max(last, log.head()[0])
+    aside = log.path.with_name(f"{log.path.name}.broken-{stamp}")
+    digest = ""
+    if log.path.exists():
+        digest = hashlib.sha256(log.path.read_bytes()).hexdigest()
+        os.replace(log.path, aside)
+    if log.head_path.exists():
+        os.replace(log.head_path, aside.with_name(aside.name + ".head"))
+    fields = {"reason": reason, "problem": problem, "set_aside": aside.name, "set_aside_sha256": digest}
+    return log.append_many([(GAP, fields)], start=(last, GENESIS))[0]

@@ -53,8 +53,7 @@ def audit_acknowledge(
     """Set a broken trail aside (kept as audit.jsonl.broken-<time>) and start a new one with an `audit_gap` entry
     recording the reason, the problem and the old file's sha256, so that runs can go on. Refused when the
     trail is intact."""
-    from docmill.audit import acknowledge_gap
-    from docmill.audit_check import check_settings, git_anchors, open_log
+    from docmill.audit_check import acknowledge_gap, check_settings, git_anchors, open_log
     from docmill.locks import lock_data_dir
 
     settings = _settings(config)
