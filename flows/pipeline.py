@@ -126,10 +126,15 @@ def clean_task(
 
 @task(name="enrich", task_run_name="enrich-batch-{batch_no:04d}", **runners.TASK)
 def enrich_task(
-    settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], batch_no: int
+    settings: Settings,
+    docs: list[Document],
+    chunks: list[Chunk],
+    sources: list[SourceFile],
+    pii_key: str | None,
+    batch_no: int,
 ) -> StageResult[Chunk]:
-    """Attach metadata and language (on the task runner)."""
-    return stagework.enrich_batch(settings, docs, chunks, sources)
+    """Attach metadata (names with their PII redacted) and language (on the task runner)."""
+    return stagework.enrich_batch(settings, docs, chunks, sources, pii_key)
 
 
 @task(name="embed", task_run_name="embed-batch-{batch_no:04d}", **runners.TASK)
@@ -200,7 +205,14 @@ def _process_batch(
     kept = {c.doc_id for c in chunks}
     docs = [d for d in docs if d.doc_id in kept]  # the rest were rejected by chunk
     enriched = runners.submit(
-        runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n
+        runner,
+        enrich_task,
+        settings=settings,
+        docs=docs,
+        chunks=chunks,
+        sources=sources,
+        pii_key=rt.pii_key,
+        batch_no=n,
     )
     chunks = keep("enrich", enriched.result()).records
     known = publishing.known_vectors(sorted({c.text_hash for c in chunks}))
@@ -272,6 +284,7 @@ def pipeline(
             raise StoreUnavailable(message) from exc
         raise
     rt.finish_run("completed", summary)
+    summary["audit_head"] = dict(zip(("seq", "hash"), rt.audit.head(), strict=True))  # anchored as an artifact
     _write_metrics(rt, summary, "completed")
     rt.close()  # releases the data folder's lock, which the snapshot takes next
     if params.snapshot_name:

@@ -14,6 +14,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from docmill.audit import AuditBroken
 from docmill.runstats import stage_rows
 from docmill.store import StoreUnavailable
 
@@ -48,6 +49,18 @@ def run_artifacts(summary: dict[str, Any]) -> None:
         f"{snapshot}- took {summary['seconds']} s\n",
         key="docmill-run-report",
         description="docmill run report",
+    )
+    if summary.get("audit_head"):
+        audit_artifact(summary["audit_head"])
+
+
+def audit_artifact(head: dict[str, Any]) -> None:
+    """The audit trail's head after the run, kept in Prefect's database (out of reach of whoever can write the
+    data folder alone): compare it with `docmill audit show --json` when in doubt."""
+    create_table_artifact(
+        [{"seq": head["seq"], "hash": head["hash"]}],
+        key="docmill-audit-head",
+        description="Audit trail head (seq, HMAC) after this run: an anchor for `docmill audit verify`",
     )
 
 
@@ -92,7 +105,7 @@ def explain(exc: BaseException, settings: Any, retries: int) -> str:
         return f"Qdrant unreachable at {where} after {retries} retries; check the qdrant service and embed.qdrant_url"
     if isinstance(exc, FileNotFoundError):
         return f"{exc}; check ingest.sources (or the run's sources parameter) and that the share is mounted"
-    if isinstance(exc, RuntimeError) and "another docmill run" in str(exc):
+    if isinstance(exc, AuditBroken) or (isinstance(exc, RuntimeError) and "another docmill run" in str(exc)):
         return str(exc)
     return f"run failed: {text}; the next run resumes from the documents still pending (see data/logs)"
 

@@ -73,3 +73,11 @@ def comparable(value: Any, base: Path) -> Any:
         root = base.resolve()
         return value.replace(root.as_uri(), "<base>").replace(str(root), "<base>")
     return value
+
+
+def audit_keyring(data: Path) -> Any:
+    """The audit keys a run with data folder `data` created (`<data>/secrets/audit.key`), unless
+    DOCMILL_AUDIT_KEY is set."""
+    from docmill.audit_keys import load_keyring
+
+    return load_keyring("DOCMILL_AUDIT_KEY", data / "secrets" / "audit.key", create=False)

@@ -319,3 +319,35 @@ def test_a_missing_ner_model_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(NerModelMissing, match=r"xx_missing_sm.*remove person/organization"):
         make_redactor(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("invoice_jane.doe@example.com_2024.pdf", "invoice_<EMAIL>_2024.pdf"),
+        ("/srv/share/jane.doe@example.com/notes.md", "/srv/share/<EMAIL>/notes.md"),
+        ("tel_+442079460958.docx", "tel_<PHONE>.docx"),
+        ("x/+1 202 555 0143 voicemail.txt", "x/<PHONE> voicemail.txt"),
+        ("IBAN DE89370400440532013000.txt", "IBAN <IBAN>.txt"),
+        ("card-4111-1111-1111-1111.txt", "card-<CREDIT_CARD>.txt"),
+        ("SSN_123-45-6789.pdf", "SSN_<NATIONAL_ID>.pdf"),
+        ("host_192.168.17.42_dump.log", "host_<IP_ADDRESS>_dump.log"),
+        ("report_2024-01-15_v2.pdf", "report_2024-01-15_v2.pdf"),  # dates and versions are no PII
+        ("release-1.2.3.4.tar.gz", "release-1.2.3.4.tar.gz"),
+    ],
+)
+def test_pii_in_names_is_redacted(name: str, expected: str) -> None:
+    assert Redactor(PiiConfig(mode="redact"), b"").name(name) == expected
+    assert Redactor(PiiConfig(mode="flag"), b"").name(name) == name
+
+
+def test_pii_in_uris_is_redacted_decoded_and_in_members() -> None:
+    uri = (
+        Path("/in box/jane.doe@example.com/IBAN DE89370400440532013000.zip").as_uri() + "!/card_4111 1111 1111 1111.txt"
+    )
+    redacted = Redactor(PiiConfig(mode="redact"), b"").uri(uri)
+    assert redacted == "file:///in%20box/%3CEMAIL%3E/IBAN%20%3CIBAN%3E.zip!/card_<CREDIT_CARD>.txt"
+    hashed = Redactor(PiiConfig(mode="hash"), b"k").uri(uri)
+    assert hashed == Redactor(PiiConfig(mode="hash"), b"k").uri(uri) and "jane" not in hashed and "%3CEMAIL:" in hashed
+    plain = Path("/in box/report.pdf").as_uri()
+    assert Redactor(PiiConfig(mode="redact"), b"").uri(plain) == plain  # untouched when nothing is found

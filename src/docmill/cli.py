@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from docmill import runstats
+from docmill.cli_audit import audit_app
 from docmill.cli_common import ConfigOpt, console
 from docmill.cli_common import load_cli_settings as _settings
 from docmill.cli_index import index_app
@@ -26,7 +27,6 @@ from docmill.cli_snapshot import snapshot_app, trainings_app
 from docmill.locks import holder_gone
 
 app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
-audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/audit/audit.jsonl).")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
 app.add_typer(server_app, name="server")
@@ -240,47 +240,6 @@ def _quarantine_counts(catalog: Any) -> None:
     for row in catalog.query("SELECT stage, reason, COUNT(*) n FROM quarantine GROUP BY stage, reason ORDER BY 1, 2"):
         table.add_row(row["stage"], row["reason"], str(row["n"]))
     console.print(table)
-
-
-@audit_app.command("verify")
-def audit_verify(config: ConfigOpt = None) -> None:
-    """Check every entry's hash and link; exit 1 naming the first edited, removed or reordered entry."""
-    from docmill.audit import AuditLog
-
-    log = AuditLog(_settings(config).paths.audit_log)
-    count, problem = log.verify()
-    if problem is not None:
-        console.print(f"[red]audit trail broken[/red] at {problem} ({count} entries verified before it)")
-        raise typer.Exit(1)
-    console.print(f"audit trail intact: {count} entries ({log.path})")
-
-
-@audit_app.command("show")
-def audit_show(
-    config: ConfigOpt = None,
-    doc: Annotated[str | None, typer.Option(help="doc_id prefix or part of a source URI.")] = None,
-    run: Annotated[str | None, typer.Option(help="Run id.")] = None,
-    event: Annotated[str | None, typer.Option(help="Event name, e.g. document_deleted.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this UTC time (ISO 8601 prefix, e.g. 2026-11-22).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to this UTC time (ISO 8601 prefix).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
-) -> None:
-    """Audit entries filtered by document, run, event and time."""
-    from docmill.audit import AuditLog
-
-    entries = AuditLog(_settings(config).paths.audit_log).show(doc=doc, run=run, since=since, until=until, event=event)
-    if as_json:
-        for entry in entries:
-            typer.echo(json.dumps(entry, sort_keys=True))
-        return
-    table = Table("seq", "time (UTC)", "event", "document / source", "details", title="audit")
-    for e in entries:
-        subject = e.get("source_uri") or e.get("dataset") or ""
-        skip = {"seq", "ts", "event", "source_uri", "prev", "hash", "run_id", "dataset"}
-        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
-        table.add_row(str(e["seq"]), e["ts"][:19], e["event"], str(subject), details[:160])
-    console.print(table)
-    console.print(f"{len(entries)} entries")
 
 
 @app.command()

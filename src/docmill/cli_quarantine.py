@@ -116,7 +116,7 @@ def quarantine_replay(
 ) -> None:
     """Process quarantined documents again (after a fix or a config change): all, by reason, or by id."""
     from docmill import quarantine
-    from docmill.audit import AuditLog
+    from docmill.audit_check import open_log
 
     if not (all_ or reason or stage or ident):
         console.print("[red]say what to replay[/red]: ids, --reason, --stage or --all")
@@ -124,7 +124,7 @@ def quarantine_replay(
     settings = _settings(config)
     catalog = _catalog(settings)
     doc_ids = quarantine.select(catalog, reason, stage, ident or [])
-    queued = quarantine.replay(catalog, AuditLog(settings.paths.audit_log), doc_ids)
+    queued = quarantine.replay(catalog, open_log(settings), doc_ids)
     console.print(f"{queued} of {len(doc_ids)} selected documents queued for the next run")
     if run_now and queued:
         from docmill.cli import run

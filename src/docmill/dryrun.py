@@ -70,6 +70,7 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
         SourceUnavailable: when a connector's source cannot be listed (as a real run would).
     """
     db = _catalog_ro(settings.paths.catalog)
+    names = _names(settings)
     counts: Counter[str] = Counter()
     files: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -86,7 +87,8 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
                     seen.update(i.source_uri for i in items)
                     for source, change in result.records:
                         if change != ingest.UNCHANGED and len(files) < LISTED_ROWS:
-                            files.append({"source_uri": source.source_uri, "change": change})
+                            uri = names.uri(source.source_uri) if names else source.source_uri
+                            files.append({"source_uri": uri, "change": change})
             finally:
                 connector.close()
             scopes.append(connector.scope)
@@ -95,6 +97,18 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
         if db is not None:
             db.close()
     return {"counts": dict(counts), "files": files}
+
+
+def _names(settings: Settings) -> Any:
+    """The redactor of names for the listing (the plan reaches the Prefect UI and the terminal); in `hash`
+    mode without a key yet (a dry run creates nothing), typed placeholders instead of pseudonyms."""
+    from docmill.pii import make_redactor
+
+    try:
+        return make_redactor(settings, create_key=False)
+    except ValueError:
+        config = settings.clean.pii.model_copy(update={"mode": "redact"})
+        return make_redactor(settings.model_copy(update={"clean": settings.clean.model_copy(update={"pii": config})}))
 
 
 def _catalog_counts(

@@ -48,6 +48,25 @@ class PathsConfig(_Section):
         """Prometheus text file every run replaces (point node_exporter's textfile collector at its folder)."""
         return self.data_dir / "metrics" / "docmill.prom"
 
+    audit_key_env: str = Field(
+        "DOCMILL_AUDIT_KEY",
+        description="Environment variable with the audit trail's HMAC key(s): whitespace-separated, the first "
+        "signs new entries, the others (retired keys) only verify older ones. Takes precedence over "
+        "`audit_key_file`.",
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="File with the audit trail's HMAC key(s), one per line, the first current (the others "
+        "retired, kept to verify older entries). Must be readable by its owner only (mode 0600). Unset: "
+        "`<data_dir>/secrets/audit.key`, created with a random key on first use; keep it outside the data folder "
+        "(and off the machines of those who may write the data folder) so that they cannot re-sign the trail.",
+    )
+
+    @property
+    def audit_key(self) -> Path:
+        """The audit trail's key file (`audit_key_file`, or `<data_dir>/secrets/audit.key`)."""
+        return self.audit_key_file or self.data_dir / "secrets" / "audit.key"
+
 
 class PipelineConfig(_Section):
     batch_size: int = Field(200, ge=1, description="Documents per batch: one Prefect task per stage per batch.")
@@ -214,7 +233,8 @@ class PiiConfig(_Section):
         "redact",
         description="redact: typed placeholders (`<EMAIL>`); hash: stable keyed pseudonyms (`<EMAIL:1a2b3c4d>`); "
         "flag: text kept, counts per type recorded (`pii` in the chunk payloads, run summary, manifest); "
-        "off: no detection.",
+        "off: no detection. redact and hash also apply to file, folder, archive-member and attachment names "
+        "everywhere outside the catalog (payloads, exports, cards) and to quarantine messages.",
     )
     types: list[PiiType] = Field(
         default_factory=lambda: list(PII_TYPES),

@@ -27,7 +27,7 @@ import yaml
 from docmill.audit import AuditLog
 from docmill.datarepo import DataRepo
 from docmill.records import POINT_NAMESPACE
-from tests.helpers import comparable, qdrant_points
+from tests.helpers import audit_keyring, comparable, qdrant_points
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,7 +167,7 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     assert qdrant_points(data) == points  # untouched: same ids, same payloads (still the first run's run_id)
 
     # every document of the first run has its `document_added` entry; quarantines carry their reason
-    audit = AuditLog(data / "audit" / "audit.jsonl")
+    audit = AuditLog(data / "audit" / "audit.jsonl", audit_keyring(data))
     added = {e["doc_id"] for e in audit.show(run=first["run_id"], event="document_added")}
     assert added == {r[0] for r in db.execute("SELECT doc_id FROM documents")}
     quarantined = {e["reason"] for e in audit.show(run=first["run_id"], event="document_quarantined")}
@@ -247,7 +247,7 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     assert [e["doc_id"] for e in third_events if e["event"] == "document_added"] == [notice_doc]
     events = Counter(e["event"] for e in third_events)
     assert events["run_started"] == events["run_finished"] == events["dataset_version_created"] == 1
-    assert audit.verify()[1] is None
+    assert audit.verify().problem is None
 
     # Qdrant now holds exactly what a from-scratch run over the final files produces
     scratch = e2e["root"] / "scratch"

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from docmill.audit import AuditLog
 from docmill.cli import app
-from tests.helpers import qdrant_records
+from tests.helpers import audit_keyring, qdrant_records
 
 pytestmark = pytest.mark.e2e
 FILES = {
@@ -164,7 +164,7 @@ def test_registry_answers_both_directions(world: dict[str, Any], tmp_path: Path)
     metrics = tmp_path / "metrics.json"
     metrics.write_text('{"eval_loss": 1.25}')
     config = world["config"]
-    log = AuditLog(world["data"] / "audit/audit.jsonl")
+    log = AuditLog(world["data"] / "audit/audit.jsonl", audit_keyring(world["data"]))
     recorded_before = len([e for e in log.entries() if e["event"] == "training_recorded"])
     for model, dataset, run, extra in (
         ("llama-ft", "ft@v1", "r1", ["--params", str(params)]),
@@ -183,7 +183,7 @@ def test_registry_answers_both_directions(world: dict[str, Any], tmp_path: Path)
     tracked = subprocess.run(["git", "-C", str(repo), "ls-files", "trainings"], capture_output=True, text=True).stdout
     assert len(tracked.split()) == 3, "every record is committed in the data repository"
     assert len([e for e in log.entries() if e["event"] == "training_recorded"]) == recorded_before + 3
-    assert log.verify()[1] is None
+    assert log.verify().problem is None
 
 
 def test_splits_are_deterministic_and_leak_free(world: dict[str, Any]) -> None:

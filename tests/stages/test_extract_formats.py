@@ -173,3 +173,25 @@ def test_spreadsheet_sheets_are_named_and_kept_as_tables(shared_corpus: Path) ->
     assert ("title", "Sheet: Stanley Cups Since 67") in kinds
     tables = [e.text for e in parsed.elements if e.kind == "table"]
     assert len(tables) == 2 and all("| Maple Leafs | TOR |" in t and "<t" not in t for t in tables)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "position"),
+    [
+        ("bad.yaml", "owner: ok\nkey: value: {secret}\n", "line 2 column 11"),
+        ("bad.json", '{{"a": "{secret}",\n "b": [1, 2,', "line 2"),
+        ("bad.xml", "<?xml version='1.0'?>\n<root><a>{secret}</root>", "line 2"),
+        ("lines.ndjson", "{{nope {secret}\n", ""),
+    ],
+)
+def test_a_parse_error_names_class_and_position_not_document_text(
+    tmp_path: Path, name: str, content: str, position: str
+) -> None:
+    secret = "alice.w@example.net 5500 0000 0000 0004 Project Nightingale"
+    (tmp_path / name).write_text(content.format(secret=secret))
+    with pytest.raises(ParseError) as error:
+        parse_file(tmp_path / name, Path(name).suffix)
+    message = error.value.message
+    assert position in message, message
+    for word in ("alice", "5500", "Nightingale"):
+        assert word not in message, message

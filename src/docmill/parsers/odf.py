@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 from docmill.parsers.sheets import sheet_elements
 from docmill.parsers.tables import markdown_table
 from docmill.records import Element
@@ -38,7 +38,7 @@ def _content(path: Path, kind: str, member: str = "content.xml") -> Any:
             data = archive.read(member)
         return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
     except (zipfile.BadZipFile, KeyError, OSError, etree.XMLSyntaxError) as exc:
-        raise ParseError(f"corrupt_{kind}", f"not a readable {kind.upper()} file: {exc}"[:500]) from exc
+        raise ParseError(f"corrupt_{kind}", f"not a readable {kind.upper()} file: {describe(exc)}") from exc
 
 
 def _charts(path: Path, node: Any, page: int, kind: str) -> list[Element]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe, scrub
 from docmill.parsers.tables import html_table_markdown
 from docmill.records import Element
 
@@ -121,7 +121,7 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
             if isinstance(exc, (zipfile.BadZipFile, KeyError))
             else f"parse_failed:{type(exc).__name__}"
         )
-        raise ParseError(code, str(exc)[:500]) from exc
+        raise ParseError(code, describe(exc)) from exc
     elements = [e for e in (_element(raw) for raw in raw_elements) if e is not None]
     if not elements:
         raise ParseError("empty", "the partitioner found no text")
@@ -165,7 +165,7 @@ def soffice_converted(path: Path, ext: str, target: str) -> Iterator[Path]:
         )
         converted = Path(out) / f"source.{target}"
         if proc.returncode != 0 or not converted.exists():
-            detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()[:300]
+            detail = scrub((proc.stderr or proc.stdout).decode(errors="replace"))
             raise ParseError("corrupt_office", f"LibreOffice could not convert the {ext} file: {detail}")
         yield converted
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pymupdf
 
-from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe
 from docmill.records import Element
 
 _PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
@@ -137,7 +137,7 @@ def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:
-        raise ParseError("corrupt_pdf", f"pymupdf cannot open the file: {exc}") from exc
+        raise ParseError("corrupt_pdf", f"pymupdf cannot open the file: {describe(exc)}") from exc
     with doc:
         if doc.needs_pass:
             raise ParseError("encrypted", "PDF requires a password")
@@ -150,7 +150,7 @@ def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
             try:
                 found = _page_elements(page)
             except Exception as exc:
-                raise ParseError("corrupt_pdf", f"page {page.number + 1} unreadable: {exc}") from exc
+                raise ParseError("corrupt_pdf", f"page {page.number + 1} unreadable: {describe(exc)}") from exc
             if sum(len(e.text) for e in found) < 10 and page.get_images() and OPTIONS.get("ocr", True):
                 try:
                     found, ocr[page.number + 1] = _ocr_page(page)

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 
 log = logging.getLogger(__name__)
 _OUT_OF_MEMORY = ("bad_alloc", "failed to map segment", "Cannot allocate memory", "out of memory")
@@ -69,9 +69,9 @@ def _worker_main(conn: Connection, max_memory_mb: int, options: dict[str, Any]) 
             conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit"))
         except Exception as exc:
             if max_memory_mb and any(s in str(exc) for s in _OUT_OF_MEMORY):  # a C library hit the limit
-                conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit: {exc}"[:500]))
+                conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit: {describe(exc)}"))
             else:
-                conn.send(("err", f"parser_error:{type(exc).__name__}", str(exc)[:500]))
+                conn.send(("err", f"parser_error:{type(exc).__name__}", describe(exc)))
 
 
 class ParserPool:
@@ -129,7 +129,9 @@ class ParserPool:
                 if worker.conn in ready:
                     yield key, self._receive(worker)
                 elif time.monotonic() - worker.started >= self.timeout_s:
-                    log.warning("parser timeout after %.0f s: %s", self.timeout_s, worker.job[1])
+                    log.warning(
+                        "parser timeout after %.0f s (job %s)", self.timeout_s, key
+                    )  # not the file name: logs leave
                     self._replace(worker)
                     yield key, ParseError("timeout", f"parsing took longer than {self.timeout_s:.0f} s")
 

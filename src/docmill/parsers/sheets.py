@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 from docmill.parsers.charts import chart_elements
 from docmill.parsers.numfmt import shown
 from docmill.parsers.tables import markdown_table
@@ -141,7 +141,7 @@ def parse_xlsx(path: Path, ext: str = ".xlsx") -> Parsed:
             if written is not None:
                 written.close()
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise ParseError("corrupt_office", f"not a readable XLSX: {exc}"[:500]) from exc
+        raise ParseError("corrupt_office", f"not a readable XLSX: {describe(exc)}") from exc
     elements, names = sheet_elements(sheets)
     for number, (_, charts, _) in enumerate(layout, 1):
         at = max(i for i, e in enumerate(elements) if e.page == number) + 1
@@ -212,9 +212,9 @@ def parse_xls(path: Path, ext: str = ".xls") -> Parsed:
         book = xlrd.open_workbook(str(path), formatting_info=True, on_demand=True)
     except xlrd.biffh.XLRDError as exc:
         reason = "encrypted" if "encrypt" in str(exc).lower() else "corrupt_office"
-        raise ParseError(reason, f"not a readable XLS: {exc}"[:500]) from exc
+        raise ParseError(reason, f"not a readable XLS: {describe(exc)}") from exc
     except (ValueError, AssertionError, IndexError, KeyError, OSError) as exc:
-        raise ParseError("corrupt_office", f"not a readable XLS: {exc}"[:500]) from exc
+        raise ParseError("corrupt_office", f"not a readable XLS: {describe(exc)}") from exc
     try:
         sheets = [(book.sheet_by_index(i).name, _xls_rows(book, book.sheet_by_index(i))) for i in range(book.nsheets)]
     finally:

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 from docmill.parsers.charts import chart_elements
 from docmill.parsers.drawing import alt_text, smartart_text
 from docmill.parsers.tables import markdown_table
@@ -100,11 +100,11 @@ def parse_pptx(path: Path, ext: str = ".pptx") -> Parsed:
     try:
         presentation = pptx.Presentation(open_package(path))  # type: ignore[arg-type]
     except (PackageNotFoundError, KeyError, ValueError, AttributeError, zipfile.BadZipFile) as exc:
-        raise ParseError("corrupt_office", f"not a readable PPTX: {exc}"[:500]) from exc
+        raise ParseError("corrupt_office", f"not a readable PPTX: {describe(exc)}") from exc
     try:
         elements = _slides(presentation)
     except (KeyError, ValueError) as exc:  # a relationship to a part the package lacks, an unreadable part
-        raise ParseError("corrupt_office", f"unreadable PPTX part: {exc}"[:500]) from exc
+        raise ParseError("corrupt_office", f"unreadable PPTX part: {describe(exc)}") from exc
     if not elements:
         raise ParseError("empty", "the presentation has no text (pictures are not OCRed)")
     props = presentation.core_properties

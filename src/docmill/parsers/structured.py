@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 from docmill.parsers.text import read_text
 from docmill.records import Element
 
@@ -68,7 +68,7 @@ def parse_yaml(path: Path, ext: str = "") -> Parsed:
     try:
         values = [v for v in yaml.safe_load_all(text) if v is not None]
     except yaml.YAMLError as exc:
-        raise ParseError("corrupt_yaml", str(exc)[:300]) from exc
+        raise ParseError("corrupt_yaml", describe(exc)) from exc
     return _records(values, "docmill.yaml", {"encoding": encoding})
 
 
@@ -80,7 +80,7 @@ def parse_xml(path: Path, ext: str = "") -> Parsed:
     try:
         root = etree.fromstring(path.read_bytes(), parser)
     except etree.XMLSyntaxError as exc:
-        raise ParseError("corrupt_xml", str(exc)[:300]) from exc
+        raise ParseError("corrupt_xml", describe(exc)) from exc
     elements = []
     for child in root if len(root) else [root]:
         text = " ".join(t.strip() for t in child.itertext() if t.strip())

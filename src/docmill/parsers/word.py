@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe
 from docmill.parsers.word_xml import block_elements, blocks, notes, references
 from docmill.records import Element
 
@@ -77,7 +77,7 @@ def _open(path: Path) -> Any:
     try:
         return docx.Document(open_package(path))  # type: ignore[arg-type]
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ParseError("corrupt_office", f"not a readable DOCX: {exc}"[:500]) from exc
+        raise ParseError("corrupt_office", f"not a readable DOCX: {describe(exc)}") from exc
 
 
 def _notes(document: Any) -> dict[tuple[str, str], tuple[Any, list[Any]]]:

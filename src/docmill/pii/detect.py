@@ -289,3 +289,18 @@ def find_pii(text: str, config: PiiConfig) -> list[Finding]:
         return []
     wanted = set(config.types)
     return [f for f in _resolve(_candidates(text, config)) if f.kind in wanted]
+
+
+# In a file or folder name, `_` separates words, and so do the extension's dot and a `-` or `.` between a word
+# and a number (`card-4111...`, `tel.+44...`); same-length replacements keep offsets.
+_NAME_EXTENSION = re.compile(r"\.(?=[A-Za-z][A-Za-z0-9]{0,5}$)")
+_NAME_JOINER = re.compile(r"(?<=[A-Za-z])[-.](?=[+(]?\d)")
+
+
+def find_pii_in_name(name: str, config: PiiConfig) -> list[Finding]:
+    """Find PII in one file, folder, archive-member or attachment name (no `/`): `find_pii` over the
+    name read with its separators as spaces, with and without the extension (an e-mail address as a folder name
+    ends in `.com`, a phone number as a file name is followed by `.pdf`), overlaps resolved as in `find_pii`."""
+    spaced = name.replace("_", " ")
+    views = {spaced, _NAME_JOINER.sub(" ", _NAME_EXTENSION.sub(" ", spaced))}
+    return _resolve(f for view in views for f in find_pii(view, config))

@@ -17,6 +17,7 @@ from typing import Any
 
 from docmill import __version__
 from docmill.audit import AuditLog
+from docmill.audit_check import anchor_trailer
 from docmill.catalog import DUPLICATE_REASONS, Catalog
 from docmill.datarepo import DataRepo
 from docmill.records import config_hash
@@ -139,6 +140,7 @@ def create_snapshot(
     staging.rename(target)
     before = set(repo.tags(request.name))
     message = f"snapshot {request.name}: {stats.rows} chunks of {stats.documents} documents"
+    message += f"\n\n{anchor_trailer(audit.head())}"  # the audit trail's head, anchored in git (audit_check)
     version_id, tag = repo.commit_version(request.name, message, request.push)
     new = tag not in before
     if new:

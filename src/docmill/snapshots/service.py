@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from docmill.audit import AuditLog
+from docmill.audit_check import open_log
 from docmill.catalog import Catalog
 from docmill.datarepo import DataRepo
 from docmill.locks import lock_data_dir
@@ -59,7 +59,7 @@ def create(settings: Settings, request: SnapshotRequest) -> core.SnapshotResult:
     try:
         with locked(settings, f"snapshot {request.name}") as repo:
             roots = [Path(p) for p in settings.ingest.sources]
-            return core.create_snapshot(catalog, repo, AuditLog(settings.paths.audit_log), request, roots)
+            return core.create_snapshot(catalog, repo, open_log(settings), request, roots)
     finally:
         catalog.close()
 
@@ -67,12 +67,12 @@ def create(settings: Settings, request: SnapshotRequest) -> core.SnapshotResult:
 def checkout(settings: Settings, ref: str) -> dict[str, Any]:
     """Restore a version in its folder (see `core.checkout`)."""
     with locked(settings, f"checkout {ref}") as repo:
-        return core.checkout(repo, AuditLog(settings.paths.audit_log), ref)
+        return core.checkout(repo, open_log(settings), ref)
 
 
 def registry(settings: Settings, repo: DataRepo | None = None) -> TrainingRegistry:
     """The training registry of these settings' data repository."""
-    return TrainingRegistry(repo or open_repo(settings), AuditLog(settings.paths.audit_log))
+    return TrainingRegistry(repo or open_repo(settings), open_log(settings))
 
 
 def record_training(settings: Settings, **fields: Any) -> dict[str, Any]:
@@ -135,7 +135,7 @@ def restore_index(settings: Settings, ref: str, collection: str | None = None, r
             result = restore(repo, tag, store, replace)
         finally:
             store.close()
-        AuditLog(settings.paths.audit_log).append(
+        open_log(settings).append(
             "index_restored",
             dataset=tag.rsplit("@v", 1)[0],
             tag=tag,
@@ -161,5 +161,5 @@ def drop_index(settings: Settings, collection: str) -> str:
             store.drop()
         finally:
             store.close()
-        AuditLog(settings.paths.audit_log).append("index_dropped", collection=collection, location=store.location)
+        open_log(settings).append("index_dropped", collection=collection, location=store.location)
     return str(store.location)

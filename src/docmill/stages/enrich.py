@@ -6,12 +6,25 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePath
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.settings import EnrichConfig
 from docmill.sources.folder import glob_match
+
+
+class NameRedactor(Protocol):
+    """PII in names (see `docmill.pii.Redactor.name` and `.uri`)."""
+
+    def name(self, name: str) -> str: ...
+
+    def uri(self, uri: str) -> str: ...
+
+
+# Version of the redaction of names in location metadata (`docmill.pii.Redactor.name`): part of the catalog's
+# config key, so raising it re-enriches every document (vectors are reused: the texts do not change).
+NAME_REDACTION = 1
 
 _CARRIED = ("author", "created", "modified", "last_modified", "subject", "sent_from", "sent_to", "encoding")
 
@@ -32,38 +45,49 @@ def _origin_path(source: SourceFile) -> str:
     return unquote(urlparse(outer).path) if "!/" in source.source_uri or remote else source.path
 
 
-def _title(doc: Document, source: SourceFile) -> str:
+def _title(doc: Document, source: SourceFile, names: NameRedactor | None) -> str:
     title = str(doc.metadata.get("title") or "").strip()
     if title:
         return title
     first = next((e.text for e in doc.elements if e.kind.endswith("title")), "")
-    return first.split("\n")[0][:200] if first else PurePath(source.path).stem
+    stem = PurePath(source.path).stem
+    return first.split("\n")[0][:200] if first else names.name(stem) if names else stem
 
 
-def location_metadata(source: SourceFile, config: EnrichConfig) -> dict[str, Any]:
+def location_metadata(source: SourceFile, config: EnrichConfig, names: NameRedactor | None = None) -> dict[str, Any]:
     """The metadata that depends on where the bytes are (not what they are): updated in place when a file
-    moves, without re-extracting or re-embedding it. `department` and `category` only when a rule matches."""
+    moves, without re-extracting or re-embedding it. `department` and `category` only when a rule matches
+    (on the raw path). With `names`, the PII in the URI, path and names is replaced: the chunks, their points
+    and every export carry the redacted names; only the catalog's sources and documents keep the raw ones."""
+    uri, path = source.source_uri, source.path
     meta: dict[str, Any] = {
-        "source_uri": source.source_uri,
-        "source_path": source.path,
-        "file_name": PurePath(source.path).name,
+        "source_uri": names.uri(uri) if names else uri,
+        "source_path": names.name(path) if names else path,
+        "file_name": names.name(PurePath(path).name) if names else PurePath(path).name,
         "file_mtime": datetime.fromtimestamp(source.mtime, UTC).isoformat(timespec="seconds"),
     }
+    if "!/" in uri:  # a member of an archive or an attachment: keep the way back to its container
+        container = uri.rsplit("!/", 1)[0]
+        meta["container_uri"] = names.uri(container) if names else container
     meta.update(path_labels(_origin_path(source), config))
     meta.update(source.metadata)  # from the connector: SQL columns, mail thread (message_id, thread_id, ...)
     return meta
 
 
 def document_metadata(
-    doc: Document, source: SourceFile, config: EnrichConfig, language: Callable[[str], str] | None
+    doc: Document,
+    source: SourceFile,
+    config: EnrichConfig,
+    language: Callable[[str], str] | None,
+    names: NameRedactor | None = None,
 ) -> dict[str, Any]:
-    """The metadata every chunk of `doc` carries."""
+    """The metadata every chunk of `doc` carries (names redacted with `names`, see `location_metadata`)."""
     meta: dict[str, Any] = {
-        **location_metadata(source, config),
+        **location_metadata(source, config, names),
         "file_type": doc.file_type,
         "sha256": source.doc_id,
         "size_bytes": source.size,
-        "title": _title(doc, source),
+        "title": _title(doc, source, names),
         "pages": doc.metadata.get("pages"),
         "parser": doc.parser,
     }
@@ -72,8 +96,6 @@ def document_metadata(
     for key, name in (("pii_counts", "pii"), ("quality", "document_quality"), ("near_duplicate_of", None)):
         if doc.metadata.get(key):
             meta[name or key] = doc.metadata[key]
-    if "!/" in source.source_uri:  # a member of an archive: keep the way back to it
-        meta["container_uri"] = source.source_uri.rsplit("!/", 1)[0]
     if language and config.detect_language:
         meta["language"] = doc.metadata.get("language") or language(doc.text[:5000])
     return meta
@@ -94,10 +116,11 @@ def enrich(
     sources: dict[str, SourceFile],
     config: EnrichConfig,
     language: Callable[[str], str] | None = None,
+    names: NameRedactor | None = None,
 ) -> StageResult[Chunk]:
-    """Give every chunk its document's metadata and its own language."""
+    """Give every chunk its document's metadata (names redacted with `names`) and its own language."""
     started = time.perf_counter()
-    per_doc = {d.doc_id: document_metadata(d, sources[d.doc_id], config, language) for d in docs}
+    per_doc = {d.doc_id: document_metadata(d, sources[d.doc_id], config, language, names) for d in docs}
     chunk_languages([c for c in chunks if "chunk_language" not in c.metadata], config, language)
     for item in chunks:
         item.metadata = {**per_doc[item.doc_id], **item.metadata}
