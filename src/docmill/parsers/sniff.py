@@ -6,6 +6,8 @@ import zipfile
 from collections.abc import Container
 from pathlib import Path
 
+from docmill.parsers.encoding import is_single_byte_text
+
 _MAGIC = [
     (b"%PDF", ".pdf"),
     (b"\x89PNG\r\n\x1a\n", ".png"),
@@ -62,8 +64,8 @@ def _text_kind(head: bytes) -> str | None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
-            return None
+        if exc.start < len(head) - 4 and not is_single_byte_text(head):  # not a character cut at the end
+            return None  # of the sample, nor text in a legacy code page or EBCDIC
     return ".txt"
 
 
