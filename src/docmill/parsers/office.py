@@ -42,7 +42,9 @@ def _partition(path: Path, ext: str) -> list[Any]:
     if ext == ".html":
         from unstructured.partition.html import partition_html
 
-        return partition_html(filename=str(path))
+        from docmill.parsers.html import prepared_html  # alt text, figures, deep nesting: see its docstring
+
+        return partition_html(text=prepared_html(path))
     if ext == ".eml":
         from unstructured.partition.email import partition_email
 
