@@ -96,7 +96,7 @@ class _Blocks(HTMLParser):
         self._heading = ""
         self._parts: list[str] = []
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         text = " ".join("".join(self._parts).split())
         if text:
             self.blocks.append((self._heading or "p", text))
@@ -106,7 +106,7 @@ class _Blocks(HTMLParser):
         if tag in _SKIP:
             self._skip += 1
         elif tag in _BLOCKS:
-            self._flush()
+            self.flush()
             self._heading = tag if tag[0] == "h" and tag[1:].isdigit() else ""
         elif tag == "img" and (alt := dict(attrs).get("alt")):
             self._parts.append(f" {alt} ")
@@ -115,7 +115,7 @@ class _Blocks(HTMLParser):
         if tag in _SKIP:
             self._skip = max(0, self._skip - 1)
         elif tag in _BLOCKS:
-            self._flush()
+            self.flush()
             self._heading = ""
 
     def handle_data(self, data: str) -> None:
@@ -123,15 +123,20 @@ class _Blocks(HTMLParser):
             self._parts.append(data)
 
 
+def text_blocks(text: str) -> list[tuple[str, str]]:
+    """(tag, text) of each block of an HTML fragment, `h1`-`h6` for headings, else `p` (streaming, cheap)."""
+    tokenizer = _Blocks()
+    tokenizer.feed(text)
+    tokenizer.close()
+    tokenizer.flush()  # the last open block
+    return tokenizer.blocks
+
+
 def _streamed(text: str) -> str:
     """A flat page rebuilt from the tokenizer's blocks (headings kept)."""
     from html import escape
 
-    tokenizer = _Blocks()
-    tokenizer.feed(text)
-    tokenizer.close()
-    tokenizer._flush()
-    body = "".join(f"<{tag}>{escape(block)}</{tag}>" for tag, block in tokenizer.blocks)
+    body = "".join(f"<{tag}>{escape(block)}</{tag}>" for tag, block in text_blocks(text))
     return f"<html><body>{body}</body></html>"
 
 

@@ -143,6 +143,11 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
             elements.append(element)
     if not any(e.kind != "title" or not e.text.startswith("Sheet: ") for e in elements):
         raise ParseError("empty", "the partitioner found no text")
+    if ext in (".eml", ".msg"):
+        from docmill.parsers.mail import header_element  # From/To/Date/Subject lead the text
+
+        header = header_element(path, ext, raw_elements[0].metadata)
+        elements[:0] = [header] if header else []
     metadata: dict[str, Any] = {}
     first = raw_elements[0].metadata
     for key in ("last_modified", "sent_from", "sent_to", "subject", "languages"):

@@ -69,6 +69,28 @@ def _text_kind(head: bytes) -> str | None:
     return ".txt"
 
 
+_XML_DIALECTS = [  # (markers, any of which in the head names the dialect), checked in order
+    ((b"<rss", b'xmlns="http://www.w3.org/2005/atom"', b"http://purl.org/rss/"), ".rss"),
+    ((b"-//nlm//dtd", b"jats", b"<article-meta"), ".nxml"),
+    ((b"docbook",), ".dbk"),
+    ((b"<fictionbook",), ".fb2"),
+    ((b"<opml",), ".opml"),
+    ((b"<html", b"http://www.w3.org/1999/xhtml"), ".html"),
+]
+
+
+def _dialect(declared: str, head: bytes) -> str:
+    """An XML or JSON file's dialect (JATS, DocBook, RSS, a notebook ...) or a caption file, by content."""
+    lowered = head.lower()
+    if declared == ".xml":
+        return next((ext for markers, ext in _XML_DIALECTS if any(m in lowered for m in markers)), declared)
+    if declared == ".json" and b'"cells"' in head and b'"cell_type"' in head:
+        return ".ipynb"
+    if declared in (".txt", "") and head.lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
+        return ".vtt"
+    return declared
+
+
 def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
     """The extension to parse with.
 
@@ -85,7 +107,7 @@ def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
     if head.startswith(b"{\\rtf"):
         return ".rtf"
     if declared in parsable:
-        return declared
+        return _dialect(declared, head)
     for magic, ext in _MAGIC:
         if head.startswith(magic):
             return ext
@@ -93,4 +115,5 @@ def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
         return ".heic"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         return declared or ".ole"
-    return _text_kind(head) or declared
+    kind = _text_kind(head)
+    return _dialect(kind, head) if kind else declared

@@ -29,6 +29,12 @@ def _flatten(value: Any, prefix: str = "") -> list[str]:
 
 
 def _records(values: list[Any], parser: str, meta: dict[str, Any]) -> Parsed:
+    from docmill.parsers.richtext import is_rich_text, rich_text_elements
+
+    if values and is_rich_text(values):  # editor documents: their text, not their key paths
+        elements = [e for e in rich_text_elements(values) if e.text]
+        if elements:
+            return Parsed(elements, {**meta, "records": len(values), "rich_text": True}, parser)
     elements = [Element("\n".join(lines), "record") for value in values if (lines := _flatten(value))]
     if not elements:
         raise ParseError("empty", "no values in the structured file")
