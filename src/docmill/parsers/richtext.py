@@ -1,26 +1,31 @@
 """Rich-text JSON (ProseMirror and Box notes, Slate, Lexical, Draft.js, Quill deltas, editor exports): the text
 of its text-bearing string values, one element per block, instead of every key path.
 
-A JSON value is rich text when most of its string characters sit under `text` (or Quill's `insert`) keys
+A JSON value is rich text when most of its wordy string characters sit under `text` (or Quill's `insert`) keys
 inside a tree of `content`/`children`/`blocks`/`nodes`/`ops` lists. Record-like JSON (meaningful field
 names) is not, and keeps its `key: value` lines (see `docmill.parsers.structured`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from docmill.records import Element
 
 _CHILDREN = ("content", "children", "blocks", "nodes", "ops")
 _TEXT_KEYS = ("text", "insert")
+_WORDS = re.compile(r"\w\s+\w")
 _INLINE_TYPES = {"text", "hardbreak", "hard_break", "linebreak", "emoji", "mention", "link", "hashtag"}
 
 
 def _chars(value: Any, under_text: bool = False) -> tuple[int, int]:
-    """(characters in text-key strings, characters in all strings), keys excluded."""
+    """(characters in text-key strings, characters in those and in other strings that hold words); keys and
+    identifier-like values (`paragraph`, `header-one`, ids) are not counted."""
     if isinstance(value, str):
-        return (len(value) if under_text else 0), len(value)
+        if under_text:
+            return len(value), len(value)
+        return 0, (len(value) if _WORDS.search(value) else 0)
     text = total = 0
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
     for key, item in items:
