@@ -292,7 +292,7 @@ RICH_TEXT = {
     },
     "slate.json": [
         {"type": "heading-one", "children": [{"text": "Launch plan"}]},
-        {"type": "paragraph", "children": [{"text": "Ship the "}, {"text": "beta", "bold": True}, {"text": " in March."}]},
+        {"type": "paragraph", "children": [{"text": "Ship the "}, {"text": "beta", "bold": True}, {"text": " in March."}]},  # noqa: E501
     ],
     "draft.json": {
         "blocks": [
