@@ -32,7 +32,7 @@ _MAIL_HEADERS = (
     b"to:",
     b"delivered-to:",
 )
-_SAME = {".jpeg": ".jpg", ".tif": ".tiff", ".htm": ".html", ".jsonl": ".ndjson", ".yml": ".yaml"}
+ALIASES = {".jpeg": ".jpg", ".tif": ".tiff", ".htm": ".html", ".xhtml": ".html", ".jsonl": ".ndjson", ".yml": ".yaml"}
 
 
 def _zip_kind(path: Path) -> str:
@@ -97,7 +97,7 @@ def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
     Magic bytes win for PDF and ZIP containers; for a file whose extension has no parser (or none at all),
     images, containers and text shapes (JSON, XML, HTML, e-mail, plain text) are recognised by content.
     """
-    declared = _SAME.get(declared, declared)
+    declared = ALIASES.get(declared, declared)
     with path.open("rb") as handle:
         head = handle.read(4096)
     if head.startswith(b"%PDF") or declared == ".pdf":
