@@ -321,3 +321,10 @@ def test_record_json_keeps_its_field_names(tmp_path: Path) -> None:
     record = {"customer": "Acme GmbH", "orders": [{"sku": "X-1", "quantity": 3}], "text": "Deliver to gate 4"}
     text = _text(tmp_path, "order.json", json.dumps(record))
     assert "customer: Acme GmbH" in text and "orders[0].quantity: 3" in text and "text: Deliver to gate 4" in text
+
+
+def test_deeply_nested_xml_is_read_not_called_corrupt(tmp_path: Path) -> None:
+    """Well-formed XML nested past libxml2's default 256 levels was quarantined as `corrupt_xml`."""
+    nested = "<n>" * 400 + "deep text" + "</n>" * 400
+    text = _text(tmp_path, "deep.xml", f'<?xml version="1.0"?><root><a>first</a><b>{nested}</b><c>last</c></root>')
+    assert text.splitlines() == ["first", "deep text", "last"]
