@@ -40,7 +40,7 @@ LIBRARIES = {
     "pdf": "pymupdf; pages without a text layer: Tesseract OCR",
     "ocr": "Tesseract OCR (pillow, pillow-heif)",
     "text": "docmill (encoding: BOMs, UTF-16/32 shape, EBCDIC, charset-normalizer)",
-    "structured": "docmill (json, PyYAML, lxml); rich-text JSON (ProseMirror/Box notes, Slate, Draft.js, Quill) as text",
+    "structured": "docmill (json, PyYAML, lxml); rich-text JSON (ProseMirror, Slate, Draft.js, Quill) as text",
     "word": "python-docx",
     "office": "unstructured (HTML: after docmill's lxml pass for alt text, figures, deep nesting)",
     "convert": "pandoc",
