@@ -30,11 +30,14 @@ paths = [Path(p) for p in json.loads(sys.argv[1])]
 for p in paths:  # warm-up: imports and caches
     try: parse_file(p, p.suffix)
     except Exception: pass
-start = time.perf_counter()
+import os
+start, before = time.perf_counter(), os.times()
 for p in paths:
     try: parse_file(p, p.suffix)
     except Exception: pass
-print(time.perf_counter() - start)
+after = os.times()
+cpu = sum(getattr(after, k) - getattr(before, k) for k in ("user", "system", "children_user", "children_system"))
+print(time.perf_counter() - start, cpu)
 """
 
 
@@ -42,7 +45,8 @@ def _files(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
-def _seconds(src: Path, files: list[Path]) -> float:
+def _seconds(src: Path, files: list[Path]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the parsing process and its pandoc children) of one pass."""
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, json.dumps([str(f) for f in files])],
@@ -51,11 +55,12 @@ def _seconds(src: Path, files: list[Path]) -> float:
         text=True,
         check=True,
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def main() -> None:
-    """Print seconds per round for this tree (and the baseline) and the best-of ratio."""
+    """Print wall and CPU seconds per round for this tree (and the baseline) and the best-of ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline", type=Path, help="a checkout whose src/ is the baseline")
     parser.add_argument("--rounds", type=int, default=3)
@@ -69,10 +74,12 @@ def main() -> None:
         if args.baseline:
             base.append(_seconds(args.baseline / "src", files))
         time.sleep(0.1)
-    print("this tree (s): " + ", ".join(f"{s:.2f}" for s in ours))
+    print("this tree (wall s / CPU s): " + ", ".join(f"{w:.2f} / {c:.2f}" for w, c in ours))
     if base:
-        print("baseline (s):  " + ", ".join(f"{s:.2f}" for s in base))
-        print(f"ratio this/baseline (best of {args.rounds}): {min(ours) / min(base):.3f}")
+        print("baseline (wall s / CPU s):  " + ", ".join(f"{w:.2f} / {c:.2f}" for w, c in base))
+        wall = min(w for w, _ in ours) / min(w for w, _ in base)
+        cpu = min(c for _, c in ours) / min(c for _, c in base)
+        print(f"ratio this/baseline, best of {args.rounds}: wall {wall:.3f}, CPU {cpu:.3f}")
 
 
 if __name__ == "__main__":
