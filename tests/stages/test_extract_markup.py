@@ -328,3 +328,10 @@ def test_deeply_nested_xml_is_read_not_called_corrupt(tmp_path: Path) -> None:
     nested = "<n>" * 400 + "deep text" + "</n>" * 400
     text = _text(tmp_path, "deep.xml", f'<?xml version="1.0"?><root><a>first</a><b>{nested}</b><c>last</c></root>')
     assert text.splitlines() == ["first", "deep text", "last"]
+
+
+def test_deeply_nested_lists_in_html_keep_the_rest_of_the_page(tmp_path: Path) -> None:
+    nested = "<ul><li>" * 300 + "Innermost item." + "</li></ul>" * 300
+    page = f"<html><body><p>Before the list.</p>{nested}<p>After the list.</p></body></html>"
+    text = _text(tmp_path, "lists.html", page)
+    assert text.index("Before the list.") < text.index("Innermost item.") < text.index("After the list.")

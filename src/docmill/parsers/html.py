@@ -22,6 +22,10 @@ from docmill.parsers.encoding import decode_bytes
 
 logger = logging.getLogger(__name__)
 
+# Tags that keep their structure below `_MAX_DEPTH` (paragraphs, list items, headings, table cells); the
+# wrappers around them (div, span, font, section ...) are what pathological nesting is made of.
+_KEEP_DEEP = {"table", "tr", "td", "th", "p", "li", "ul", "ol", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6"}
+_LIBXML_DEPTH = 250  # libxml2 stops at 256 levels without XML_PARSE_HUGE (and unstructured does not set it)
 _MAX_DEPTH = 128  # well below libxml2's 256: unstructured adds no levels, but leaves room
 _BLOCK_WRAPPERS = {"figure": "div", "details": "div", "summary": "p", "figcaption": "p", "object": "div"}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -71,6 +75,15 @@ def _reveal(root: Any) -> None:
         element.tag = _BLOCK_WRAPPERS[element.tag]
 
 
+def _max_depth(root: Any) -> int:
+    deepest, stack = 0, [(root, 0)]
+    while stack:
+        element, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in element)
+    return deepest
+
+
 def _flatten_deep(root: Any) -> int:
     """Drop the tags (not the content) of elements nested deeper than `_MAX_DEPTH`; returns how many."""
     deep = []
@@ -81,7 +94,7 @@ def _flatten_deep(root: Any) -> int:
             deep.append(element)
         stack.extend((child, depth + 1) for child in element)
     for element in reversed(deep):  # innermost first: each drop moves children one level up
-        if element.getparent() is not None and element.tag not in ("table", "tr", "td", "th"):
+        if element.getparent() is not None and element.tag not in _KEEP_DEEP:
             element.drop_tag()
     return len(deep)
 
@@ -156,6 +169,9 @@ def prepared_html(path: Path) -> str:
         return _streamed(text)
     _reveal(root)
     flattened = _flatten_deep(root)
+    if _max_depth(root) >= _LIBXML_DEPTH:  # nested lists or quotes all the way down
+        logger.info("%s: HTML rebuilt from a streaming tokenizer (nesting of structural tags)", path.name)
+        return _streamed(text)
     if flattened:
         logger.info("%s: %d HTML elements nested deeper than %d lost their tags", path.name, flattened, _MAX_DEPTH)
     return str(html.tostring(root, encoding="unicode"))
