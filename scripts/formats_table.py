@@ -50,6 +50,43 @@ def outcomes(corpus: Path) -> dict[str, str]:
     return dict(sorted(result.items()))
 
 
+# parser module -> what reads the format (docmill.parsers.PARSERS maps each extension to a module)
+LIBRARIES = {
+    "pdf": "pymupdf; pages without a text layer: Tesseract OCR",
+    "ocr": "Tesseract OCR (pillow, pillow-heif)",
+    "text": "docmill (encoding: BOMs, UTF-16/32 shape, EBCDIC, charset-normalizer)",
+    "structured": "docmill (json, PyYAML, lxml); rich-text JSON (ProseMirror, Slate, Draft.js, Quill) as text",
+    "word": "python-docx",
+    "office": "unstructured (HTML: after docmill's lxml pass for alt text, figures, deep nesting)",
+    "convert": "pandoc",
+    "markup": "pandoc's reader for the format (pypandoc-binary's pandoc 3.9, else Debian's)",
+    "notebook": "docmill (json)",
+    "captions": "docmill",
+    "feed": "docmill (lxml)",
+    "": "LibreOffice (soffice) to OOXML, then unstructured",
+}
+
+
+def supported() -> list[str]:
+    """The table of every extension docmill parses and what reads it."""
+    from docmill.parsers import PARSERS
+
+    by_reader: dict[str, list[str]] = defaultdict(list)
+    for ext, target in PARSERS.items():
+        by_reader[target.split(":")[0]].append(ext)
+    lines = ["", "## Supported formats", "", "| extensions | read by |", "|---|---|"]
+    for module, exts in sorted(by_reader.items(), key=lambda item: sorted(item[1])[0]):
+        lines.append(f"| {' '.join(sorted(exts))} | {LIBRARIES[module]} |")
+    from docmill.parsers.sniff import ALIASES
+
+    lines.append("")
+    lines.append("Also: " + ", ".join(f"{alias} (as {ext})" for alias, ext in sorted(ALIASES.items())) + ".")
+    lines.append("Files without an extension, or with one that misleads, are typed by content first (PDF, ZIP")
+    lines.append("containers, images, RTF, JSON/notebooks, XML dialects: JATS, DocBook, RSS/Atom, FictionBook, OPML,")
+    lines.append("XHTML; HTML, e-mail, WebVTT, plain text in any encoding including EBCDIC).")
+    return lines
+
+
 def render(results: dict[str, str]) -> str:
     """The Markdown table."""
     by_type: dict[str, Counter[str]] = defaultdict(Counter)
@@ -75,6 +112,7 @@ def render(results: dict[str, str]) -> str:
     lines += [f"| {formats} | {reader} |" for formats, reader in READERS]
     lines += ["", "## Quarantined files", "", "| file | reason |", "|---|---|"]
     lines += [f"| {name} | `{outcome}` |" for name, outcome in results.items() if outcome != "extracted"]
+    lines += supported()
     return "\n".join(lines) + "\n"
 
 

@@ -351,3 +351,33 @@ def test_pii_in_uris_is_redacted_decoded_and_in_members() -> None:
     assert hashed == Redactor(PiiConfig(mode="hash"), b"k").uri(uri) and "jane" not in hashed and "%3CEMAIL:" in hashed
     plain = Path("/in box/report.pdf").as_uri()
     assert Redactor(PiiConfig(mode="redact"), b"").uri(plain) == plain  # untouched when nothing is found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patent 2125551234 was granted in 2010",
+        "Application number 2124567890 was filed",
+        "Library of Congress Control Number: 2124567890",
+        "LCCN 2124567890; OCLC 6175551234",
+        "approval no. 6175551234 granted",
+        "patent_no: 3125551234; title: Widget",
+        "Registration number 2125551234",
+        "EP 2125551234 B1",
+    ],
+)
+def test_long_digit_identifiers_are_not_phones(text: str) -> None:
+    assert [text[f.start : f.end] for f in find_pii(text, PiiConfig()) if f.kind == "phone"] == []
+
+
+def test_a_csv_column_is_redacted_alike_in_every_row(tmp_path: Path) -> None:
+    """Valid-looking and invalid 10-digit values in one id column: all ids; the phone column stays phones."""
+    from docmill.parsers import parse_file
+
+    ids = ["2124567890", "2004012345", "6175551234", "9998887777", "4155550123", "1234509876"]
+    phones = ["(212) 555-0147", "+44 20 7946 0958", "617-555-0199", "(415) 555-0134", "212 555 0188", "+1 646 555 0101"]
+    rows = [f'"Item {i}",{ident},{phone}' for i, (ident, phone) in enumerate(zip(ids, phones, strict=True))]
+    (tmp_path / "catalogue.csv").write_text("title,control number,phone\n" + "\n".join(rows) + "\n")
+    elements = parse_file(tmp_path / "catalogue.csv", ".csv").elements[1:]
+    flagged = [[e.text[f.start : f.end] for f in find_pii(e.text, PiiConfig()) if f.kind == "phone"] for e in elements]
+    assert flagged == [[phone] for phone in phones]

@@ -195,3 +195,15 @@ def test_a_parse_error_names_class_and_position_not_document_text(
     assert position in message, message
     for word in ("alice", "5500", "Nightingale"):
         assert word not in message, message
+
+
+@pytest.mark.parametrize("codepage", ["cp037", "cp500"])
+@pytest.mark.parametrize("name", ["batch-report.txt", "BATCHRPT", "batch-report.dat"])
+def test_ebcdic_text_is_decoded(tmp_path: Path, codepage: str, name: str) -> None:
+    """Mainframe exports in EBCDIC, with or without a telling extension, and with NL (0x15) line ends."""
+    lines = ["PAYROLL BATCH REPORT 2024-03-01", "All records were processed without errors.", "Next run: April 1."]
+    data = "\n".join(lines).encode(codepage).replace(b"\x25", b"\x15")
+    (tmp_path / name).write_bytes(data)
+    parsed = parse_file(tmp_path / name, Path(name).suffix)
+    assert parsed.metadata["encoding"] in ("cp037", "cp500", "cp273", "cp1140")
+    assert "\n".join(e.text for e in parsed.elements) == "\n".join(lines)

@@ -34,7 +34,9 @@ def _partition(path: Path, ext: str) -> list[Any]:
     if ext == ".html":
         from unstructured.partition.html import partition_html
 
-        return partition_html(filename=str(path))
+        from docmill.parsers.html import prepared_html  # alt text, figures, deep nesting: see its docstring
+
+        return partition_html(text=prepared_html(path))
     if ext == ".eml":
         from unstructured.partition.email import partition_email
 
@@ -125,6 +127,11 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
     elements = [e for e in (_element(raw) for raw in raw_elements) if e is not None]
     if not elements:
         raise ParseError("empty", "the partitioner found no text")
+    if ext in (".eml", ".msg"):
+        from docmill.parsers.mail import header_element  # From/To/Date/Subject lead the text
+
+        header = header_element(path, ext, raw_elements[0].metadata)
+        elements[:0] = [header] if header else []
     metadata: dict[str, Any] = {}
     first = raw_elements[0].metadata
     for key in ("last_modified", "sent_from", "sent_to", "subject", "languages"):

@@ -7,6 +7,8 @@ import zipfile
 from collections.abc import Container
 from pathlib import Path
 
+from docmill.parsers.encoding import is_single_byte_text
+
 _MAGIC = [
     (b"%PDF", ".pdf"),
     (b"\x89PNG\r\n\x1a\n", ".png"),
@@ -44,7 +46,7 @@ _MAIL_HEADERS = (
     b"to:",
     b"delivered-to:",
 )
-_SAME = {".jpeg": ".jpg", ".tif": ".tiff", ".htm": ".html", ".jsonl": ".ndjson", ".yml": ".yaml"}
+ALIASES = {".jpeg": ".jpg", ".tif": ".tiff", ".htm": ".html", ".xhtml": ".html", ".jsonl": ".ndjson", ".yml": ".yaml"}
 
 
 def _zip_kind(path: Path) -> str:
@@ -97,9 +99,31 @@ def _text_kind(head: bytes) -> str | None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
-            return None
+        if exc.start < len(head) - 4 and not is_single_byte_text(head):  # not a character cut at the end
+            return None  # of the sample, nor text in a legacy code page or EBCDIC
     return ".txt"
+
+
+_XML_DIALECTS = [  # (markers, any of which in the head names the dialect), checked in order
+    ((b"<rss", b'xmlns="http://www.w3.org/2005/atom"', b"http://purl.org/rss/"), ".rss"),
+    ((b"-//nlm//dtd", b"jats", b"<article-meta"), ".nxml"),
+    ((b"docbook",), ".dbk"),
+    ((b"<fictionbook",), ".fb2"),
+    ((b"<opml",), ".opml"),
+    ((b"<html", b"http://www.w3.org/1999/xhtml"), ".html"),
+]
+
+
+def _dialect(declared: str, head: bytes) -> str:
+    """An XML or JSON file's dialect (JATS, DocBook, RSS, a notebook ...) or a caption file, by content."""
+    lowered = head.lower()
+    if declared == ".xml":
+        return next((ext for markers, ext in _XML_DIALECTS if any(m in lowered for m in markers)), declared)
+    if declared == ".json" and b'"cells"' in head and b'"cell_type"' in head:
+        return ".ipynb"
+    if declared in (".txt", "") and head.lstrip(b"\xef\xbb\xbf").startswith(b"WEBVTT"):
+        return ".vtt"
+    return declared
 
 
 def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
@@ -108,7 +132,7 @@ def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
     Magic bytes win for PDF and ZIP containers; for a file whose extension has no parser (or none at all),
     images, containers and text shapes (JSON, XML, HTML, e-mail, plain text) are recognised by content.
     """
-    declared = _SAME.get(declared, declared)
+    declared = ALIASES.get(declared, declared)
     with path.open("rb") as handle:
         head = handle.read(4096)
     if head.startswith(b"%PDF") or declared == ".pdf":
@@ -118,7 +142,7 @@ def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
     if head.startswith(b"{\\rtf"):
         return ".rtf"
     if declared in parsable:
-        return declared
+        return _dialect(declared, head)
     for magic, ext in _MAGIC:
         if head.startswith(magic):
             return ext
@@ -126,4 +150,5 @@ def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
         return ".heic"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         return declared or ".ole"
-    return _text_kind(head) or declared
+    kind = _text_kind(head)
+    return _dialect(kind, head) if kind else declared

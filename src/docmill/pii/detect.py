@@ -10,8 +10,11 @@ Known limitations (precision choices, documented in the tests):
 - Phones: national formats are tried in the configured regions' order, so a number valid in two of them takes
   the first one's country code (also in its pseudonym); a national GB/DE/FR number must start with its trunk 0;
   libphonenumber rejects numbers it deems unassigned (e.g. some US 555 ranges); dates, year-led ids
-  (2024-000123), decimals, numbers after id words (invoice, order, ISBN, customer ...) and space-padded table
-  cells are not phones; bare 10-digit numbers with a valid US area code are.
+  (2024-000123), decimals, numbers after id words (invoice, order, ISBN, customer, patent, application,
+  control number, LCCN, approval, registration ...), patent numbers with a kind code (EP 2125551234 B1),
+  bare digit runs under a `label:` that names no phone (a CSV column, a record field: the same verdict in
+  every row) and space-padded table cells are not phones; other bare 10-digit numbers with a valid US area
+  code are.
 - IPv4: 0.0.0.0, 127.0.0.1, 255.x.x.x (broadcast, netmasks), networks in CIDR form (10.1.0.0/16), all-single-
   digit quads (outline numbering such as 3.1.4.1, and 8.8.8.8), quads after "version", "section" etc., and
   a.b.c.d when a.b.c also occurs alone in the text (numbering such as 2.3.59 / 2.3.59.9) are not flagged.
