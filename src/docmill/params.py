@@ -65,6 +65,8 @@ class PipelineParams(BaseModel):
 
         Raises:
             FileNotFoundError: when the config file (or profile) does not exist.
+            ValueError: a run source outside the configured folders and `ingest.allowed_roots`, or the data
+                folder inside a source folder.
         """
         settings = load_settings(self.config_file())
         overrides: dict[str, Any] = {}
@@ -72,4 +74,6 @@ class PipelineParams(BaseModel):
             overrides["ingest"] = registry.select(settings.ingest, self.sources)
         if self.batch_size:
             overrides["pipeline"] = settings.pipeline.model_copy(update={"batch_size": self.batch_size})
-        return settings.model_copy(update=overrides)
+        settings = settings.model_copy(update=overrides)
+        registry.refuse_data_dir_inside(settings.ingest, settings.paths.data_dir)
+        return settings

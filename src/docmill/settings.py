@@ -118,6 +118,17 @@ class IngestConfig(_Section):
         default_factory=list,
         description="Named sources beyond `sources` (types folder, s3, sql, mbox, maildir); see docs/sources.md.",
     )
+    hardlinks: Literal["allow", "refuse"] = Field(
+        "allow",
+        description="A source file with more than one hard link (it may also live in another tree): `allow` ingests "
+        "it, `refuse` quarantines it as `hardlink_refused`. Symbolic links are never followed out of a source.",
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders that a run's `sources` parameter (Prefect UI/API, `docmill run --source`) may name: a "
+        "folder outside every allowed root (and outside the configured folders) is refused. Empty: only the "
+        "configured `sources` and folder connectors.",
+    )
 
 
 class ExtractConfig(_Section):

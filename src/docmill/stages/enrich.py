@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.settings import EnrichConfig
@@ -25,11 +25,23 @@ def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
     return {}
 
 
+def display_path(uri_path: str) -> str:
+    """A URI's path for people and payloads: decoded where it is UTF-8; bytes that are not (a POSIX file name
+    may hold any) stay percent-encoded, so nothing is lost and every output stays valid UTF-8."""
+    raw = unquote_to_bytes(uri_path).decode("utf-8", "surrogateescape")
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else c for c in raw)
+
+
 def _origin_path(source: SourceFile) -> str:
-    """The file's path in its source folder (for an archive member: the archive's path)."""
-    outer = source.source_uri.split("!/", 1)[0]
-    remote = not outer.startswith("file:")  # a connector's item: its path in the source, not the staged copy
-    return unquote(urlparse(outer).path) if "!/" in source.source_uri or remote else source.path
+    """The file's path in its source (for an archive member: the archive's path), from its URI: the local
+    `path` is a private copy (folder items) or a staged download (connectors)."""
+    return display_path(urlparse(source.source_uri.split("!/", 1)[0]).path)
+
+
+def _source_path(source: SourceFile) -> str:
+    """Where the document's bytes are: the file in its folder, or the staged/derived copy of anything else."""
+    local = source.source_uri.startswith("file:") and "!/" not in source.source_uri
+    return _origin_path(source) if local else source.path
 
 
 def _title(doc: Document, source: SourceFile) -> str:
@@ -37,7 +49,7 @@ def _title(doc: Document, source: SourceFile) -> str:
     if title:
         return title
     first = next((e.text for e in doc.elements if e.kind.endswith("title")), "")
-    return first.split("\n")[0][:200] if first else PurePath(source.path).stem
+    return first.split("\n")[0][:200] if first else PurePath(_source_path(source)).stem
 
 
 def location_metadata(source: SourceFile, config: EnrichConfig) -> dict[str, Any]:
@@ -45,8 +57,8 @@ def location_metadata(source: SourceFile, config: EnrichConfig) -> dict[str, Any
     moves, without re-extracting or re-embedding it. `department` and `category` only when a rule matches."""
     meta: dict[str, Any] = {
         "source_uri": source.source_uri,
-        "source_path": source.path,
-        "file_name": PurePath(source.path).name,
+        "source_path": _source_path(source),
+        "file_name": PurePath(_source_path(source)).name,
         "file_mtime": datetime.fromtimestamp(source.mtime, UTC).isoformat(timespec="seconds"),
     }
     meta.update(path_labels(_origin_path(source), config))
