@@ -1,0 +1,86 @@
+"""What a run refuses before it writes anything, and where its DVC remote goes, through the real flow: a data
+folder inside a source folder, credentials in URL settings, run-parameter sources outside the configured
+roots (what the Prefect API lets anyone with access send)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from docmill.params import PipelineParams
+
+pytestmark = pytest.mark.e2e
+TEXT = "Safety briefing: the evacuation assembly point moved to the east car park.\n"
+
+
+def _config(tmp_path: Path, **sections: Any) -> Path:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(exist_ok=True)
+    (inbox / "briefing.txt").write_text(TEXT)
+    config: dict[str, Any] = {
+        "paths": {"data_dir": str(tmp_path / "data")},
+        "ingest": {"sources": [str(inbox)]},
+        "version": {"dataset_name": "guards"},
+    }
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
+    (tmp_path / "docmill.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path / "docmill.yaml"
+
+
+def _run(**params: Any) -> dict[str, Any]:
+    from flows.pipeline import pipeline
+
+    return pipeline(params=PipelineParams(**params))
+
+
+def test_data_dir_inside_a_source_is_refused_at_start(prefect_api: str, tmp_path: Path) -> None:
+    config = _config(tmp_path, paths={"data_dir": str(tmp_path / "inbox" / "docmill-data")})
+    with pytest.raises(ValueError, match="lies inside the source folder"):
+        _run(config_path=str(config))
+    assert not (tmp_path / "inbox" / "docmill-data").exists()
+
+
+@pytest.mark.parametrize("key", ["remote_url", "remote_endpoint_url"])
+def test_credentials_in_a_remote_url_are_refused(prefect_api: str, tmp_path: Path, key: str) -> None:
+    url = {"remote_url": "s3://bucket/prefix"} if key == "remote_endpoint_url" else {}
+    config = _config(tmp_path, version={**url, key: "https://backup:Hunter2-Secret@store.example:9000/dvc"})
+    with pytest.raises(ValueError, match="must not contain credentials"):
+        _run(config_path=str(config))
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and "Hunter2-Secret" in p.read_text(errors="ignore")]
+    assert leaked == [tmp_path / "docmill.yaml"]
+
+
+def test_run_sources_are_limited_to_configured_roots_and_the_remote_follows_the_data_dir(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's `sources` may name a folder below a configured source or `ingest.allowed_roots`, nothing else;
+    with no `remote_url` the DVC remote is `<data_dir>/dvc-remote`, whatever the working folder."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "private.txt").write_text("Not configured for ingestion: personnel files.\n")
+    allowed = tmp_path / "drop"
+    (allowed / "team").mkdir(parents=True)
+    (allowed / "team" / "note.txt").write_text(TEXT.replace("east", "west"))
+    for refused, config in ((elsewhere, _config(tmp_path)), (allowed / "team", _config(tmp_path))):
+        with pytest.raises(ValueError, match="neither configured connectors nor folders"):
+            _run(config_path=str(config), sources=[str(refused)])
+    assert not (tmp_path / "data" / "catalog.sqlite").exists()
+    config = _config(tmp_path, ingest={"allowed_roots": [str(allowed)]})
+    with pytest.raises(ValueError, match="neither configured connectors nor folders"):
+        _run(config_path=str(config), sources=[str(elsewhere)])
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    summary = _run(config_path=str(config), sources=[str(allowed / "team")])
+    assert summary["documents"]["embedded"] == 1
+    data = tmp_path / "data"
+    remote = subprocess.run(
+        ["git", "-C", str(data / "datasets"), "show", "HEAD:.dvc/config"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"url = {data / 'dvc-remote'}" in remote, remote
+    assert any((data / "dvc-remote").rglob("*")) and not (workdir / "data").exists()
