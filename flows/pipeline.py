@@ -253,7 +253,8 @@ def pipeline(
 
     Args:
         params: this run's choices (sources, config, batch size, dry run, reprocess quarantined, snapshot name).
-        config_path: shortcut for `params.config_path`.
+        config_path: the config file, taking precedence over `params.config_path` (deployments set it, so a run
+            started through the API with its own `params` still reads the deployment's config).
     """
     if config_path:
         params = params.model_copy(update={"config_path": config_path})

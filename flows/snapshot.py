@@ -29,10 +29,15 @@ class SnapshotParams(SnapshotRequest):
 
 
 @flow(name="docmill-snapshot", log_prints=False)
-def snapshot_flow(params: SnapshotParams) -> dict[str, Any]:
-    """Cut the snapshot `params.name`; returns its tag, version id, counts and whether it is new."""
+def snapshot_flow(params: SnapshotParams, config_path: str | None = None) -> dict[str, Any]:
+    """Cut the snapshot `params.name`; returns its tag, version id, counts and whether it is new.
+
+    Args:
+        params: the snapshot's name, filters, splits, formats.
+        config_path: the deployment's config file; takes precedence over `params.config_path`.
+    """
     logger = get_run_logger()
-    settings = load_settings(params.config_path)
+    settings = load_settings(config_path or params.config_path)
     request = service.make_request(
         settings,
         params.name,

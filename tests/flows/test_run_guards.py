@@ -84,3 +84,27 @@ def test_run_sources_are_limited_to_configured_roots_and_the_remote_follows_the_
     ).stdout
     assert f"url = {data / 'dvc-remote'}" in remote, remote
     assert any((data / "dvc-remote").rglob("*")) and not (workdir / "data").exists()
+
+
+def test_a_deployment_run_without_config_in_its_params_reads_the_deployments_config(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """A run created through the API with its own `params` (no `config_path`) gets the deployment's config
+    from the server-side merge of parameters, not the project's default config and data folder."""
+    from prefect.client.orchestration import get_client
+
+    from docmill.settings import load_settings
+    from flows import deployments
+    from flows.pipeline import pipeline
+
+    config = _config(tmp_path)
+    (deployment,) = deployments.build(load_settings(config), config, deployments.DEPLOYMENTS[:1])
+    deployment_id = deployment.apply()
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(
+            deployment_id, parameters={"params": {"sources": [str(tmp_path / "inbox")], "dry_run": True}}
+        )
+        client.delete_flow_run(run.id)  # nothing serves this deployment: run the flow here, as a worker would
+    summary = pipeline(**run.parameters)
+    assert summary["dry_run"] and summary["data_dir"] == str(tmp_path / "data")
+    assert summary["counts"]["new"] == 1
