@@ -103,6 +103,16 @@ def stage_listed(connector: FolderSource, item: FileItem, row: Any, root: Path) 
         return path, digest, True
 
 
+def hash_listed(connector: FolderSource, item: FileItem) -> str:
+    """The sha256 of a folder item, read as `stage_listed` reads it (no link followed, the listed file only).
+
+    Raises:
+        ItemError: the file is not the regular file listed, or cannot be read.
+    """
+    with open_listed(str(connector.root), item.read_path, item.identity, connector.hardlinks) as fd:
+        return _sha256_fd(fd)
+
+
 def _sha256_fd(fd: int, block: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     while chunk := os.read(fd, block):
