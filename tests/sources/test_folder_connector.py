@@ -152,3 +152,20 @@ def test_dry_run_never_blocks_on_a_fifo_swapped_in_after_listing(tmp_path: Path)
         FolderSource.list_items = listing  # type: ignore[method-assign]
     assert not worker.is_alive(), "the dry run blocked opening a FIFO"
     assert out["counts"]["unreadable"] == 1  # type: ignore[index]
+
+
+def test_private_copies_keep_the_extension_of_long_and_undecodable_names(tmp_path: Path) -> None:
+    from docmill.sources import staging
+    from docmill.stages.ingest import ingest
+
+    root = tmp_path / "share"
+    root.mkdir()
+    names = [b"m" * 240 + b".txt", b"bad\xff\xfename.txt"]
+    for name in names:
+        Path(os.fsdecode(bytes(root) + b"/" + name)).write_bytes(TEXT)
+    source = FolderSource(root, ["**/*"], [])
+    staged = staging.stage(source, list(source.list()), {}, tmp_path / "fetched")
+    records = ingest(staged.items, lambda uri: None, staged.hasher).records
+    assert sorted(s.extension for s, _ in records) == [".txt", ".txt"]
+    assert all(Path(s.path).read_bytes() == TEXT and str(tmp_path / "fetched") in s.path for s, _ in records)
+    assert root.as_uri() + "/bad%FF%FEname.txt" in {s.source_uri for s, _ in records}

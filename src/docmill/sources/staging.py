@@ -93,7 +93,7 @@ def stage_listed(connector: FolderSource, item: FileItem, row: Any, root: Path) 
     with open_listed(str(connector.root), item.read_path, item.identity, connector.hardlinks) as fd:
         if row is not None:
             digest = _sha256_fd(fd)
-            dest = root / digest / safe_name(PurePosixPath(item.relative).name)
+            dest = root / digest / copy_name(item.relative)
             if digest == row["doc_id"] and _present(row["path"]) and Path(row["path"]).parent == dest.parent:
                 return str(row["path"]), digest, False
             if dest.is_file():
@@ -111,6 +111,14 @@ def hash_listed(connector: FolderSource, item: FileItem) -> str:
     """
     with open_listed(str(connector.root), item.read_path, item.identity, connector.hardlinks) as fd:
         return _sha256_fd(fd)
+
+
+def copy_name(relative: str) -> str:
+    """The private copy's file name: the item's name made safe, its extension kept even when the name is long
+    (the extension picks the parser)."""
+    name = PurePosixPath(relative.replace("\\", "/")).name
+    suffix = safe_name(PurePosixPath(name).suffix.lstrip("."), "")[:20]
+    return safe_name(PurePosixPath(name).stem[:120]) + (f".{suffix}" if suffix else "")
 
 
 def _sha256_fd(fd: int, block: int = 1 << 20) -> str:
@@ -131,7 +139,7 @@ def _copy_fd(fd: int, item: FileItem, root: Path, block: int = 1 << 20) -> tuple
             while chunk := os.read(fd, block):
                 digest.update(chunk)
                 out.write(chunk)
-        dest = root / digest.hexdigest() / safe_name(PurePosixPath(item.relative).name)
+        dest = root / digest.hexdigest() / copy_name(item.relative)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
     finally:
@@ -151,7 +159,7 @@ def fetch_into(connector: Connector, item: FileItem, root: Path) -> tuple[str, s
     try:
         connector.fetch(item, tmp)
         digest = sha256_file(str(tmp))
-        dest = root / digest / safe_name(PurePosixPath(item.relative).name)
+        dest = root / digest / copy_name(item.relative)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
     finally:
