@@ -106,7 +106,7 @@ class FolderSource:
             for name in [d for d in dirnames if (folder / d).is_symlink()]:
                 dirnames.remove(name)  # os.walk would not descend; say so instead of skipping silently
                 if selected((folder / name).relative_to(self.root).as_posix(), self.include, self.exclude):
-                    yield self._refused(folder / name, "folder")
+                    yield self._link(folder / name, "folder")
             for name in sorted(filenames):
                 path = folder / name
                 relative = path.relative_to(self.root).as_posix()
@@ -117,9 +117,9 @@ class FolderSource:
         try:
             info = path.lstat()
             if stat.S_ISLNK(info.st_mode):
-                return self._refused(path, "file")
+                return self._link(path, "file")
         except FileNotFoundError:  # deleted while we walked
-            return Reject("ingest", "replaced_after_listing", "deleted while listed", None, path.as_uri())
+            return Reject("ingest", REPLACED, "deleted while the folder was listed", None, path.as_uri())
         if not stat.S_ISREG(info.st_mode):
             return Reject("ingest", NOT_REGULAR, f"a {kind(info.st_mode)}, not a regular file", None, path.as_uri())
         return FileItem(
@@ -132,7 +132,7 @@ class FolderSource:
             identity=(info.st_dev, info.st_ino),
         )
 
-    def _refused(self, path: Path, what: str) -> FileItem | Reject:
+    def _link(self, path: Path, what: str) -> FileItem | Reject:
         """A symbolic link: refused unless it is a link to a regular file inside the root."""
         uri = path.as_uri()
         target = path.resolve()
@@ -142,7 +142,10 @@ class FolderSource:
             return Reject(
                 "ingest", NOT_REGULAR, f"symbolic link to a {what} inside the source (not followed)", None, uri
             )
-        info = target.stat()
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            return Reject("ingest", REPLACED, "link target deleted while the folder was listed", None, uri)
         return FileItem(
             uri,
             str(path),

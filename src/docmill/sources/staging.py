@@ -129,7 +129,8 @@ def _sha256_fd(fd: int, block: int = 1 << 20) -> str:
 
 
 def _copy_fd(fd: int, item: FileItem, root: Path, block: int = 1 << 20) -> tuple[str, str]:
-    """Copy from `fd` into `root/<sha256 of what was read>/<name>`, hashing on the way."""
+    """Copy from `fd` into `root/<sha256 of what was read>/<name>`, hashing on the way; the copy keeps the
+    file's times (parsers report the modification time as the document's `last_modified`)."""
     partial = root / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     tmp = partial / uuid.uuid4().hex
@@ -139,6 +140,8 @@ def _copy_fd(fd: int, item: FileItem, root: Path, block: int = 1 << 20) -> tuple
             while chunk := os.read(fd, block):
                 digest.update(chunk)
                 out.write(chunk)
+        info = os.fstat(fd)
+        os.utime(tmp, ns=(info.st_atime_ns, info.st_mtime_ns))
         dest = root / digest.hexdigest() / copy_name(item.relative)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
