@@ -75,7 +75,7 @@ def _ingest_source(rt: Runtime, connector: Connector) -> Counter[str]:
         items = [e for e in entries if isinstance(e, FileItem)]
         staged = staging.stage(connector, items, rt.catalog.known_versions([i.source_uri for i in items]), _fetched(rt))
         rt.record_rejects(rejects + staged.rejects)
-        stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched})
+        stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched, "copied": staged.copied})
         stats.update(_ingest_items(rt, staged.items, depth=0, hasher=staged.hasher))
     rt.check_listing(connector.scope, listed)
     return stats

@@ -24,7 +24,8 @@ from docmill.sources.safeopen import open_listed
 
 @dataclass(slots=True)
 class Staged:
-    """Items with local paths, the sha256 of each staged path, rejects, and counts."""
+    """Items with local paths, the sha256 of each staged path, rejects, and counts (`copied`: folder items
+    given a new private copy)."""
 
     items: list[FileItem] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
