@@ -108,3 +108,26 @@ def test_a_deployment_run_without_config_in_its_params_reads_the_deployments_con
     summary = pipeline(**run.parameters)
     assert summary["dry_run"] and summary["data_dir"] == str(tmp_path / "data")
     assert summary["counts"]["new"] == 1
+
+
+def test_a_run_cannot_read_a_config_outside_the_config_roots(
+    prefect_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With DOCMILL_CONFIG_ROOTS (set by docker-compose), a config an API user planted in a source folder,
+    naming its own sources and data folder, is refused; the worker's own configs still run."""
+    config = _config(tmp_path)
+    planted = tmp_path / "inbox" / "planted.yaml"
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "keys.txt").write_text("not for ingestion\n")
+    planted.write_text(
+        yaml.safe_dump(
+            {"paths": {"data_dir": str(tmp_path / "stolen")}, "ingest": {"sources": [str(tmp_path / "secrets")]}}
+        )
+    )
+    monkeypatch.setenv("DOCMILL_CONFIG_ROOTS", str(tmp_path / "configs"))
+    with pytest.raises(ValueError, match="outside DOCMILL_CONFIG_ROOTS"):
+        _run(config_path=str(planted), dry_run=True)
+    assert not (tmp_path / "stolen").exists()
+    (tmp_path / "configs").mkdir()
+    allowed = config.rename(tmp_path / "configs" / "docmill.yaml")
+    assert _run(config_path=str(allowed), dry_run=True)["counts"]["new"] == 1
