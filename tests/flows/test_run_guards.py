@@ -130,4 +130,5 @@ def test_a_run_cannot_read_a_config_outside_the_config_roots(
     assert not (tmp_path / "stolen").exists()
     (tmp_path / "configs").mkdir()
     allowed = config.rename(tmp_path / "configs" / "docmill.yaml")
+    planted.unlink()
     assert _run(config_path=str(allowed), dry_run=True)["counts"]["new"] == 1
