@@ -75,7 +75,7 @@ def _ingest_source(rt: Runtime, connector: Connector) -> Counter[str]:
         items = [e for e in entries if isinstance(e, FileItem)]
         staged = staging.stage(connector, items, rt.catalog.known_versions([i.source_uri for i in items]), _fetched(rt))
         rt.record_rejects(rejects + staged.rejects)
-        stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched})
+        stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched, "copied": staged.copied})
         stats.update(_ingest_items(rt, staged.items, depth=0, hasher=staged.hasher))
     rt.check_listing(connector.scope, listed)
     return stats
@@ -260,7 +260,8 @@ def pipeline(
 
     Args:
         params: this run's choices (sources, config, batch size, dry run, reprocess quarantined, snapshot name).
-        config_path: shortcut for `params.config_path`.
+        config_path: the config file, taking precedence over `params.config_path` (deployments set it, so a run
+            started through the API with its own `params` still reads the deployment's config).
     """
     if config_path:
         params = params.model_copy(update={"config_path": config_path})

@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
 from docmill.offline import apply_offline_defaults
+from docmill.params import allowed_config
 from docmill.settings import load_settings
 from docmill.snapshots import service
 from docmill.snapshots.spec import SnapshotRequest
@@ -29,10 +30,15 @@ class SnapshotParams(SnapshotRequest):
 
 
 @flow(name="docmill-snapshot", log_prints=False)
-def snapshot_flow(params: SnapshotParams) -> dict[str, Any]:
-    """Cut the snapshot `params.name`; returns its tag, version id, counts and whether it is new."""
+def snapshot_flow(params: SnapshotParams, config_path: str | None = None) -> dict[str, Any]:
+    """Cut the snapshot `params.name`; returns its tag, version id, counts and whether it is new.
+
+    Args:
+        params: the snapshot's name, filters, splits, formats.
+        config_path: the deployment's config file; takes precedence over `params.config_path`.
+    """
     logger = get_run_logger()
-    settings = load_settings(params.config_path)
+    settings = load_settings(allowed_config(config_path or params.config_path))
     request = service.make_request(
         settings,
         params.name,

@@ -53,6 +53,17 @@ CONTAINER = "container"  # an archive: its members are documents of their own
 SUPERSEDED = "superseded"  # a changed file's previous content: served until its successor is processed
 
 
+def _text(value: str | None) -> str | None:
+    """A text column's value: a file name that is not UTF-8 (bytes kept by Python as surrogates) is written
+    with those bytes as `\\xNN` escapes instead of failing the insert."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class Catalog:
     """Thin, typed access to the catalog database. One instance per thread."""
 
@@ -279,7 +290,20 @@ class Catalog:
         db.executemany(
             "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, part, stage, reason, message, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, r.doc_id, r.source_uri, r.chunk_id, r.part, r.stage, r.reason, r.message, now) for r in rejects],
+            [
+                (
+                    run_id,
+                    r.doc_id,
+                    _text(r.source_uri),
+                    r.chunk_id,
+                    _text(r.part),
+                    r.stage,
+                    r.reason,
+                    _text(r.message),
+                    now,
+                )
+                for r in rejects
+            ],
         )
 
     def clear_rejects(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from docmill.quarantine import REPLAYABLE
-from docmill.records import StageResult
+from docmill.records import Reject, StageResult
 from docmill.settings import Settings
-from docmill.sources import registry
-from docmill.sources.base import Connector, scope_prefix
-from docmill.sources.folder import FileItem, sha256_file
+from docmill.sources import registry, staging
+from docmill.sources.base import Connector, ItemError, scope_prefix
+from docmill.sources.folder import FileItem, FolderSource, sha256_file
 from docmill.stages import ingest
 
 LISTED_ROWS = 500  # files named in the plan; the counts cover all of them
@@ -43,6 +43,21 @@ def _known(db: sqlite3.Connection | None, uris: list[str]) -> dict[str, sqlite3.
 def _classify(connector: Connector, items: list[FileItem], known: dict[str, sqlite3.Row]) -> StageResult[Any]:
     """Local items are hashed (as ingest does); remote items are judged by their version marker (etag, row
     version) against the catalog, without fetching them."""
+    if isinstance(connector, FolderSource):  # read as a run reads: no link followed, never a FIFO
+        digests: dict[str, str] = {}
+        refused: list[Reject] = []
+        for item in items:
+            try:
+                digests[item.path] = staging.hash_listed(connector, item)
+            except ItemError as exc:
+                refused.append(Reject("ingest", exc.reason, exc.message, source_uri=item.source_uri))
+        readable = [item for item in items if item.path in digests]
+        hashed: StageResult[Any] = ingest.ingest(
+            readable, lambda uri: known[uri]["doc_id"] if uri in known else None, digests.__getitem__
+        )
+        hashed.rejects += refused
+        hashed.stats["listed"] = len(items)
+        return hashed
     if connector.local:
         return ingest.ingest(items, lambda uri: known[uri]["doc_id"] if uri in known else None, sha256_file)
     result: StageResult[Any] = StageResult(records=[])

@@ -31,6 +31,7 @@ from docmill.locks import lock_data_dir
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
 from docmill.sources.base import scope_prefix
+from docmill.sources.folder import WITHDRAWING
 from docmill.stages.enrich import NAME_REDACTION
 
 log = logging.getLogger(__name__)
@@ -440,7 +441,9 @@ class Runtime:
         with self.catalog.transaction() as db:
             self.catalog.add_rejects(db, rejects, self.run_id)
             for r in rejects:
-                if r.stage == "ingest" and r.source_uri:  # unreadable now: keep what earlier runs made of it
+                if r.stage == "ingest" and r.source_uri and r.reason not in WITHDRAWING:
+                    # unreadable now: keep what earlier runs made of it (a link, a special file or a swapped file
+                    # is not: its source vanishes, so the documents earlier runs made of it are removed)
                     db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (self.run_id, r.source_uri))
                 if r.whole_document and r.doc_id:
                     status = DUPLICATE if r.reason in DUPLICATE_REASONS else QUARANTINED

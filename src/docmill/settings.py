@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -28,6 +29,21 @@ PII_TYPES: tuple[PiiType, ...] = ("email", "phone", "iban", "credit_card", "nati
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def no_credentials(value: str | None) -> str | None:
+    """A URL setting's value, refused when it carries a user name or password (`https://user:PASS@host`):
+    settings are written to config files, git (`datasets/.dvc/config`) and logs.
+
+    Raises:
+        ValueError: the URL has credentials.
+    """
+    if value and "://" in value and urlsplit(value).netloc.count("@"):
+        raise ValueError(
+            "URL settings must not contain credentials: keep them in the environment (AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY, QDRANT_API_KEY) or DVC's local config (`dvc remote modify --local`)"
+        )
+    return value
 
 
 class PathsConfig(_Section):
@@ -111,6 +127,7 @@ class PipelineConfig(_Section):
         "local cluster of `dask_workers` processes, started for the run.",
     )
     dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (one thread each).")
+    _urls = field_validator("dask_address")(no_credentials)
 
     def ahead(self) -> int:
         """The batches actually prepared ahead: `prepare_ahead`, leaving one runner slot for the embedding."""
@@ -141,6 +158,17 @@ class IngestConfig(_Section):
     connectors: list[ConnectorConfig] = Field(
         default_factory=list,
         description="Named sources beyond `sources` (types folder, s3, sql, mbox, maildir); see docs/sources.md.",
+    )
+    hardlinks: Literal["allow", "refuse"] = Field(
+        "allow",
+        description="A source file with more than one hard link (it may also live in another tree): `allow` ingests "
+        "it, `refuse` quarantines it as `hardlink_refused`. Symbolic links are never followed out of a source.",
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders that a run's `sources` parameter (Prefect UI/API, `docmill run --source`) may name: a "
+        "folder outside every allowed root (and outside the configured folders) is refused. Empty: only the "
+        "configured `sources` and folder connectors.",
     )
 
 
@@ -335,8 +363,13 @@ class EmbedConfig(_Section):
     models_dir: Path | None = Field(
         None, description="Cache of exported/quantised models; empty: <paths.data_dir>/models."
     )
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; empty: embedded store under data/qdrant.")
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server URL (no credentials: the API key comes from `qdrant_api_key_env`); empty: "
+        "embedded store under data/qdrant.",
+    )
     qdrant_api_key_env: str = Field("QDRANT_API_KEY", description="Environment variable holding the API key.")
+    _urls = field_validator("qdrant_url")(no_credentials)
     collection: str = Field("docmill", description="Qdrant collection name.")
     write_batch: int = Field(128, ge=1, description="Points per Qdrant upsert request.")
     cache_keep_runs: int = Field(
@@ -392,7 +425,11 @@ class ValidateConfig(_Section):
 class VersionConfig(_Section):
     dataset_name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Dataset folder name.")
     remote_name: str = Field("local", description="DVC remote name.")
-    remote_url: str = Field("data/dvc-remote", description="DVC remote: a local folder by default.")
+    remote_url: str = Field(
+        "",
+        description="DVC remote: a folder (empty: <paths.data_dir>/dvc-remote; a relative folder is resolved "
+        "against paths.data_dir) or `s3://bucket/prefix`. Never credentials: they are refused.",
+    )
     push: bool = Field(True, description="Push each new version to the DVC remote.")
     row_group_size: int = Field(5000, ge=100, description="Rows per Parquet row group (bounds memory).")
     remote_endpoint_url: str | None = Field(
@@ -401,6 +438,8 @@ class VersionConfig(_Section):
         "never go here: DVC reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) from the environment.",
     )
     remote_region: str | None = Field(None, description="Region of an `s3://` remote; empty: the SDK default.")
+
+    _urls = field_validator("remote_url", "remote_endpoint_url")(no_credentials)
 
     def remote_options(self) -> dict[str, str]:
         """DVC remote options besides the URL (no secrets: those stay in the environment)."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote_to_bytes, urlparse
 
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.settings import EnrichConfig
@@ -38,11 +38,23 @@ def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
     return {}
 
 
+def display_path(uri_path: str) -> str:
+    """A URI's path for people and payloads: decoded where it is UTF-8; bytes that are not (a POSIX file name
+    may hold any) stay percent-encoded, so nothing is lost and every output stays valid UTF-8."""
+    raw = unquote_to_bytes(uri_path).decode("utf-8", "surrogateescape")
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else c for c in raw)
+
+
 def _origin_path(source: SourceFile) -> str:
-    """The file's path in its source folder (for an archive member: the archive's path)."""
-    outer = source.source_uri.split("!/", 1)[0]
-    remote = not outer.startswith("file:")  # a connector's item: its path in the source, not the staged copy
-    return unquote(urlparse(outer).path) if "!/" in source.source_uri or remote else source.path
+    """The file's path in its source (for an archive member: the archive's path), from its URI: the local
+    `path` is a private copy (folder items) or a staged download (connectors)."""
+    return display_path(urlparse(source.source_uri.split("!/", 1)[0]).path)
+
+
+def _source_path(source: SourceFile) -> str:
+    """Where the document's bytes are: the file in its folder, or the staged/derived copy of anything else."""
+    local = source.source_uri.startswith("file:") and "!/" not in source.source_uri
+    return _origin_path(source) if local else source.path
 
 
 def _title(doc: Document, source: SourceFile, names: NameRedactor | None) -> str:
@@ -50,7 +62,7 @@ def _title(doc: Document, source: SourceFile, names: NameRedactor | None) -> str
     if title:
         return title
     first = next((e.text for e in doc.elements if e.kind.endswith("title")), "")
-    stem = PurePath(source.path).stem
+    stem = PurePath(_source_path(source)).stem
     return first.split("\n")[0][:200] if first else names.name(stem) if names else stem
 
 
@@ -59,7 +71,7 @@ def location_metadata(source: SourceFile, config: EnrichConfig, names: NameRedac
     moves, without re-extracting or re-embedding it. `department` and `category` only when a rule matches
     (on the raw path). With `names`, the PII in the URI, path and names is replaced: the chunks, their points
     and every export carry the redacted names; only the catalog's sources and documents keep the raw ones."""
-    uri, path = source.source_uri, source.path
+    uri, path = source.source_uri, _source_path(source)
     meta: dict[str, Any] = {
         "source_uri": names.uri(uri) if names else uri,
         "source_path": names.name(path) if names else path,
