@@ -78,7 +78,7 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
     the words of a block outside every table stay in that block's text."""
     height = page.rect.height or 1.0
     number = page.number + 1
-    textpage = page.get_textpage()
+    textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
     blocks = page.get_text("blocks", sort=False, textpage=textpage)
     tables: list[PageTable] = []
     words: list[Word] = []
