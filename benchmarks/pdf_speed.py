@@ -11,6 +11,7 @@ Usage: python benchmarks/pdf_speed.py [FOLDER ...] [--rounds N]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -29,10 +30,8 @@ def _docmill_seconds(files: list[Path]) -> float:
 
     started = time.perf_counter()
     for path in files:
-        try:
+        with contextlib.suppress(ParseError):
             parse_pdf(path)
-        except ParseError:
-            pass
     return time.perf_counter() - started
 
 

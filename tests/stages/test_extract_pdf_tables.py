@@ -101,7 +101,7 @@ def test_right_to_left_cells_read_as_the_page_text(tmp_path: Path, rows: list[li
     elements = _parse(doc, tmp_path)
     tables = [e for e in elements if e.kind == "table"]
     assert len(tables) == 1
-    with pymupdf.open(tmp_path / "doc.pdf") as pdf:  # get_text() glues `אביב30` across cells; its words do not
+    with pymupdf.open(tmp_path / "doc.pdf") as pdf:  # get_text() glues a city and 30 across cells; words do not
         assert markdown_words(tables[0].text) == Counter(w[4] for w in pdf[0].get_text("words"))
     table = unicodedata.normalize("NFKC", tables[0].text)  # Arabic glyphs are presentation forms in the PDF
     for row in rows:  # every cell as written: words in reading order, not reversed, not glued

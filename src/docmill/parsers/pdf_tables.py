@@ -166,7 +166,7 @@ def page_tables(page: pymupdf.Page, words: list[Word]) -> list[PageTable]:
     tables, words = _found_tables(page, words)
     for table in tables:
         rect = pymupdf.Rect(table.bbox)
-        inside = [w for w in words if _centre_in(w, tuple(rect))]
+        inside = [w for w in words if _centre_in(w, (rect.x0, rect.y0, rect.x1, rect.y1))]
         grid = _grid(table, inside)
         if grid is None:
             continue
