@@ -20,6 +20,7 @@ from rich.table import Table
 from docmill.cli_common import ConfigOpt, console
 from docmill.cli_common import load_cli_settings as _settings
 from docmill.cli_ops import deploy_command, server_app
+from docmill.cli_parse import parse_command
 from docmill.cli_snapshot import snapshot_app, trainings_app
 
 app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
@@ -31,6 +32,7 @@ app.add_typer(server_app, name="server")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(trainings_app, name="trainings")
 app.command("deploy")(deploy_command)
+app.command("parse")(parse_command)
 
 
 def _catalog(settings: Any) -> Any:

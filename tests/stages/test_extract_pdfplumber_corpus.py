@@ -105,7 +105,15 @@ def test_ca_warn_report_header_and_first_row(pdfs: Path) -> None:  # test_ca_war
 
     table = _tables(pdfs / "WARN-Report-for-7-1-2015-to-03-25-2016.pdf")[0]
     header = ["NoticeDate", "Effective", "Received", "Company", "City", "No. Of", "Layoff/Closure"]
-    first = ["06/22/2015", "03/25/2016", "07/01/2015", "Maxim Integrated Product", "San Jose", "150", "Closure Permanent"]
+    first = [
+        "06/22/2015",
+        "03/25/2016",
+        "07/01/2015",
+        "Maxim Integrated Product",
+        "San Jose",
+        "150",
+        "Closure Permanent",
+    ]
     assert fix_row_spaces(table[0]) == header
     assert fix_row_spaces(table[1]) == first
 
