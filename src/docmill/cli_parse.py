@@ -45,8 +45,15 @@ def _items(path: Path, settings: Any, scratch: Path) -> tuple[list[Any], list[An
     return [item(scratch / name, f"{uri}!/{name}") for name in expanded.members], refused
 
 
-def extract_file(path: Path, settings: Any) -> dict[str, Any]:
-    """Documents and rejects docmill's extract stage gives one file (or an archive's members), as plain data."""
+def extract_file(path: Path, settings: Any, keep_pool: bool = False) -> dict[str, Any]:
+    """Documents and rejects docmill's extract stage gives one file (or an archive's members), as plain data.
+
+    Args:
+        path: the file.
+        settings: docmill settings (`extract` and `ingest` archive limits are used).
+        keep_pool: leave this process's parser pool running for the next call (the fidelity benchmark parses
+            file after file); the caller then stops it with `stagework.release_parsers(settings)`.
+    """
     from docmill import stagework
     from docmill.sources.folder import sha256_file
     from docmill.stages.ingest import ingest
@@ -58,7 +65,8 @@ def extract_file(path: Path, settings: Any) -> dict[str, Any]:
         try:
             result = stagework.extract_batch(settings, [source for source, _ in listed.records])
         finally:
-            stagework.release_parsers(settings)
+            if not keep_pool:
+                stagework.release_parsers(settings)
     documents = [
         {
             "source_uri": doc.source_uri,
