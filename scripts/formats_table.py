@@ -35,6 +35,14 @@ def outcomes(corpus: Path) -> dict[str, str]:
     return dict(sorted(result.items()))
 
 
+FIDELITY = "\n## Fidelity"  # the hand-written section after the generated table (kept when the table is rewritten)
+
+
+def generated_part(text: str) -> str:
+    """The generated table of a formats.md text (everything before its Fidelity section)."""
+    return text.split(FIDELITY, 1)[0]
+
+
 def render(results: dict[str, str]) -> str:
     """The Markdown table."""
     by_type: dict[str, Counter[str]] = defaultdict(Counter)
@@ -65,7 +73,8 @@ def main() -> None:
     """Write the table."""
     corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CORPUS
     target = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "docs" / "formats.md"
-    target.write_text(render(outcomes(corpus)))
+    kept = FIDELITY + target.read_text().split(FIDELITY, 1)[1] if target.exists() and FIDELITY in target.read_text() else ""
+    target.write_text(render(outcomes(corpus)) + kept)
     print(f"wrote {target}")
 
 
