@@ -173,3 +173,18 @@ def test_born_digital_pdfs_of_every_shared_corpus_match_the_page_text(shared_roo
 def shared_root(shared_corpus: Path) -> Path:
     """The folder of all shared corpora."""
     return shared_corpus.parent
+
+
+def test_a_failing_table_finder_keeps_the_page_as_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(page: pymupdf.Page, words: list) -> list:
+        raise ValueError("not enough values to unpack")  # as pymupdf's finder raises on some drawings
+
+    monkeypatch.setattr("docmill.parsers.pdf.page_tables", broken)
+    doc = pymupdf.open()
+    page = doc.new_page()
+    xs, ys = _grid(page, 60, 100, [100, 100], [20, 20, 20])
+    for r, row in enumerate([["Asset", "Owner"], ["Laptop", "IT"], ["Badge", "Facilities"]]):
+        for c, cell in enumerate(row):
+            _words_at(page, xs[c] + 4, ys[r] + 14, cell)
+    elements = _parse(doc, tmp_path)
+    assert _all_words(elements) == _page_words(tmp_path / "doc.pdf")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from docmill.parsers import OPTIONS, Parsed, ParseError
 from docmill.parsers.pdf_tables import PageTable, Word, page_tables
 from docmill.records import Element
 
+log = logging.getLogger(__name__)
 _PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
 
 
@@ -84,7 +86,10 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
     words: list[Word] = []
     if OPTIONS.get("pdf_tables", True) and has_ruled_grid(page):
         words = page.get_text("words", sort=False, textpage=textpage)
-        tables = page_tables(page, words)
+        try:
+            tables = page_tables(page, words)
+        except Exception as exc:  # the table finder failing on a drawing must not lose the page: plain text stays
+            log.warning("page %d: table detection failed (%s: %s), kept as text", number, type(exc).__name__, exc)
     pending = {
         i: Element(t.markdown, "table", number, top=round(t.rect.y0 / height, 4), bottom=round(t.rect.y1 / height, 4))
         for i, t in enumerate(tables)
