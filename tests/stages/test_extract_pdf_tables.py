@@ -188,3 +188,21 @@ def test_a_failing_table_finder_keeps_the_page_as_text(tmp_path: Path, monkeypat
             _words_at(page, xs[c] + 4, ys[r] + 14, cell)
     elements = _parse(doc, tmp_path)
     assert _all_words(elements) == _page_words(tmp_path / "doc.pdf")
+
+
+def test_a_ruled_header_band_over_an_unruled_body_stays_text(tmp_path: Path) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    xs, ys = _grid(page, 50, 80, [110, 90, 150, 90], [20, 20])  # a ruled header band: two rows of four cells
+    page.draw_rect(pymupdf.Rect(50, 120, 490, 420))  # the body: one frame, columns set by position only
+    for c, text in enumerate(["DOCUMENT NO.", "DATE", "PAYEE NAME", "AMOUNT ($)"]):
+        _words_at(page, xs[c] + 4, ys[0] + 14, text)
+    for c, text in enumerate(["", "POSTED", "", "USD"]):
+        _words_at(page, xs[c] + 4, ys[1] + 14, text)
+    for line in range(20):
+        row = [f"DHAW2019{line:04d}", f"09/{line + 1:02d}/2019", "CITIBANK - TRAVEL CBA CARD", f"{411 + line}.49"]
+        for c, text in enumerate(row):
+            _words_at(page, xs[c] + 4, 134 + 14 * line, text)
+    elements = _parse(doc, tmp_path)
+    assert _all_words(elements) == _page_words(tmp_path / "doc.pdf")
+    assert not [e for e in elements if e.kind == "table"], "a frame around an unruled body is not a grid"

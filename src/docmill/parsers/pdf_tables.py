@@ -6,14 +6,15 @@ cells `Col3`. Instead each word of the page's text layer (`get_text("words")`, t
 goes to the cell that holds its centre, in the text layer's reading order. A grid is a table only when
 - every word inside its bounding box falls in a cell (none would be dropped),
 - no word straddles a ruling line (text drawn across the rules of a diagram or a box),
-- at least two rows have text in two or more cells, and no one cell holds most of the words (a ruled header
-  band over an unruled body, a box around prose),
+- at least two rows have text in two or more cells, and no one cell holds most of the words set in columns of
+  their own (a ruled header band over an unruled body),
 - and the rendered Markdown holds exactly the words of the page text inside the box (the guard: no word added,
   lost or glued). Otherwise the page's plain text blocks stay as they are.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ _OVERHANG = 0.25
 _VALUE_WORDS = 3
 # a table of at least this many words whose one cell holds more than half of them is a frame, not a grid
 _FRAME_WORDS = 40
+# ... and at least this many of that cell's lines hold columns (wide gaps between words)
+_FRAME_LINES = 3
 
 Word = tuple[float, float, float, float, str, int, int, int]  # pymupdf's get_text("words") tuple
 
@@ -128,9 +131,24 @@ def _cell_text(words: list[Word]) -> str:
 
 
 def _one_cell_holds_the_text(grid: list[list[list[Word]]]) -> bool:
-    """A ruled frame (a header band over an unruled body, a box) rather than a grid: one cell holds most words."""
-    sizes = [len(cell) for row in grid for cell in row]
-    return sum(sizes) >= _FRAME_WORDS and max(sizes) * 2 > sum(sizes)
+    """A ruled frame (a header band over an unruled body) rather than a grid: one cell holds most of the words,
+    and they stand in columns of their own (several of its lines have gaps wider than twice the text height).
+    A footnote row of prose under a real table holds words too, but in running lines."""
+    cells = [cell for row in grid for cell in row]
+    total = sum(len(cell) for cell in cells)
+    biggest = max(cells, key=len)
+    if total < _FRAME_WORDS or len(biggest) * 2 <= total:
+        return False
+    limits = _line_bands([biggest])
+    lines: dict[int, list[Word]] = {}
+    for word in biggest:
+        lines.setdefault(_band(word, limits), []).append(word)
+    columned = 0
+    for line in lines.values():
+        line.sort(key=lambda w: w[0])
+        height = max(w[3] - w[1] for w in line)
+        columned += any(b[0] - a[2] > 2 * height for a, b in itertools.pairwise(line))
+    return columned >= _FRAME_LINES
 
 
 def render_markdown(rows: list[list[str]]) -> str:
@@ -170,7 +188,8 @@ def page_tables(page: pymupdf.Page, words: list[Word]) -> list[PageTable]:
         grid = _grid(table, inside)
         if grid is None:
             continue
-        rows = [[_cell_text(cell) for cell in row] for row in _split_rows(grid)]
+        grid = _split_rows(grid)
+        rows = [[_cell_text(cell) for cell in row] for row in grid]
         rows = [row for row in rows if any(row)]
         if sum(1 for row in rows if sum(1 for cell in row if cell) >= 2) < 2 or _one_cell_holds_the_text(grid):
             continue
