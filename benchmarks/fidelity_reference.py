@@ -4,8 +4,8 @@
 - markitdown's test vectors: `must_include` / `must_not_include` strings of
   `markitdown-tests/tests/_test_vectors.py`, loaded from that file (never copied); Markdown syntax is stripped
   from them, since what matters is the content.
-- Words: whitespace-separated, NFKC-normalised (a ligature `ﬁ` and `fi` are the same word), with Markdown
-  table pipes and `|---|` rows removed.
+- Words: whitespace-separated, NFKC-normalised (a ligature `ﬁ` and `fi` are the same word), control
+  characters dropped, Markdown table pipes and `|---|` rows removed.
 """
 
 from __future__ import annotations
@@ -21,16 +21,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpus"
 VECTORS = Path("markitdown-tests/tests/_test_vectors.py")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _DATA_URI = re.compile(r"data:[\w/+.-]+;base64[^\s)\]]*")  # an image's bytes (or markitdown's `...` for them)
 _LINK = re.compile(r"!?\[([^\]]*)\](?:\([^)]*\))?")  # [text](url), [text] and ![alt](src) -> text / alt
 _MARKUP = re.compile(r"^\s*(?:#+|[*+-]|>|\d+\.)\s+|\*\*|__|`{1,3}\w*|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)", re.M)
 
 
 def words(text: str) -> Counter[str]:
-    """NFKC words of a text that may hold Markdown tables."""
+    """NFKC words of a text that may hold Markdown tables; control characters (a stray BEL glued to a word in
+    one extraction mode and not in the other) are not text."""
     from docmill.parsers.pdf_tables import markdown_words
 
-    return markdown_words(unicodedata.normalize("NFKC", text))
+    return markdown_words(_CONTROL.sub("", unicodedata.normalize("NFKC", text)))
 
 
 def born_digital_pdfs(shared: Path = SHARED) -> list[Path]:
