@@ -11,21 +11,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "unstructured-example-docs"
-# Every supported format and what reads it (docmill.parsers.PARSERS routes by the sniffed type).
-READERS = [
-    ("PDF", "pymupdf (text blocks, ruled tables); pages without a text layer: Tesseract"),
-    ("PNG, JPEG, TIFF, BMP, GIF, WebP, HEIC", "Tesseract (pillow, pillow-heif)"),
-    ("DOCX", "python-docx + lxml on the WordprocessingML (Strict OOXML read as Transitional)"),
-    ("DOC", "LibreOffice (soffice) to DOCX, then the DOCX reader"),
-    ("PPTX", "python-pptx (charts from their cached values)"),
-    ("PPT", "LibreOffice (soffice) to PPTX, then the PPTX reader"),
-    ("XLSX", "openpyxl (cached formula results, number formats) + lxml for charts"),
-    ("XLS", "xlrd (cached formula results, number formats); with charts: LibreOffice to XLSX, then openpyxl"),
-    ("ODS, ODP", "lxml on the OpenDocument XML (charts from their own data tables)"),
-    ("ODT, RTF, EPUB", "pandoc"),
-    ("HTML, EML, MSG", "unstructured (tables rendered as Markdown by docmill)"),
-    ("TXT, MD, CSV, TSV, JSON, NDJSON, YAML, XML, RST, Org", "docmill's own parsers (charset detection)"),
-]
 
 
 def outcomes(corpus: Path) -> dict[str, str]:
@@ -52,18 +37,22 @@ def outcomes(corpus: Path) -> dict[str, str]:
 
 # parser module -> what reads the format (docmill.parsers.PARSERS maps each extension to a module)
 LIBRARIES = {
-    "pdf": "pymupdf; pages without a text layer: Tesseract OCR",
+    "pdf": "pymupdf (text blocks; ruled tables from the page's words, behind a word guard); no text layer: Tesseract",
     "ocr": "Tesseract OCR (pillow, pillow-heif)",
     "text": "docmill (encoding: BOMs, UTF-16/32 shape, EBCDIC, charset-normalizer)",
     "structured": "docmill (json, PyYAML, lxml); rich-text JSON (ProseMirror, Slate, Draft.js, Quill) as text",
-    "word": "python-docx",
-    "office": "unstructured (HTML: after docmill's lxml pass for alt text, figures, deep nesting)",
+    "word": "python-docx + lxml on the WordprocessingML (Strict OOXML read as Transitional)",
+    "slides": "python-pptx (grouped shapes, tables, charts from their cached values, alt text, notes)",
+    "sheets": "openpyxl (XLSX) / xlrd (XLS; with charts: LibreOffice to XLSX first): cells as shown, charts",
+    "odf": "lxml on the OpenDocument XML (type from the `mimetype` member; charts from their own data tables)",
+    "office": "unstructured, tables rendered as Markdown by docmill (HTML: after docmill's lxml pass for alt text, "
+    "figures, deep nesting; e-mails: a From/To/Date/Subject element first)",
     "convert": "pandoc",
     "markup": "pandoc's reader for the format (pypandoc-binary's pandoc 3.9, else Debian's)",
     "notebook": "docmill (json)",
     "captions": "docmill",
     "feed": "docmill (lxml)",
-    "": "LibreOffice (soffice) to OOXML, then unstructured",
+    "": "LibreOffice (soffice) to DOCX / PPTX, then the DOCX / PPTX reader",
 }
 
 
@@ -87,6 +76,14 @@ def supported() -> list[str]:
     return lines
 
 
+FIDELITY = "\n## Fidelity"  # the hand-written section after the generated table (kept when the table is rewritten)
+
+
+def generated_part(text: str) -> str:
+    """The generated table of a formats.md text (everything before its Fidelity section)."""
+    return text.split(FIDELITY, 1)[0]
+
+
 def render(results: dict[str, str]) -> str:
     """The Markdown table."""
     by_type: dict[str, Counter[str]] = defaultdict(Counter)
@@ -108,8 +105,6 @@ def render(results: dict[str, str]) -> str:
     for ext, counts in sorted(by_type.items()):
         rest = ", ".join(f"`{reason}`: {n}" for reason, n in sorted(counts.items()) if reason != "extracted")
         lines.append(f"| {ext} | {sum(counts.values())} | {counts['extracted']} | {rest} |")
-    lines += ["", "## What reads each format", "", "| format | read by |", "|---|---|"]
-    lines += [f"| {formats} | {reader} |" for formats, reader in READERS]
     lines += ["", "## Quarantined files", "", "| file | reason |", "|---|---|"]
     lines += [f"| {name} | `{outcome}` |" for name, outcome in results.items() if outcome != "extracted"]
     lines += supported()
@@ -120,7 +115,12 @@ def main() -> None:
     """Write the table."""
     corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CORPUS
     target = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "docs" / "formats.md"
-    target.write_text(render(outcomes(corpus)))
+    kept = (
+        FIDELITY + target.read_text().split(FIDELITY, 1)[1]
+        if target.exists() and FIDELITY in target.read_text()
+        else ""
+    )
+    target.write_text(render(outcomes(corpus)) + kept)
     print(f"wrote {target}")
 
 

@@ -22,6 +22,7 @@ from docmill.cli_common import ConfigOpt, console
 from docmill.cli_common import load_cli_settings as _settings
 from docmill.cli_index import index_app
 from docmill.cli_ops import deploy_command, server_app
+from docmill.cli_parse import parse_command
 from docmill.cli_quarantine import quarantine_app
 from docmill.cli_snapshot import snapshot_app, trainings_app
 from docmill.locks import holder_gone
@@ -34,6 +35,7 @@ app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(trainings_app, name="trainings")
 app.add_typer(index_app, name="index")
 app.command("deploy")(deploy_command)
+app.command("parse")(parse_command)
 
 
 def _catalog(settings: Any) -> Any:
