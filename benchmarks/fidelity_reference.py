@@ -108,6 +108,47 @@ def content(markdown: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
+# markitdown's own wrapping, not text of any file: the headings its Outlook converter writes around a message,
+# `**Field:**` labels before a value, code fences and bare link targets (`](https://...`, an attribute of the
+# markup, not text a reader sees).
+_SCAFFOLD = {"# Email Message", "## Content"}
+_LABEL = re.compile(r"^\*\*[^*]+:\*\*\s*")
+
+
+def vector_content(string: str) -> list[str]:
+    """The content of one markitdown `must_include` string: nothing for markitdown's own wrapping, the cells of
+    a table row (in order), else the string without its Markdown syntax and field label."""
+    if string in _SCAFFOLD or string.startswith(("```", "](")):
+        return []
+    if string.lstrip().startswith("|"):
+        cells = [content(cell) for cell in string.strip().strip("|").split("|")]
+        return [cell for cell in cells if cell and not set(cell) <= set("-: ")]
+    piece = content(_LABEL.sub("", string))
+    return [piece] if piece else []
+
+
+def vector_found(string: str, text: str) -> bool:
+    """Whether a `must_include` string's content is in an extracted text; a table row's cells must appear in
+    its order on one line (a Markdown row, or a `header: value; ...` record)."""
+    pieces = vector_content(string)
+    if string in text or not pieces:
+        return True
+    if string.lstrip().startswith("|"):
+        return any(_in_order(pieces, content(line)) for line in text.splitlines())
+    flat = content(text)
+    return all(piece in flat for piece in pieces)
+
+
+def _in_order(pieces: list[str], line: str) -> bool:
+    at = 0
+    for piece in pieces:
+        at = line.find(piece, at)
+        if at < 0:
+            return False
+        at += len(piece)
+    return True
+
+
 def present(string: str, text: str) -> bool:
     """Whether a vector string is in an extracted text: as written, or its content in the text's content (a
     string that is only syntax, like a data URI, counts as written only)."""
@@ -182,7 +223,7 @@ def references(shared: Path = SHARED, scratch: Path | None = None) -> list[Refer
         path = vector_file(vector, shared)
         wanted: Counter[str] = Counter()
         for string in vector.must_include:
-            wanted.update(words(content(string)))
+            wanted.update(words(" ".join(vector_content(string))))
         refs.append(Reference(path, _fmt(path), wanted, False, list(vector.must_not_include), "markitdown-vector"))
     for md in sorted(expected_dir.glob("*.md")):
         pdf = expected_dir.parent / f"{md.stem}.pdf"

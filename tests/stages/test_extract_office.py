@@ -4,8 +4,6 @@ pipe tables, never HTML."""
 
 from __future__ import annotations
 
-import importlib.util
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,24 +19,6 @@ from tests.stages import word_fixtures
 _OFFICE = {".docx", ".pptx", ".xlsx", ".xls"}
 
 
-def _vectors(shared_corpus: Path) -> list[Any]:
-    """markitdown's own test vectors, read from the shared corpus (never copied here)."""
-    source = shared_corpus.parent / "markitdown-tests" / "tests" / "_test_vectors.py"
-    spec = importlib.util.spec_from_file_location("markitdown_test_vectors", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return [v for v in module.GENERAL_TEST_VECTORS if Path(v.filename).suffix in _OFFICE]
-
-
-def _content(expected: str) -> str:
-    """The words of a vector string without its Markdown: images and links keep their text, heading marks
-    and emphasis go."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", expected)
-    text = re.sub(r"^#+\s*", "", text)
-    return text.replace("**", "").strip()
-
-
 def _text(path: Path, ext: str | None = None) -> str:
     return "\n".join(e.text for e in parse_file(path, ext or path.suffix).elements)
 
@@ -46,20 +26,6 @@ def _text(path: Path, ext: str | None = None) -> str:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("office")
-
-
-def test_markitdown_vectors_for_office_formats(shared_corpus: Path) -> None:
-    vectors = _vectors(shared_corpus)
-    assert {Path(v.filename).suffix for v in vectors} == _OFFICE
-    folder = shared_corpus.parent / "markitdown-tests" / "tests" / "test_files"
-    for vector in vectors:
-        text = _text(folder / vector.filename)
-        for expected in vector.must_include:
-            if expected.startswith("data:"):
-                continue  # markitdown's placeholder for an image's bytes, not text of the document
-            assert _content(expected) in text, f"{vector.filename}: missing {expected!r}"
-        for unwanted in vector.must_not_include:
-            assert unwanted not in text, f"{vector.filename}: contains {unwanted!r}"
 
 
 def test_html_tables_become_markdown_with_the_html_kept_in_metadata(tmp_path: Path) -> None:
