@@ -5,7 +5,9 @@
   `markitdown-tests/tests/_test_vectors.py`, loaded from that file (never copied); Markdown syntax is stripped
   from them, since what matters is the content.
 - Words: whitespace-separated, NFKC-normalised (a ligature `ﬁ` and `fi` are the same word), control
-  characters dropped, Markdown table pipes and `|---|` rows removed.
+  characters dropped, Markdown table pipes and `|---|` rows removed, punctuation at a word's edges dropped
+  (`<a@b.org>` and `名前:` are layout around the words `a@b.org` and `名前`; a token of punctuation only is
+  no word).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "corpus"
 VECTORS = Path("markitdown-tests/tests/_test_vectors.py")
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation around a word: each tool's own layout, not content
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _DATA_URI = re.compile(r"data:[\w/+.-]+;base64[^\s)\]]*")  # an image's bytes (or markitdown's `...` for them)
 _LINK = re.compile(r"!?\[([^\]]*)\](?:\([^)]*\))?")  # [text](url), [text] and ![alt](src) -> text / alt
@@ -32,7 +35,11 @@ def words(text: str) -> Counter[str]:
     one extraction mode and not in the other) are not text."""
     from docmill.parsers.pdf_tables import markdown_words
 
-    return markdown_words(_CONTROL.sub("", unicodedata.normalize("NFKC", text)))
+    found: Counter[str] = Counter()
+    for word, count in markdown_words(_CONTROL.sub("", unicodedata.normalize("NFKC", text))).items():
+        if bare := _EDGES.sub("", word):  # `<a@b.org>`, `名前:` and `30;` are the words a@b.org, 名前 and 30
+            found[bare] += count
+    return found
 
 
 def born_digital_pdfs(shared: Path = SHARED) -> list[Path]:
