@@ -89,3 +89,18 @@ def test_filters_by_stage_reason_type_and_path(share: Path) -> None:
     assert len(table) == 333 and all(r["chunk_id"] and r["source_uri"].endswith(".docx") for r in table)
     narrowed = _list(share, "--type", "txt", "--stage", "clean", "--limit", "5")
     assert "333 rows; 5 shown, 328 more" in narrowed and "supplier" not in narrowed
+
+
+def test_names_and_messages_are_shown_as_written_never_as_markup(tmp_path: Path) -> None:
+    """A file name with `[draft]` and a parser message quoting PDF syntax (`[/Type /XRef]`) are data: shown
+    whole, never read as Rich markup (which dropped the brackets, or failed the command)."""
+    catalog = Catalog(tmp_path / "data" / "catalog.sqlite")
+    uri = Path("/srv/share/[draft] notes [b]v2.pdf").as_uri()
+    with catalog.transaction() as db:
+        catalog.add_rejects(
+            db, [Reject("extract", "corrupt_pdf", "bad object [/Type /XRef] at 12", "d" * 64, uri)], "r"
+        )
+    catalog.close()
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"paths": {"data_dir": str(tmp_path / "data")}}))
+    out = _list(tmp_path / "c.yaml")
+    assert "[draft] notes [b]v2.pdf" in out and "[/Type /XRef]" in out, out

@@ -152,7 +152,7 @@ def test_a_jsonl_only_folder_loads_its_jsonl_as_the_default(data: Path, tmp_path
 def test_index_restore_rebuilds_points_from_the_parquet_and_refuses_what_it_cannot(data: Path) -> None:
     import numpy as np
     import pyarrow.parquet as pq
-    from qdrant_client import QdrantClient
+    from qdrant_client import QdrantClient, models
 
     config = data.parent.parent / "docmill.yaml"
     out = _cli(config, "index", "restore", "both", "--collection", "both-v1").output
@@ -197,5 +197,19 @@ def test_index_restore_rebuilds_points_from_the_parquet_and_refuses_what_it_cann
     client = QdrantClient(path=str(data.parent / "qdrant"))
     try:
         assert not client.collection_exists("x"), "nothing written from a damaged version"
+        client.create_collection("foreign", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT))
     finally:
         client.close()
+    # a collection docmill did not restore (another application's, on a shared server) is never dropped
+    foreign = CliRunner().invoke(app, ["index", "drop", "foreign", "--config", str(config)])
+    assert foreign.exit_code == 1 and "not made by docmill index restore" in " ".join(foreign.output.split())
+    # a version whose file is in neither the cache nor the remote: a message naming both, no traceback
+    moved = [(p, p.with_name(p.name + ".away")) for p in (damaged, data.parent.parent / "remote")]
+    for path, away in moved:
+        path.rename(away)
+    try:
+        gone = CliRunner().invoke(app, ["index", "restore", "both", "-c", str(config), "--collection", "y"])
+    finally:
+        for path, away in moved:
+            away.rename(path)
+    assert gone.exit_code == 1 and "neither the DVC cache" in " ".join(gone.output.split()), gone.output

@@ -19,7 +19,12 @@ def restore(
     collection: Annotated[
         str | None, typer.Option(help="Collection to write (default: <embed.collection>-NAME-vN).")
     ] = None,
-    replace: Annotated[bool, typer.Option(help="Rebuild the collection if it exists already.")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="Rebuild the collection if it exists already (it is dropped first: a failed rebuild leaves none)."
+        ),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Rebuild a Qdrant collection from a version's Parquet files (vectors, payloads, point ids), no re-embedding."""
@@ -30,7 +35,7 @@ def restore(
     try:
         with console.status(f"restoring {ref} ..."):
             info = service.restore_index(_settings(config), ref, collection, replace)
-    except (SnapshotError, StoreUnavailable, RuntimeError, KeyError) as exc:
+    except (SnapshotError, StoreUnavailable, RuntimeError, KeyError, FileNotFoundError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(
@@ -52,7 +57,7 @@ def drop(
 
     try:
         location = service.drop_index(_settings(config), collection)
-    except (SnapshotError, StoreUnavailable, RuntimeError) as exc:
+    except (SnapshotError, StoreUnavailable, RuntimeError, ValueError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"collection {collection!r} dropped at {location}")

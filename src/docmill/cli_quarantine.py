@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from docmill.cli_common import ConfigOpt, console
 from docmill.cli_common import load_cli_settings as _settings
@@ -66,7 +67,7 @@ def quarantine_list(
         return
     summary = Table("stage", "reason", "documents", "chunks", "parts", title="quarantine by reason")
     for c in counts:
-        summary.add_row(c["stage"], c["reason"], str(c["documents"]), str(c["chunks"]), str(c["parts"]))
+        summary.add_row(*(Text(str(c[k])) for k in ("stage", "reason", "documents", "chunks", "parts")))
     console.print(summary)
     shown = rows if limit == 0 else rows[:limit]
     table = Table("id", "stage", title="quarantine")
@@ -76,7 +77,8 @@ def quarantine_list(
     table.add_column("message")
     for row in shown:
         part = row["part"] or (f"chunk {row['chunk_id'][:8]}" if row["chunk_id"] else "")
-        table.add_row(str(row["id"]), row["stage"], row["reason"], row["file"], part, row["message"])
+        cells = (str(row["id"]), row["stage"], row["reason"], row["file"], part, row["message"] or "")
+        table.add_row(*(Text(cell) for cell in cells))  # names and messages are data, never Rich markup
     if shown:
         console.print(table)
     more = len(rows) - len(shown)

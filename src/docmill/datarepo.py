@@ -164,11 +164,22 @@ class DataRepo:
         return {"tag": tag, "version": self.tag_hash(tag), "git_rev": rev, "created": when}
 
     def read_file(self, tag: str, relpath: str) -> bytes:
-        """A file of a dataset version, from the local DVC cache or else the remote (nothing is checked out)."""
+        """A file of a dataset version, from the local DVC cache or else the remote (nothing is checked out).
+
+        Raises:
+            FileNotFoundError: neither the local cache nor the remote holds the file (what to check is named).
+        """
         import dvc.api
+        from dvc.exceptions import DvcException
 
         name = tag.rsplit("@v", 1)[0]
-        return bytes(dvc.api.read(f"{name}/{relpath}", repo=str(self.root), rev=tag, mode="rb"))
+        try:
+            return bytes(dvc.api.read(f"{name}/{relpath}", repo=str(self.root), rev=tag, mode="rb"))
+        except DvcException as exc:
+            raise FileNotFoundError(
+                f"{name}/{relpath} of {tag} is in neither the DVC cache ({self.root / '.dvc' / 'cache'}) nor the "
+                f"remote {self.remote_name!r}: {type(exc).__name__}"
+            ) from exc
 
     def checkout(self, tag: str) -> Path:
         """Restore a dataset version in its folder byte for byte (pointer from git, files from the local

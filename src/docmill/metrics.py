@@ -97,7 +97,8 @@ def families(
     )
     gauge("last_run_timestamp_seconds", "When the latest run ended (Unix time).", value=ended)
     runs = CounterMetricFamily(f"{PREFIX}_runs", "Runs the catalog records, by outcome.", labels=["outcome"])
-    for status, count in sorted((totals.get("runs") or {}).items()):
+    counted = {"completed": 0, "failed": 0, "crashed": 0, **(totals.get("runs") or {})}
+    for status, count in sorted(counted.items()):  # every outcome from the first file on: increase() needs a 0
         runs.add_metric([status], float(count))
     embedded = CounterMetricFamily(f"{PREFIX}_chunks_embedded", "Chunks embedded by every completed run.")
     embedded.add_metric([], float(totals.get("chunks_embedded", 0)))

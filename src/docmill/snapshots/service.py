@@ -148,16 +148,24 @@ def restore_index(settings: Settings, ref: str, collection: str | None = None, r
 
 
 def drop_index(settings: Settings, collection: str) -> str:
-    """Delete a restored collection (never the live one); returns where it was.
+    """Delete a collection `restore_index` made (never the live one, never a collection of someone else's on a
+    shared server: the audit trail must record its restore at this location); returns where it was.
 
     Raises:
-        SnapshotError: for the live collection or a collection that does not exist.
+        SnapshotError: for the live collection, a collection that does not exist, or one docmill did not restore.
     """
     with locked(settings, f"index drop {collection}"):
         store = _store(settings, collection)
         try:
             if not store.exists():
                 raise SnapshotError(f"no collection {collection!r} at {store.location}")
+            restored = open_log(settings).show(event="index_restored")
+            if not any(
+                e.get("collection") == collection and str(e.get("location")) == str(store.location) for e in restored
+            ):
+                raise SnapshotError(
+                    f"collection {collection!r} at {store.location} was not made by docmill index restore: not dropped"
+                )
             store.drop()
         finally:
             store.close()
