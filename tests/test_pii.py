@@ -349,6 +349,8 @@ def test_pii_in_uris_is_redacted_decoded_and_in_members() -> None:
     assert redacted == "file:///in%20box/%3CEMAIL%3E/IBAN%20%3CIBAN%3E.zip!/card_<CREDIT_CARD>.txt"
     hashed = Redactor(PiiConfig(mode="hash"), b"k").uri(uri)
     assert hashed == Redactor(PiiConfig(mode="hash"), b"k").uri(uri) and "jane" not in hashed and "%3CEMAIL:" in hashed
+    mail = "mbox:///srv/team.mbox/a@example.org"  # a connector's URI: its empty authority stays
+    assert Redactor(PiiConfig(mode="redact"), b"").uri(mail) == "mbox:///srv/team.mbox/%3CEMAIL%3E"
     plain = Path("/in box/report.pdf").as_uri()
     assert Redactor(PiiConfig(mode="redact"), b"").uri(plain) == plain  # untouched when nothing is found
 

@@ -166,13 +166,14 @@ def test_s3_remote_push_delete_cache_pull_identical_bytes(tmp_path: Path, s3: tu
     assert endpoint in (repo.root / ".dvc" / "config").read_text()
 
 
-def test_the_snapshot_flow_has_one_typed_parameter_the_ui_renders_as_a_form() -> None:
+def test_the_snapshot_flow_has_a_typed_parameter_the_ui_renders_as_a_form() -> None:
     from prefect.utilities.callables import parameter_schema
 
     from flows.snapshot import snapshot_flow
 
     schema = parameter_schema(snapshot_flow).model_dump()
-    assert list(schema["properties"]) == ["params"] and snapshot_flow.name == "docmill-snapshot"
+    # `config_path` beside the form: each deployment sets it, so an API run's own params cannot change the config
+    assert list(schema["properties"]) == ["params", "config_path"] and snapshot_flow.name == "docmill-snapshot"
     fields = schema["definitions"]["SnapshotParams"]["properties"]
     assert {"name", "filters", "format", "splits", "seed", "push", "config_path", "license", "languages"} <= set(fields)
     assert all(f.get("description") for f in fields.values()), "every field described in the form"

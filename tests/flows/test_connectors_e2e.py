@@ -15,6 +15,8 @@ import pytest
 import yaml
 
 from docmill.params import PipelineParams
+from docmill.pii import Redactor
+from docmill.settings import PiiConfig
 from tests.helpers import qdrant_points
 from tests.sources.conftest import S3Server, free_port, secrets_absent
 from tests.sources.test_mail import message
@@ -116,7 +118,11 @@ def _run_scenario(pipeline: Any, server: S3Server, tmp: Path, secrets_file: Path
             ],
         },
         "version": {"remote_url": str(tmp / "remote"), "dataset_name": "conn"},
+        # message ids look like e-mail addresses: payloads carry them as keyed pseudonyms, distinct per message
+        "clean": {"pii": {"mode": "hash"}},
     }
+    mp.setenv("DOCMILL_PII_KEY", "connectors-test-key")
+    shown = Redactor(PiiConfig(mode="hash"), b"connectors-test-key").uri  # what leaves the catalog of a URI
     (tmp / "docmill.yaml").write_text(yaml.safe_dump(config))
     names = ["notes", "faq", "mail"]  # `offline` is configured but not picked: listing it would fail the run
     first = pipeline(params=PipelineParams(config_path=str(tmp / "docmill.yaml"), sources=names))
@@ -126,9 +132,10 @@ def _run_scenario(pipeline: Any, server: S3Server, tmp: Path, secrets_file: Path
         "s3://site/notes/n2.txt",
         "sql://faq/1",
         "sql://faq/2",
-        f"mbox://{tmp}/team.mbox/a@example.org",
-        f"mbox://{tmp}/team.mbox/b@example.org",
+        shown(f"mbox://{tmp}/team.mbox/a@example.org"),
+        shown(f"mbox://{tmp}/team.mbox/b@example.org"),
     }
+    assert len(uris) == 6 and not any("@example.org" in uri for uri in uris)
     assert set(before) == uris and first["ingest"]["new"] == 6
     mail_points = qdrant_points(tmp / "data")
     thread = {p["thread_id"] for p in mail_points.values() if p["source_uri"].startswith("mbox:")}
@@ -151,9 +158,9 @@ def _run_scenario(pipeline: Any, server: S3Server, tmp: Path, secrets_file: Path
     second = pipeline(params=PipelineParams(config_path=str(tmp / "docmill.yaml"), sources=names))
     after_points = qdrant_points(tmp / "data")
     after = _by_source(after_points)
-    gone = {"s3://site/notes/n2.txt", "sql://faq/2", f"mbox://{tmp}/team.mbox/b@example.org"}
+    gone = {"s3://site/notes/n2.txt", "sql://faq/2", shown(f"mbox://{tmp}/team.mbox/b@example.org")}
     changed = {"s3://site/notes/n1.txt", "sql://faq/1"}
-    added = {"s3://site/notes/n3.txt", "sql://faq/3", f"mbox://{tmp}/team.mbox/c@example.org"}
+    added = {"s3://site/notes/n3.txt", "sql://faq/3", shown(f"mbox://{tmp}/team.mbox/c@example.org")}
     assert set(after) == (uris - gone) | added
     assert second["ingest"]["fetched"] == len(changed | added)  # unchanged items were not downloaded again
     assert (second["ingest"]["new"], second["ingest"]["changed"], second["ingest"]["unchanged"]) == (3, 2, 1)

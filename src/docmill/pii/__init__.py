@@ -110,7 +110,7 @@ class Redactor:
         netloc = unquote(split.netloc)
         redacted_netloc = self.name(netloc)
         if (redacted_path, redacted_netloc) != (path, netloc):
-            outer = urlunsplit(
+            rebuilt = urlunsplit(
                 (
                     split.scheme,
                     quote(redacted_netloc, safe=":@[]"),
@@ -119,6 +119,11 @@ class Redactor:
                     split.fragment,
                 )
             )
+            # urlunsplit drops an empty authority's `//` for schemes it does not know (`mbox:///x` -> `mbox:/x`)
+            authority = f"{split.scheme}://"
+            if outer.startswith(authority) and not rebuilt.startswith(authority):
+                rebuilt = authority + rebuilt[len(split.scheme) + 1 :]
+            outer = rebuilt
         return "!/".join([outer, *(self.name(m) for m in members)])
 
     def _placeholder(self, kind: str, value: str) -> str:
