@@ -21,7 +21,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from docmill import dryrun, quarantine, stagework
-from docmill.containers import expand_containers
+from docmill.containers import expand_containers, record_tree
 from docmill.faults import checkpoint
 from docmill.offline import apply_offline_defaults
 from docmill.params import PipelineParams
@@ -84,15 +84,18 @@ def _ingest_source(rt: Runtime, connector: Connector) -> Counter[str]:
 def _ingest_items(
     rt: Runtime, items: list[FileItem], depth: int, hasher: Callable[[str], str] = sha256_file
 ) -> Counter[str]:
-    """Hash and record listed files; archives among them are expanded and their members ingested too."""
+    """Hash and record listed files; the archives and e-mails among top-level ones are expanded (their whole
+    tree at once, see `docmill.containers`) and their members ingested too."""
     known = rt.catalog.known_sources([i.source_uri for i in items])
     result = ingest.ingest(items, known.get, hasher)
     stats: Counter[str] = Counter(result.stats)
     stats.update(rt.record_sources(result.records))
     rt.record_rejects(result.rejects)
-    members = expand_containers(rt, result.records, depth)
-    for start in range(0, len(members), 1000):
-        stats.update(_ingest_items(rt, members[start : start + 1000], depth + 1))
+    if depth == 0:
+        tree = expand_containers(rt, result.records)
+        for start in range(0, len(tree.members), 1000):
+            stats.update(_ingest_items(rt, tree.members[start : start + 1000], depth + 1, tree.hasher))
+        record_tree(rt, tree)
     return stats
 
 

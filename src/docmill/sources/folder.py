@@ -8,9 +8,11 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from docmill import steps
 from docmill.records import Reject
 
 
@@ -69,21 +71,26 @@ class FolderSource:
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                relative = path.relative_to(self.root).as_posix()
-                if not selected(relative, self.include, self.exclude):
-                    continue
-                if path.is_symlink() and not path.resolve().is_relative_to(self.root):
-                    yield Reject(
-                        "ingest", "symlink_escape", "symbolic link leaves the source folder", None, path.as_uri()
-                    )
-                    continue
-                if not path.is_file():
-                    continue
-                try:
-                    stat = path.stat()
-                except FileNotFoundError:  # deleted while we walked
-                    continue
-                yield FileItem(path.as_uri(), str(path), relative, stat.st_size, stat.st_mtime, f"{stat.st_mtime_ns}")
+                who = steps.Item(source_uri=path.as_uri())
+                outcome = steps.attempt("ingest", "stat", who, partial(self._entry, path))
+                if outcome is not None:
+                    yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
+
+    def _entry(self, path: Path) -> FileItem | Reject | None:
+        """One walked file: listed, refused (`symlink_escape`) or left out (None: not selected, not a regular
+        file, deleted while we walked)."""
+        relative = path.relative_to(self.root).as_posix()
+        if not selected(relative, self.include, self.exclude):
+            return None
+        if path.is_symlink() and not path.resolve().is_relative_to(self.root):
+            return Reject("ingest", "symlink_escape", "symbolic link leaves the source folder", None, path.as_uri())
+        if not path.is_file():
+            return None
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # deleted while we walked
+            return None
+        return FileItem(path.as_uri(), str(path), relative, stat.st_size, stat.st_mtime, f"{stat.st_mtime_ns}")
 
     def fetch(self, item: FileItem, dest: Path) -> None:
         """Copy the file (not needed by ingest: folder items are read in place)."""

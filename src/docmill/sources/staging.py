@@ -13,9 +13,11 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from docmill import steps
 from docmill.records import Reject
 from docmill.sources.base import Connector, ItemError, safe_name
 from docmill.sources.folder import FileItem, sha256_file
@@ -57,15 +59,24 @@ def stage(connector: Connector, items: list[FileItem], known: Mapping[str, Any],
             out.hashes[row["path"]] = row["doc_id"]
             out.not_refetched += 1
             continue
-        try:
-            path, digest = fetch_into(connector, item, root)
-        except ItemError as exc:
-            out.rejects.append(Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri))
+        fetched = steps.attempt(
+            "ingest", "stage", steps.Item(source_uri=item.source_uri), partial(_fetch, connector, item, root)
+        )
+        if not isinstance(fetched, tuple):
+            out.rejects.append(steps.reject_of(fetched))
             continue
+        path, digest = fetched
         out.items.append(replace(item, path=path, size=os.path.getsize(path)))
         out.hashes[path] = digest
         out.fetched += 1
     return out
+
+
+def _fetch(connector: Connector, item: FileItem, root: Path) -> tuple[str, str] | Reject:
+    try:
+        return fetch_into(connector, item, root)
+    except ItemError as exc:
+        return Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri)
 
 
 def _present(path: str | None) -> bool:
