@@ -200,12 +200,12 @@ def _process_batch(
     canonical = publishing.canonical_for_text()
     docs = keep("clean", clean_task(rt, quote(ahead.prepared), quote(canonical), n)).records
     chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
-    kept = {c.doc_id for c in chunks}
-    docs = [d for d in docs if d.doc_id in kept]  # the rest were rejected by chunk
+    docs = _with_chunks(docs, chunks)  # the rest were rejected by chunk
     enriched = runners.submit(
         runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n
     )
-    chunks = keep("enrich", enriched.result()).records
+    chunks = keep("enrich", _recorded(rt, enriched.result())).records
+    docs = _with_chunks(docs, chunks)  # the rest failed enrichment
     known = publishing.known_vectors(sorted({c.text_hash for c in chunks}))
     embedding = runners.submit(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n)
     try:
@@ -218,6 +218,12 @@ def _process_batch(
     checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
     publishing.add(Validated(docs, chunks, n, len(sources)))  # the gate judges it before it is published
+
+
+def _with_chunks(docs: list[Document], chunks: list[Chunk]) -> list[Document]:
+    """The documents that still have chunks (a stage rejected the others, with their chunks)."""
+    kept = {c.doc_id for c in chunks}
+    return [d for d in docs if d.doc_id in kept]
 
 
 def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:

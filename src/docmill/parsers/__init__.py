@@ -1,7 +1,7 @@
 """Parsers: adapters from file bytes to a list of structural elements plus document metadata.
 
 Every parser raises `ParseError(reason, message)` for a document-level failure; anything else that escapes
-is reported by the worker pool as `parser_error:<ExceptionType>`.
+is reported by the worker pool as `step_failed:parse:<ExceptionType>`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A pool of parser worker processes that can be killed: per-document time limit, memory limit, crash safety.
 
 A parser that hangs is killed after `timeout_s` (`timeout`); one that exhausts its address-space limit
-reports `too_large`; one that dies (segfault in a C library) reports `parser_crashed`. The pool replaces
+reports `too_large`; one that dies (segfault in a C library) reports `parser_crashed`; any other exception
+becomes `step_failed:parse:<Exception>` through the step runner (`docmill.steps`). The pool replaces
 the worker and goes on with the next document. Each worker leads its own process group, so the external
 tools it runs (soffice, tesseract, pandoc) die with it.
 """
@@ -18,11 +19,13 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from docmill.parsers import Parsed, ParseError
+from docmill.steps import Failure, Item, attempt
 
 log = logging.getLogger(__name__)
 _OUT_OF_MEMORY = ("bad_alloc", "failed to map segment", "Cannot allocate memory", "out of memory")
@@ -43,7 +46,7 @@ def _worker_main(conn: Connection, max_memory_mb: int, options: dict[str, Any]) 
     for name in _BLOCKED_IMPORTS:
         sys.modules[name] = None  # type: ignore[assignment]  # `import torch` raises ImportError here
     from docmill.offline import apply_offline_defaults
-    from docmill.parsers import OPTIONS, parse_file
+    from docmill.parsers import OPTIONS
 
     os.setsid()  # own process group: killing the worker also kills its soffice/tesseract/pandoc children
     apply_offline_defaults()
@@ -60,18 +63,27 @@ def _worker_main(conn: Connection, max_memory_mb: int, options: dict[str, Any]) 
         job = conn.recv()
         if job is None:
             return
-        _key, path, ext = job
-        try:
-            conn.send(("ok", parse_file(Path(path), ext)))
-        except ParseError as exc:
-            conn.send(("err", exc.reason, exc.message))
-        except MemoryError:
-            conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit"))
-        except Exception as exc:
-            if max_memory_mb and any(s in str(exc) for s in _OUT_OF_MEMORY):  # a C library hit the limit
-                conn.send(("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit: {exc}"[:500]))
-            else:
-                conn.send(("err", f"parser_error:{type(exc).__name__}", str(exc)[:500]))
+        key, path, ext = job
+        outcome = attempt(
+            "extract", "parse", Item(doc_id=key, source_uri=path), partial(_parse, path, ext, max_memory_mb)
+        )
+        conn.send(("err", outcome.reject.reason, outcome.reject.message) if isinstance(outcome, Failure) else outcome)
+
+
+def _parse(path: str, ext: str, max_memory_mb: int) -> tuple[Any, ...]:
+    """One parse as the message the pool receives: ("ok", Parsed) or ("err", reason, message)."""
+    from docmill.parsers import parse_file
+
+    try:
+        return ("ok", parse_file(Path(path), ext))
+    except ParseError as exc:
+        return ("err", exc.reason, exc.message)
+    except MemoryError:
+        return ("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit")
+    except Exception as exc:
+        if max_memory_mb and any(s in str(exc) for s in _OUT_OF_MEMORY):  # a C library hit the limit
+            return ("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit: {exc}"[:500])
+        raise  # the step runner names the step and the exception
 
 
 class ParserPool:
