@@ -7,9 +7,10 @@ the catalog not yet committed), `version` (dataset folder added to DVC, pointer 
 production; `tests/flows/test_crash_resume.py` uses it to prove that the next run converges to the state of
 an uninterrupted run.
 
-`DOCMILL_STEP_FAULT=<step>[:<text>]` makes a per-item step (`docmill.steps.STEPS`) raise `InjectedFault` on
-every item whose label (source URI or document id) contains `<text>` (every item without it): the step runner
-must turn it into that item's quarantine row and go on (`tests/flows/test_item_isolation.py`).
+`DOCMILL_STEP_FAULT=<step>[:<text>][,<step>[:<text>]...]` makes a per-item step (`docmill.steps.STEPS`) raise
+`InjectedFault` on every item whose label (source URI, path or document id) contains `<text>` (every item
+without it): the step runner must turn it into that item's quarantine row and go on
+(`tests/flows/test_item_isolation.py`).
 """
 
 from __future__ import annotations
@@ -28,12 +29,10 @@ class InjectedFault(RuntimeError):
 
 def step_fault(step: str, label: str) -> None:
     """Raise `InjectedFault` when `DOCMILL_STEP_FAULT` names `step` (and a text found in `label`)."""
-    target = os.environ.get("DOCMILL_STEP_FAULT")
-    if not target:
-        return
-    name, _, text = target.partition(":")
-    if name == step and text in label:
-        raise InjectedFault(f"fault injected into step {step!r}")
+    for target in filter(None, os.environ.get("DOCMILL_STEP_FAULT", "").split(",")):
+        name, _, text = target.partition(":")
+        if name == step and text in label:
+            raise InjectedFault(f"fault injected into step {step!r}")
 
 
 def checkpoint(point: str) -> None:

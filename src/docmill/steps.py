@@ -1,11 +1,11 @@
 """The per-item step runner: one failing item becomes a quarantine row, never the end of the run.
 
-Every per-item step of the pipeline (listing, stat, hashing, staging, archive expansion, parsing, cleaning,
-chunking, enrichment) calls its per-item function through `attempt` (or `each`, for a list of items). An
-exception the function did not turn into a reject itself becomes a `Reject` with the reason
+Every per-item step of the pipeline (`STEPS`: listing and stat, staging, hashing, archive expansion, parsing,
+cleaning, deduplication, chunking, enrichment) calls its per-item function through `attempt`. An exception
+the function did not turn into a reject itself becomes a `Reject` with the reason
 `step_failed:<step>:<ExceptionClass>`, naming the item; the step goes on with the next item. Exceptions that
-are not about the item pass through and stop the run: `PipelineError` (and its subclasses), interrupts,
-`SystemExit` and `MemoryError` of the flow process itself.
+are about the run, not the item, pass through and stop it (`about_the_run`): `PipelineError`, interrupts,
+`SystemExit`, `MemoryError` of the process itself, catalog errors (`sqlite3.Error`) and a full disk.
 
 Each call is also a fault-injection point (`docmill.faults.step_fault`), so a test can make any step fail on
 any item and check that the run completes with that item quarantined.
@@ -13,19 +13,21 @@ any item and check that the run completes with that item quarantined.
 
 from __future__ import annotations
 
+import errno
 import logging
-from collections.abc import Callable, Iterable
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from docmill.faults import step_fault
 from docmill.records import Reject
 
-T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
-STEPS = ("list", "stat", "stage", "hash", "expand", "parse", "extract", "clean", "dedup", "chunk", "enrich")
+# list: one listed entry (selection, link check, stat); stage: fetching a remote item; hash: its bytes;
+# expand: an archive's or e-mail's whole tree; parse: in the parser process; dedup: the duplicate checks
+STEPS = ("list", "stage", "hash", "expand", "parse", "clean", "dedup", "chunk", "enrich")
 PREFIX = "step_failed"
 
 
@@ -54,12 +56,11 @@ class Failure:
     reject: Reject
 
 
-@dataclass(slots=True)
-class Failed(Generic[T]):
-    """An item whose step raised: the item and its reject."""
-
-    item: T
-    reject: Reject
+def about_the_run(exc: Exception) -> bool:
+    """True for errors that every next item would hit too: they stop the run instead of quarantining items."""
+    if isinstance(exc, PipelineError | MemoryError | sqlite3.Error):
+        return True
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def reason(step: str, exc: BaseException) -> str:
@@ -78,15 +79,15 @@ def attempt(stage: str, step: str, who: Item, work: Callable[[], R]) -> R | Fail
     item's reject.
 
     Raises:
-        PipelineError: passed through (an error about the run, not the item); so are `BaseException`s that
-            are not `Exception`s (interrupts, exit) and `MemoryError`.
+        Exception: an exception `about_the_run` passes through, and `BaseException`s that are not `Exception`s
+            (interrupts, exit).
     """
     try:
         step_fault(step, who.label)
         return work()
-    except (PipelineError, MemoryError):
-        raise
     except Exception as exc:
+        if about_the_run(exc):
+            raise
         log.warning("%s failed on %s: %s: %s", step, who.label, type(exc).__name__, exc)
         return Failure(failure(stage, step, who, exc))
 
@@ -94,18 +95,3 @@ def attempt(stage: str, step: str, who: Item, work: Callable[[], R]) -> R | Fail
 def reject_of(outcome: Failure | Reject) -> Reject:
     """The reject an outcome of `attempt` stands for: a `Failure`'s, or a `Reject` the work returned itself."""
     return outcome.reject if isinstance(outcome, Failure) else outcome
-
-
-def each(
-    stage: str, step: str, items: Iterable[T], identify: Callable[[T], Item], work: Callable[[T], R]
-) -> tuple[list[tuple[T, R]], list[Failed[T]]]:
-    """`attempt` over items: (item, result) pairs of those that went through, and those that failed."""
-    done: list[tuple[T, R]] = []
-    failed: list[Failed[T]] = []
-    for item in items:
-        outcome = attempt(stage, step, identify(item), partial(work, item))
-        if isinstance(outcome, Failure):
-            failed.append(Failed(item, outcome.reject))
-        else:
-            done.append((item, outcome))
-    return done, failed

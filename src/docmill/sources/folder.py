@@ -72,7 +72,7 @@ class FolderSource:
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 who = steps.Item(source_uri=path.as_uri())
-                outcome = steps.attempt("ingest", "stat", who, partial(self._entry, path))
+                outcome = steps.attempt("ingest", "list", who, partial(self._entry, path))
                 if outcome is not None:
                     yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
 
