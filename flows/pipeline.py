@@ -352,7 +352,7 @@ def _batches(
             with publishing.on_failure():  # a batch that failed to prepare, a listing error, a failed turn
                 _prepare_ahead(rt, runner, batches, ahead)
                 if ahead and isinstance(runner, ThreadPoolTaskRunner):  # the runner's threads share this process's
-                    stagework.load_preparation(rt.settings)  # adapters: load them while the first batch parses
+                    stagework.load_preparation(rt.settings, rt.pii_key)  # while the first batch parses
                 while ahead:
                     n, batch, future = ahead.popleft()
                     prepared = future.result()

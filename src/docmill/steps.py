@@ -26,8 +26,9 @@ from docmill.records import Reject
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 # list: one listed entry (selection, link check, stat); stage: fetching a remote item; hash: its bytes;
-# expand: an archive's or e-mail's whole tree; parse: in the parser process; dedup: the duplicate checks
-STEPS = ("list", "stage", "hash", "expand", "parse", "clean", "dedup", "chunk", "enrich")
+# expand: an archive's or e-mail's whole tree; parse: in a parser process; prepare: a document's cleaning and
+# chunking in its worker process (around `clean` and `chunk`); dedup: the duplicate checks
+STEPS = ("list", "stage", "hash", "expand", "parse", "prepare", "clean", "dedup", "chunk", "enrich")
 PREFIX = "step_failed"
 
 

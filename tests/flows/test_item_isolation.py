@@ -18,7 +18,8 @@ from tests.helpers import qdrant_points
 from tests.test_archives import iwork_zip
 
 pytestmark = pytest.mark.e2e
-FAULTED = ("list", "hash", "expand", "parse", "clean", "dedup", "chunk", "enrich")
+FAULTED = ("list", "hash", "expand", "parse", "prepare", "clean", "dedup", "chunk", "enrich")  # all but `stage`:
+# remote items only (tests/sources/test_sql.py)
 
 
 def _config(root: Path, inbox: Path, **extra: Any) -> Path:
