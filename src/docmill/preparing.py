@@ -29,8 +29,9 @@ PREPARE = Work(
 
 
 def options(settings: Settings, pii_key: str | None) -> dict[str, Any]:
-    """What a preparing worker needs: the run's settings and the flow's PII key fingerprint."""
-    return {"settings": settings, "pii_key": pii_key}
+    """What a preparing worker needs: the run's settings (as a plain `Settings`: one bound to a config file is
+    of a class made at run time, which a spawned process cannot import) and the flow's PII key fingerprint."""
+    return {"settings": Settings.model_validate(settings.model_dump(by_alias=True)), "pii_key": pii_key}
 
 
 def pool(settings: Settings, pii_key: str | None) -> WorkerPool:
