@@ -6,9 +6,11 @@ The corpus is deterministic: each file's variants come from a generator seeded b
 runs write the same bytes. Eight variants per file: cut to 10 %, to 50 % and at a seeded point; one bit flipped in
 the first 64 bytes (the magic), a few bits in the header and the body, 64 bits anywhere; spliced with the next
 file of the corpus and with a file of another type. `tests/flows/test_item_isolation.py` runs a representative
-slice (`select`) through the flow; this script runs all of it (355 files give 2,840):
+slice through the flow (the smallest file of each format kind, two variants); this script runs all of it (355
+files give 2,840):
 
     PYTHONPATH=src:. .venv/bin/python benchmarks/fuzz_corpus.py OUT_DIR [--corpus ../shared/corpus] [--every 1]
+        [--timeout 30]
 
 It prints the run's seconds, documents per second, the counts by status and reason, and the files left
 unaccounted (the script exits 1 if there is any).
@@ -71,26 +73,43 @@ def originals(corpus: Path) -> list[Path]:
     return sorted(p for p in corpus.rglob("*") if p.is_file())
 
 
-def variants(corpus: Path, every: int = 1) -> Iterator[tuple[str, bytes]]:
-    """(relative output path, bytes) of every variant of every `every`-th file, deterministically."""
+def one_per_kind(files: list[Path]) -> list[Path]:
+    """The smallest file of each extension: every format kind once, cheaply."""
+    smallest: dict[str, Path] = {}
+    for path in files:
+        kind = path.suffix.lower()
+        if kind not in smallest or path.stat().st_size < smallest[kind].stat().st_size:
+            smallest[kind] = path
+    return sorted(smallest.values())
+
+
+def variants(
+    corpus: Path, every: int = 1, kinds: bool = False, names: tuple[str, ...] = tuple(VARIANTS)
+) -> Iterator[tuple[str, bytes]]:
+    """(relative output path, bytes) of the `names` variants of every `every`-th file (or of `one_per_kind`),
+    deterministically."""
     files = originals(corpus)
-    for index in range(0, len(files), every):
-        path = files[index]
+    chosen = one_per_kind(files) if kinds else files[::every]
+    for path in chosen:
+        index = files.index(path)
         relative = path.relative_to(corpus)
         data = path.read_bytes()
         following = files[(index + 1) % len(files)]
         other = next((f for f in files[index + 1 :] + files[:index] if f.suffix != path.suffix), following)
-        for name, (mutate, which) in VARIANTS.items():
+        for name in names:
+            mutate, which = VARIANTS[name]
             seed = int.from_bytes(hashlib.sha256(f"{relative}:{name}".encode()).digest()[:8], "big")
             donor = (following if which == "next" else other).read_bytes()
             out = relative.with_name(f"{relative.stem}.{name}{relative.suffix}")
             yield out.as_posix(), mutate(data, random.Random(seed), donor)
 
 
-def write_corpus(corpus: Path, target: Path, every: int = 1) -> int:
+def write_corpus(
+    corpus: Path, target: Path, every: int = 1, kinds: bool = False, names: tuple[str, ...] = tuple(VARIANTS)
+) -> int:
     """Write the fuzz corpus under `target`; returns how many files."""
     count = 0
-    for relative, data in variants(corpus, every):
+    for relative, data in variants(corpus, every, kinds, names):
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         (target / relative).write_bytes(data)
         count += 1
@@ -124,21 +143,31 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--corpus", type=Path, default=SHARED)
     parser.add_argument("--every", type=int, default=1, help="take every n-th file of the corpus")
+    parser.add_argument("--timeout", type=float, default=30.0, help="extract.timeout_s (a hostile file may hang)")
     args = parser.parse_args()
     import yaml
 
     inbox, data = args.out / "inbox", args.out / "data"
     files = write_corpus(args.corpus, inbox, args.every)
-    config = {"paths": {"data_dir": str(data)}, "ingest": {"sources": [str(inbox)]}, "version": {"push": False}}
+    config = {
+        "paths": {"data_dir": str(data)},
+        "ingest": {"sources": [str(inbox)]},
+        "extract": {"timeout_s": args.timeout},
+        "version": {"push": False},
+    }
     (args.out / "docmill.yaml").write_text(yaml.safe_dump(config))
+    from prefect.testing.utilities import prefect_test_harness
+
     from flows.pipeline import pipeline
 
-    started = time.perf_counter()
-    summary = pipeline(config_path=str(args.out / "docmill.yaml"))
-    seconds = time.perf_counter() - started
+    with prefect_test_harness(server_startup_timeout=120):  # a real, temporary Prefect server
+        started = time.perf_counter()
+        summary = pipeline(config_path=str(args.out / "docmill.yaml"))
+        seconds = time.perf_counter() - started
     outcomes, missing = accounted(data, inbox)
     print(json.dumps({"files": files, "seconds": round(seconds, 1), "files_per_s": round(files / seconds, 2),
                       "outcomes": Counter(outcomes.values()).most_common(), "documents": summary["documents"],
+                      "quarantine": summary["quarantine"],
                       "unaccounted": missing}, indent=1))  # fmt: skip
     sys.exit(1 if missing else 0)
 
