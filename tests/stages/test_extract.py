@@ -127,3 +127,15 @@ def test_a_truncated_image_is_corrupt_image_not_an_unexpected_error(shared_corpu
         "cut-DA-1p.jpg": "corrupt_image",
         "cut-DA-1p.png": "corrupt_image",
     }
+
+
+def test_a_damaged_office_container_is_corrupt_office(shared_corpus: Path, tmp_path: Path) -> None:
+    """Bit flips inside a DOCX's deflated parts (zlib errors) and a bad CRC: the file's fault, named as such."""
+    data = bytearray((shared_corpus / "fake.docx").read_bytes())
+    start = data.index(b"PK\x03\x04", 100)  # the second member's compressed bytes
+    for offset in range(start + 80, start + 90):
+        data[offset] ^= 0x55
+    (tmp_path / "flipped.docx").write_bytes(bytes(data))
+    with ParserPool(1, 120) as pool:
+        outcome = dict(pool.parse_many([("d", str(tmp_path / "flipped.docx"), ".docx")]))["d"]
+    assert isinstance(outcome, ParseError) and outcome.reason == "corrupt_office", outcome
