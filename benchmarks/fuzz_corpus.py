@@ -6,8 +6,8 @@ The corpus is deterministic: each file's variants come from a generator seeded b
 runs write the same bytes. Eight variants per file: cut to 10 %, to 50 % and at a seeded point; one bit flipped in
 the first 64 bytes (the magic), a few bits in the header and the body, 64 bits anywhere; spliced with the next
 file of the corpus and with a file of another type. `tests/flows/test_item_isolation.py` runs a representative
-slice through the flow (the smallest file of each format kind, two variants); this script runs all of it (355
-files give 2,840):
+slice through the flow (the smallest file of each format kind, one variant each, in turn); this script runs all
+of it (355 files give 2,840):
 
     PYTHONPATH=src:. .venv/bin/python benchmarks/fuzz_corpus.py OUT_DIR [--corpus ../shared/corpus] [--every 1]
         [--timeout 30]
@@ -83,19 +83,18 @@ def one_per_kind(files: list[Path]) -> list[Path]:
     return sorted(smallest.values())
 
 
-def variants(
-    corpus: Path, every: int = 1, kinds: bool = False, names: tuple[str, ...] = tuple(VARIANTS)
-) -> Iterator[tuple[str, bytes]]:
-    """(relative output path, bytes) of the `names` variants of every `every`-th file (or of `one_per_kind`),
-    deterministically."""
+def variants(corpus: Path, every: int = 1, kinds: bool = False, rotate: bool = False) -> Iterator[tuple[str, bytes]]:
+    """(relative output path, bytes) of the variants of every `every`-th file (or of `one_per_kind`),
+    deterministically; `rotate`: one variant per file, the next one of `VARIANTS` for each file."""
     files = originals(corpus)
     chosen = one_per_kind(files) if kinds else files[::every]
-    for path in chosen:
+    for number, path in enumerate(chosen):
         index = files.index(path)
         relative = path.relative_to(corpus)
         data = path.read_bytes()
         following = files[(index + 1) % len(files)]
         other = next((f for f in files[index + 1 :] + files[:index] if f.suffix != path.suffix), following)
+        names = [list(VARIANTS)[number % len(VARIANTS)]] if rotate else list(VARIANTS)
         for name in names:
             mutate, which = VARIANTS[name]
             seed = int.from_bytes(hashlib.sha256(f"{relative}:{name}".encode()).digest()[:8], "big")
@@ -104,12 +103,10 @@ def variants(
             yield out.as_posix(), mutate(data, random.Random(seed), donor)
 
 
-def write_corpus(
-    corpus: Path, target: Path, every: int = 1, kinds: bool = False, names: tuple[str, ...] = tuple(VARIANTS)
-) -> int:
+def write_corpus(corpus: Path, target: Path, every: int = 1, kinds: bool = False, rotate: bool = False) -> int:
     """Write the fuzz corpus under `target`; returns how many files."""
     count = 0
-    for relative, data in variants(corpus, every, kinds, names):
+    for relative, data in variants(corpus, every, kinds, rotate):
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         (target / relative).write_bytes(data)
         count += 1

@@ -65,12 +65,15 @@ def test_bombs_depth_and_corrupt_archives_are_quarantined(tmp_path: Path) -> Non
     (tmp_path / "in" / "many.zip").write_bytes(_zip({f"m{i}.txt": TEXT for i in range(30)}))
     (tmp_path / "in" / "deep.zip").write_bytes(_zip({"l2.zip": _zip({"l3.zip": _zip({"x.txt": TEXT})})}))
     (tmp_path / "in" / "broken.zip").write_bytes(_zip({"a.txt": TEXT * 50})[:-40])
+    damaged = bytearray(_zip({"b.txt": bytes(range(256)) * 64}))
+    damaged[60:70] = b"\xff" * 10  # inside the member's deflate stream: zlib fails while streaming it
+    (tmp_path / "in" / "damaged.zip").write_bytes(bytes(damaged))
     rt, _ = _run(tmp_path, "r1", archive_max_members=20, archive_max_depth=2)
     reasons = _reasons(rt)
     assert reasons["zeros.zip"] == "archive_bomb"
     assert reasons["many.zip"] == "archive_too_many_members"
     assert reasons["l3.zip"] == "archive_too_deep"
-    assert reasons["broken.zip"] == "corrupt_archive"
+    assert reasons["broken.zip"] == reasons["damaged.zip"] == "corrupt_archive"
     assert not list((tmp_path / "data" / "derived").glob("*/zeros.bin"))
 
 

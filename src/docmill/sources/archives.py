@@ -17,6 +17,7 @@ import lzma
 import shutil
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,7 +29,7 @@ DONE = ".docmill-expanded"
 RATIO_FLOOR = 1024**2  # ratios are judged once this many bytes came out (small files compress unevenly)
 _BLOCK = 1 << 20
 _SINGLE: dict[str, Callable[[Path, str], Any]] = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}
-_CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, lzma.LZMAError, ValueError)
+_CORRUPT = (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, lzma.LZMAError, ValueError, zlib.error)
 
 
 class ArchiveError(ParseError):
