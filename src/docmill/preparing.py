@@ -90,7 +90,6 @@ def prepare_batch(workers: WorkerPool, docs: list[Document]) -> tuple[StageResul
         for name, part, into in (("prepared", outcome[0], prepared), ("chunked", outcome[1], chunked)):
             into.records += part.records
             into.rejects += part.rejects
-            into.worker = into.worker or outcome[1].worker  # the process that did the work
             for key, value in part.stats.items():
                 sums[name][key] = sums[name].get(key, 0) + value
     seconds = time.perf_counter() - started

@@ -240,7 +240,8 @@ def prepare_batch(
     """`clean.prepare` and chunking of each document in a killable worker, bounded like parsing."""
     from docmill import preparing
 
-    return preparing.prepare_batch(preparers(settings, pii_key), docs)
+    prepared, chunked = preparing.prepare_batch(preparers(settings, pii_key), docs)
+    return _here(prepared), _here(chunked)  # like extraction: the process that ran the batch (and its pool)
 
 
 def chunk_batch(settings: Settings, docs: list[Document]) -> StageResult[Chunk]:
