@@ -14,5 +14,9 @@ RUN VENV=/opt/venv TORCH_SPEC="$TORCH_SPEC" bash scripts/install.sh
 ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DO_NOT_TRACK=1 SCARF_NO_ANALYTICS=1 DVC_NO_ANALYTICS=1 \
     PREFECT_SERVER_ANALYTICS_ENABLED=false UNSTRUCTURED_DISABLE_NOTICE=1
+# An unprivileged user runs the worker; /data (the compose volume) belongs to it, the code does not.
+RUN useradd --system --uid 10001 --create-home --home-dir /home/docmill docmill \
+    && mkdir -p /data && chown docmill:docmill /data
+USER docmill
 RUN git config --global user.name docmill && git config --global user.email docmill@localhost
 CMD ["prefect", "worker", "start", "--pool", "docmill", "--type", "process"]

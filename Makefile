@@ -10,7 +10,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml scripts/install.sh
 	VENV=$(VENV) bash scripts/install.sh
 
-## Install everything, generate the sample corpus if data/inbox is empty, start the Prefect server, run.
+## Install everything, generate the sample corpus if data/inbox is empty, start the Prefect server, run; leaves the
+## server and the serve process (deployments, nightly schedule) running: `make server-stop` stops both.
 demo: setup
 	$(BIN)/docmill demo
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "unstructured-example-docs"
@@ -56,7 +57,8 @@ def docmill_side(corpus: Path, timeout_s: float) -> tuple[float, Counter[str]]:
 
 
 def _unstructured_worker() -> None:
-    """Child mode: read paths from stdin, partition each, print one JSON line per file."""
+    """Child mode: read paths from stdin, partition each, print one JSON line per file (seconds, outcome and
+    the elements' text, one element a paragraph)."""
     from docmill.offline import apply_offline_defaults
 
     apply_offline_defaults()
@@ -66,12 +68,14 @@ def _unstructured_worker() -> None:
     for line in sys.stdin:
         path = line.rstrip("\n")
         started = time.perf_counter()
+        text = ""
         try:
             elements = partition(filename=path)
-            outcome = "extracted" if any(str(e).strip() for e in elements) else "empty"
+            text = "\n\n".join(str(e) for e in elements)
+            outcome = "extracted" if text.strip() else "empty"
         except Exception as exc:
             outcome = f"error:{type(exc).__name__}"
-        print(json.dumps({"seconds": time.perf_counter() - started, "outcome": outcome}), flush=True)
+        print(json.dumps({"seconds": time.perf_counter() - started, "outcome": outcome, "text": text}), flush=True)
 
 
 def _lines(stream: object, out: queue.Queue[str | None]) -> None:
@@ -80,17 +84,15 @@ def _lines(stream: object, out: queue.Queue[str | None]) -> None:
     out.put(None)
 
 
-def unstructured_side(files: list[Path], timeout_s: float) -> tuple[float, Counter[str]]:
-    """Summed per-file seconds (timeouts count as the limit) and outcome counts."""
+def child_results(command: list[str], files: list[Path], timeout_s: float) -> list[dict[str, Any]]:
+    """Run a child that reads paths on stdin and answers one JSON line per file (after a `ready` line); a file
+    over the time limit is a `timeout` at the limit and one that kills the child is `crashed` (the child is
+    restarted for the rest). One result per file, in order."""
     pending = [str(p) for p in files]
-    seconds, outcomes = 0.0, Counter[str]()
+    results: list[dict[str, Any]] = []
     while pending:
         child = subprocess.Popen(
-            [sys.executable, __file__, "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_lines, args=(child.stdout, lines), daemon=True).start()
@@ -98,26 +100,29 @@ def unstructured_side(files: list[Path], timeout_s: float) -> tuple[float, Count
         child.stdin.write("".join(f"{p}\n" for p in pending))
         child.stdin.close()
         if lines.get(timeout=600) is None:
-            raise RuntimeError("unstructured worker died on start")
+            raise RuntimeError(f"worker died on start: {command}")
         while pending:
             try:
                 line = lines.get(timeout=timeout_s)
             except queue.Empty:
-                seconds += timeout_s
-                outcomes["timeout"] += 1
+                results.append({"seconds": timeout_s, "outcome": "timeout", "text": ""})
                 pending.pop(0)
                 child.kill()
                 break
             if line is None:  # the child crashed on this file
-                outcomes["crashed"] += 1
+                results.append({"seconds": 0.0, "outcome": "crashed", "text": ""})
                 pending.pop(0)
                 break
-            result = json.loads(line)
-            seconds += result["seconds"]
-            outcomes[result["outcome"]] += 1
+            results.append(json.loads(line))
             pending.pop(0)
         child.wait()
-    return seconds, outcomes
+    return results
+
+
+def unstructured_side(files: list[Path], timeout_s: float) -> tuple[float, Counter[str]]:
+    """Summed per-file seconds (timeouts count as the limit) and outcome counts."""
+    results = child_results([sys.executable, __file__, "--worker"], files, timeout_s)
+    return sum(r["seconds"] for r in results), Counter(r["outcome"] for r in results)
 
 
 def main() -> None:

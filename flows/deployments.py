@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from docmill.offline import apply_offline_defaults
-from docmill.settings import Settings, load_settings
+from docmill.settings import DEFAULT_CONFIG, Settings, load_settings
 
 apply_offline_defaults()
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class DeploymentSpec:
     description: str
     nightly: bool = False  # carries operations.nightly_cron in operations.timezone
     concurrency_limit: int | None = 1  # runs of this deployment beyond the limit wait (ENQUEUE)
-    takes_config: bool = True  # the flow accepts `params.config_path`: the served config becomes the default
+    takes_config: bool = True  # the flow accepts `config_path` (top level and in `params`): set to the served config
     tags: tuple[str, ...] = field(default=("docmill",))
 
 
@@ -83,9 +83,23 @@ def deployment_options(spec: DeploymentSpec, settings: Settings, config: Path | 
         options["concurrency_limit"] = ConcurrencyLimitConfig(
             limit=spec.concurrency_limit, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
         )
-    if spec.takes_config and config is not None:
-        options["parameters"] = {"params": {"config_path": str(config.resolve())}}
+    if spec.takes_config:  # top level too: a run whose `params` omit it (API, custom run) keeps this config
+        path = str(deployment_config(config))
+        options["parameters"] = {"params": {"config_path": path}, "config_path": path}
     return options
+
+
+def deployment_config(config: Path | None) -> Path:
+    """The config file a deployment's runs read, always explicit (resolved): `config`, else the project's
+    `configs/docmill.yaml`; never "whatever the worker's working folder holds".
+
+    Raises:
+        FileNotFoundError: neither exists.
+    """
+    path = config or ROOT / DEFAULT_CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"a deployment needs its config file: {path} does not exist (pass --config)")
+    return path.resolve()
 
 
 def build(settings: Settings, config: Path | None, specs: tuple[DeploymentSpec, ...] = DEPLOYMENTS) -> list[Any]:

@@ -20,7 +20,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from docmill import dryrun, quarantine, stagework
+from docmill import dryrun, metrics, quarantine, runstats, stagework
 from docmill.containers import expand_containers, record_tree
 from docmill.faults import checkpoint
 from docmill.offline import apply_offline_defaults
@@ -35,7 +35,7 @@ from docmill.stages import chunk, clean, ingest, validate, version
 from docmill.store import StoreUnavailable
 from flows import runners
 from flows.publishing import Publishing, Validated
-from flows.reporting import Progress, dry_run_artifacts, explain, run_artifacts
+from flows.reporting import Progress, dry_run_artifacts, explain, mark_crashed, run_artifacts
 
 apply_offline_defaults()
 WORKERS = "workers"  # not a stage: batches per (stage, host:pid), reported as the summary's `workers`
@@ -75,7 +75,7 @@ def _ingest_source(rt: Runtime, connector: Connector) -> Counter[str]:
         items = [e for e in entries if isinstance(e, FileItem)]
         staged = staging.stage(connector, items, rt.catalog.known_versions([i.source_uri for i in items]), _fetched(rt))
         rt.record_rejects(rejects + staged.rejects)
-        stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched})
+        stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched, "copied": staged.copied})
         stats.update(_ingest_items(rt, staged.items, depth=0, hasher=staged.hasher))
     rt.check_listing(connector.scope, listed)
     return stats
@@ -129,10 +129,15 @@ def clean_task(
 
 @task(name="enrich", task_run_name="enrich-batch-{batch_no:04d}", **runners.TASK)
 def enrich_task(
-    settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], batch_no: int
+    settings: Settings,
+    docs: list[Document],
+    chunks: list[Chunk],
+    sources: list[SourceFile],
+    pii_key: str | None,
+    batch_no: int,
 ) -> StageResult[Chunk]:
-    """Attach metadata and language (on the task runner)."""
-    return stagework.enrich_batch(settings, docs, chunks, sources)
+    """Attach metadata (names with their PII redacted) and language (on the task runner)."""
+    return stagework.enrich_batch(settings, docs, chunks, sources, pii_key)
 
 
 @task(name="embed", task_run_name="embed-batch-{batch_no:04d}", **runners.TASK)
@@ -202,7 +207,14 @@ def _process_batch(
     chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
     docs = _with_chunks(docs, chunks)  # the rest were rejected by chunk
     enriched = runners.submit(
-        runner, enrich_task, settings=settings, docs=docs, chunks=chunks, sources=sources, batch_no=n
+        runner,
+        enrich_task,
+        settings=settings,
+        docs=docs,
+        chunks=chunks,
+        sources=sources,
+        pii_key=rt.pii_key,
+        batch_no=n,
     )
     chunks = keep("enrich", _recorded(rt, enriched.result())).records
     docs = _with_chunks(docs, chunks)  # the rest failed enrichment
@@ -242,15 +254,10 @@ def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
 
 
 def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
-    """Stop the run when a contract rejected more of the rows it saw so far than its gate allows (the `chunks`
-    gate counts chunks rejected by the `chunks` and `embeddings` contracts)."""
-    cfg = rt.settings.validate_
-    for contract, stage, rejected, total in (
-        ("extracted", "extract", "contract_extracted_rejected", "out"),
-        ("cleaned", "clean", "contract_cleaned_rejected", "out"),
-        ("chunks", "validate", "rejected", "in"),
-    ):
-        validate.check_reject_rate(int(stages[stage][rejected]), int(stages[stage][total]), cfg, contract)
+    """Stop the run when a contract rejected more of the rows it saw so far than its gate allows (see
+    `runstats.REJECT_GATES`)."""
+    for contract, (rejected, total) in runstats.reject_counts(stages).items():
+        validate.check_reject_rate(rejected, total, rt.settings.validate_, contract)
 
 
 @flow(name="docmill-pipeline", log_prints=False)
@@ -262,7 +269,8 @@ def pipeline(
 
     Args:
         params: this run's choices (sources, config, batch size, dry run, reprocess quarantined, snapshot name).
-        config_path: shortcut for `params.config_path`.
+        config_path: the config file, taking precedence over `params.config_path` (deployments set it, so a run
+            started through the API with its own `params` still reads the deployment's config).
     """
     if config_path:
         params = params.model_copy(update={"config_path": config_path})
@@ -273,10 +281,12 @@ def pipeline(
     rt = Runtime(settings, str(flow_run.get_id() or f"local-{time.time_ns()}"))
     try:
         rt.start_run()
+        mark_crashed(rt.crashed_runs, rt.run_id)
         summary = _run(rt, settings, params)
     except BaseException as exc:
         if rt._run_lock is not None:  # a run that got the lock records its failure
             rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
+            _write_metrics(rt, {"run_id": rt.run_id, "documents": rt.catalog.counts()}, "failed")
         rt.close()
         message = explain(exc, settings, runners.IO_RETRIES)
         logger.error(message)
@@ -284,17 +294,26 @@ def pipeline(
             raise StoreUnavailable(message) from exc
         raise
     rt.finish_run("completed", summary)
+    summary["audit_head"] = dict(zip(("seq", "hash"), rt.audit.head(), strict=True))  # anchored as an artifact
+    _write_metrics(rt, summary, "completed")
     rt.close()  # releases the data folder's lock, which the snapshot takes next
     if params.snapshot_name:
         summary["snapshot"] = snapshot_task(settings, params.snapshot_name)
     run_artifacts(summary)
     logger.info(
-        "dataset %s version %s (%s)",
-        settings.version.dataset_name,
-        summary["dataset_version"],
+        "dataset %s (version %s)",
         summary["dataset_tag"],
+        summary["dataset_version"],
     )
     return summary
+
+
+def _write_metrics(rt: Runtime, summary: dict[str, Any], outcome: str) -> None:
+    """Replace the metrics file (`paths.metrics`) with this run's; a failure to write it is logged, never fatal."""
+    try:
+        metrics.write(rt.settings.paths.metrics, summary, outcome, rt.catalog.run_totals())
+    except Exception as exc:  # the dataset matters more than its metrics
+        get_run_logger().warning("could not write the metrics file %s: %s", rt.settings.paths.metrics, exc)
 
 
 def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, Any]:
@@ -407,6 +426,8 @@ def _summary(
         "ingest": dict(stages["ingest"]),
         "stages": {name: dict(c) for name, c in stages.items() if name != WORKERS},
         "workers": dict(stages[WORKERS]),
+        "throughput": runstats.throughput(stages, seconds),
+        "reject_rates": runstats.reject_rates(stages),
         "chunks_embedded": int(stages["embed"]["embedded"]),
         "chunks_cached": int(stages["embed"]["cached"]),
         "quarantine": reasons,
@@ -425,6 +446,7 @@ def _summary(
         "dataset_rows": int(stages["version"]["rows"]),
         "new_version": bool(stages["version"]["new_version"]),
         "data_dir": str(settings.paths.data_dir.resolve()),
+        "metrics_file": str(settings.paths.metrics.resolve()),
     }
 
 

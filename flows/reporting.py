@@ -1,8 +1,9 @@
 """What a run shows in the Prefect UI: artifacts (stage table, quarantine reasons, progress, run report, dry-run
-plan) and the one-line explanation of a failure."""
+plan), the one-line explanation of a failure, and the `Crashed` state of earlier runs whose process died."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -13,29 +14,11 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from docmill.audit import AuditBroken
+from docmill.runstats import stage_rows
 from docmill.store import StoreUnavailable
 
-STAGE_ORDER = ("ingest", "extract", "clean", "chunk", "enrich", "embed", "validate", "version")
-
-
-def stage_rows(stages: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    """One row per stage: in, out, rejected, seconds and throughput (items in per second)."""
-    rows = []
-    for name in sorted(stages, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER)):
-        stats = stages[name]
-        count_in = stats.get("in", stats.get("listed", 0))
-        seconds = float(stats.get("seconds", 0.0))
-        rows.append(
-            {
-                "stage": name,
-                "in": int(count_in),
-                "out": int(stats.get("out", count_in)),
-                "rejected": int(stats.get("rejected", 0)),
-                "seconds": round(seconds, 2),
-                "per_second": round(count_in / seconds, 1) if seconds > 0 else None,
-            }
-        )
-    return rows
+log = logging.getLogger(__name__)
 
 
 def run_artifacts(summary: dict[str, Any]) -> None:
@@ -66,6 +49,18 @@ def run_artifacts(summary: dict[str, Any]) -> None:
         f"{snapshot}- took {summary['seconds']} s\n",
         key="docmill-run-report",
         description="docmill run report",
+    )
+    if summary.get("audit_head"):
+        audit_artifact(summary["audit_head"])
+
+
+def audit_artifact(head: dict[str, Any]) -> None:
+    """The audit trail's head after the run, kept in Prefect's database (out of reach of whoever can write the
+    data folder alone): compare it with `docmill audit show --json` when in doubt."""
+    create_table_artifact(
+        [{"seq": head["seq"], "hash": head["hash"]}],
+        key="docmill-audit-head",
+        description="Audit trail head (seq, HMAC) after this run: an anchor for `docmill audit verify`",
     )
 
 
@@ -110,6 +105,28 @@ def explain(exc: BaseException, settings: Any, retries: int) -> str:
         return f"Qdrant unreachable at {where} after {retries} retries; check the qdrant service and embed.qdrant_url"
     if isinstance(exc, FileNotFoundError):
         return f"{exc}; check ingest.sources (or the run's sources parameter) and that the share is mounted"
-    if isinstance(exc, RuntimeError) and "another docmill run" in str(exc):
+    if isinstance(exc, AuditBroken) or (isinstance(exc, RuntimeError) and "another docmill run" in str(exc)):
         return str(exc)
     return f"run failed: {text}; the next run resumes from the documents still pending (see data/logs)"
+
+
+def mark_crashed(run_ids: list[str], found_by: str) -> list[str]:
+    """Give the flow runs of runs found dead (`Runtime.crashed_runs`) the state `Crashed`, unless Prefect already
+    has them in a final state; returns the ids changed. Never fails the run: a run id that is no flow run (a run
+    outside Prefect) or an unreachable API is logged."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    changed = []
+    with get_client(sync_client=True) as client:
+        for run_id in run_ids:
+            try:
+                state = client.read_flow_run(UUID(run_id)).state
+                if state is not None and state.is_final():
+                    continue
+                message = f"the run's process died without finishing (killed?); found by run {found_by}"
+                client.set_flow_run_state(UUID(run_id), Crashed(message=message), force=True)
+                changed.append(run_id)
+            except Exception as exc:  # an old run must never fail the new one
+                log.warning("could not mark flow run %s crashed in Prefect: %s", run_id, exc)
+    return changed

@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
 from docmill.offline import apply_offline_defaults
+from docmill.params import allowed_config
 from docmill.settings import load_settings
 from docmill.snapshots import service
 from docmill.snapshots.spec import SnapshotRequest
@@ -29,10 +30,15 @@ class SnapshotParams(SnapshotRequest):
 
 
 @flow(name="docmill-snapshot", log_prints=False)
-def snapshot_flow(params: SnapshotParams) -> dict[str, Any]:
-    """Cut the snapshot `params.name`; returns its tag, version id, counts and whether it is new."""
+def snapshot_flow(params: SnapshotParams, config_path: str | None = None) -> dict[str, Any]:
+    """Cut the snapshot `params.name`; returns its tag, version id, counts and whether it is new.
+
+    Args:
+        params: the snapshot's name, filters, splits, formats.
+        config_path: the deployment's config file; takes precedence over `params.config_path`.
+    """
     logger = get_run_logger()
-    settings = load_settings(params.config_path)
+    settings = load_settings(allowed_config(config_path or params.config_path))
     request = service.make_request(
         settings,
         params.name,
@@ -41,6 +47,8 @@ def snapshot_flow(params: SnapshotParams) -> dict[str, Any]:
         splits=params.splits,
         seed=params.seed,
         push=params.push,
+        # the card's licence and languages: the config's unless the run sets them
+        **{key: getattr(params, key) for key in ("license", "languages") if key in params.model_fields_set},
     )
     result = service.create(settings, request).as_dict()
     logger.info("snapshot %s: %s (%s)", result["name"], result["tag"], "new" if result["new"] else "unchanged")

@@ -35,6 +35,55 @@ def outcomes(corpus: Path) -> dict[str, str]:
     return dict(sorted(result.items()))
 
 
+# parser module -> what reads the format (docmill.parsers.PARSERS maps each extension to a module)
+LIBRARIES = {
+    "pdf": "pymupdf (text blocks; ruled tables from the page's words, behind a word guard); no text layer: Tesseract",
+    "ocr": "Tesseract OCR (pillow, pillow-heif)",
+    "text": "docmill (encoding: BOMs, UTF-16/32 shape, EBCDIC, charset-normalizer)",
+    "structured": "docmill (json, PyYAML, lxml); rich-text JSON (ProseMirror, Slate, Draft.js, Quill) as text",
+    "word": "python-docx + lxml on the WordprocessingML (Strict OOXML read as Transitional)",
+    "slides": "python-pptx (grouped shapes, tables, charts from their cached values, alt text, notes)",
+    "sheets": "openpyxl (XLSX) / xlrd (XLS; with charts: LibreOffice to XLSX first): cells as shown, charts",
+    "odf": "lxml on the OpenDocument XML (type from the `mimetype` member; charts from their own data tables)",
+    "office": "unstructured, tables rendered as Markdown by docmill (HTML: after docmill's lxml pass for alt text, "
+    "figures, deep nesting; e-mails: a From/To/Date/Subject element first)",
+    "convert": "pandoc",
+    "markup": "pandoc's reader for the format (pypandoc-binary's pandoc 3.9, else Debian's)",
+    "notebook": "docmill (json)",
+    "captions": "docmill",
+    "feed": "docmill (lxml)",
+    "": "LibreOffice (soffice) to DOCX / PPTX, then the DOCX / PPTX reader",
+}
+
+
+def supported() -> list[str]:
+    """The table of every extension docmill parses and what reads it."""
+    from docmill.parsers import PARSERS
+
+    by_reader: dict[str, list[str]] = defaultdict(list)
+    for ext, target in PARSERS.items():
+        by_reader[target.split(":")[0]].append(ext)
+    lines = ["", "## Supported formats", "", "| extensions | read by |", "|---|---|"]
+    for module, exts in sorted(by_reader.items(), key=lambda item: sorted(item[1])[0]):
+        lines.append(f"| {' '.join(sorted(exts))} | {LIBRARIES[module]} |")
+    from docmill.parsers.sniff import ALIASES
+
+    lines.append("")
+    lines.append("Also: " + ", ".join(f"{alias} (as {ext})" for alias, ext in sorted(ALIASES.items())) + ".")
+    lines.append("Files without an extension, or with one that misleads, are typed by content first (PDF, ZIP")
+    lines.append("containers, images, RTF, JSON/notebooks, XML dialects: JATS, DocBook, RSS/Atom, FictionBook, OPML,")
+    lines.append("XHTML; HTML, e-mail, WebVTT, plain text in any encoding including EBCDIC).")
+    return lines
+
+
+FIDELITY = "\n## Fidelity"  # the hand-written section after the generated table (kept when the table is rewritten)
+
+
+def generated_part(text: str) -> str:
+    """The generated table of a formats.md text (everything before its Fidelity section)."""
+    return text.split(FIDELITY, 1)[0]
+
+
 def render(results: dict[str, str]) -> str:
     """The Markdown table."""
     by_type: dict[str, Counter[str]] = defaultdict(Counter)
@@ -58,6 +107,7 @@ def render(results: dict[str, str]) -> str:
         lines.append(f"| {ext} | {sum(counts.values())} | {counts['extracted']} | {rest} |")
     lines += ["", "## Quarantined files", "", "| file | reason |", "|---|---|"]
     lines += [f"| {name} | `{outcome}` |" for name, outcome in results.items() if outcome != "extracted"]
+    lines += supported()
     return "\n".join(lines) + "\n"
 
 
@@ -65,7 +115,12 @@ def main() -> None:
     """Write the table."""
     corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CORPUS
     target = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "docs" / "formats.md"
-    target.write_text(render(outcomes(corpus)))
+    kept = (
+        FIDELITY + target.read_text().split(FIDELITY, 1)[1]
+        if target.exists() and FIDELITY in target.read_text()
+        else ""
+    )
+    target.write_text(render(outcomes(corpus)) + kept)
     print(f"wrote {target}")
 
 

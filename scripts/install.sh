@@ -7,9 +7,10 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}   # CPU build; a bare `torch` would pull a multi-GB CUDA build
 
-# System tools for formats Python cannot read alone: Tesseract (OCR of scans and images), pandoc (RTF, ODT,
-# EPUB) and headless LibreOffice (DOC, PPT, XLS; ~100 MB download, ~20 s). Installed with apt when running as
-# root; otherwise those files are quarantined as missing_dependency:<tool>. DOCMILL_WITHOUT_LIBREOFFICE=1 skips
+# System tools for formats Python cannot read alone: Tesseract (OCR of scans and images), pandoc (RTF, ODT;
+# the markup formats and EPUB prefer the newer pandoc of the pypandoc-binary wheel in pyproject.toml) and
+# headless LibreOffice (DOC, PPT, XLS; ~100 MB download, ~20 s). Installed with apt when running as root;
+# otherwise those files are quarantined as missing_dependency:<tool>. DOCMILL_WITHOUT_LIBREOFFICE=1 skips
 # LibreOffice, DOCMILL_SKIP_SYSTEM_PACKAGES=1 all of them. The PostgreSQL server (for the SQL connector tests) too.
 if [ -z "${DOCMILL_SKIP_SYSTEM_PACKAGES:-}" ]; then
   need=()

@@ -47,6 +47,23 @@ def qdrant_points(data: Path, collection: str = "docmill") -> dict[str, dict[str
         client.close()
 
 
+def qdrant_records(data: Path, collection: str = "docmill") -> dict[str, tuple[list[float], dict[str, Any]]]:
+    """Every point of a collection of the embedded store under `data`: point id -> (vector, payload)."""
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(path=str(data / "qdrant"))
+    try:
+        out: dict[str, tuple[list[float], dict[str, Any]]] = {}
+        offset = None
+        while True:
+            page, offset = client.scroll(collection, limit=500, offset=offset, with_payload=True, with_vectors=True)
+            out.update({str(p.id): (list(p.vector), p.payload or {}) for p in page})  # type: ignore[arg-type]
+            if offset is None:
+                return out
+    finally:
+        client.close()
+
+
 def comparable(value: Any, base: Path) -> Any:
     """A payload (or any JSON value) with its corpus folder replaced and run-specific fields (run id, the
     copy-time mtime) dropped: two runs over two copies of one corpus must agree on everything else."""
@@ -56,3 +73,11 @@ def comparable(value: Any, base: Path) -> Any:
         root = base.resolve()
         return value.replace(root.as_uri(), "<base>").replace(str(root), "<base>")
     return value
+
+
+def audit_keyring(data: Path) -> Any:
+    """The audit keys a run with data folder `data` created (`<data>/secrets/audit.key`), unless
+    DOCMILL_AUDIT_KEY is set."""
+    from docmill.audit_keys import load_keyring
+
+    return load_keyring("DOCMILL_AUDIT_KEY", data / "secrets" / "audit.key", create=False)

@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 from docmill.audit import AuditLog
+from docmill.audit_keys import Keyring
+
+KEYS = Keyring.of(b"k" * 32)
 
 
 def _log(tmp_path: Path, entries: int = 6) -> AuditLog:
-    log = AuditLog(tmp_path / "audit" / "audit.jsonl")
+    log = AuditLog(tmp_path / "audit" / "audit.jsonl", KEYS)
     log.append("run_started", run_id="r1", config_hash="c" * 16)
     for i in range(entries - 2):
         log.append("document_added", run_id="r1", doc_id=f"{i:064d}", source_uri=f"file:///share/doc{i}.pdf")
@@ -24,13 +27,14 @@ def _lines(log: AuditLog) -> list[str]:
 
 def test_an_untouched_log_verifies_and_links_every_entry(tmp_path: Path) -> None:
     log = _log(tmp_path)
-    assert log.verify() == (6, None)
+    found = log.verify()
+    assert (found.count, found.problem) == (6, None)
     entries = list(log.entries())
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5, 6]
     assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(entries))
-    again = AuditLog(log.path)  # a new writer continues the chain
+    again = AuditLog(log.path, KEYS)  # a new writer continues the chain
     again.append("run_started", run_id="r2")
-    assert again.verify() == (7, None)
+    assert (again.verify().count, again.verify().problem) == (7, None)
 
 
 def test_an_edited_entry_is_named(tmp_path: Path) -> None:
@@ -40,7 +44,8 @@ def test_an_edited_entry_is_named(tmp_path: Path) -> None:
     entry["source_uri"] = "file:///share/other.pdf"  # edit the content, keep the old hash
     lines[2] = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
     log.path.write_text("".join(lines))
-    count, problem = log.verify()
+    found = log.verify()
+    count, problem = found.count, found.problem
     assert count == 2 and problem is not None
     assert (problem.line, problem.seq) == (3, 3) and "edited" in problem.reason
 
@@ -50,7 +55,7 @@ def test_a_removed_entry_is_named(tmp_path: Path) -> None:
     lines = _lines(log)
     del lines[3]
     log.path.write_text("".join(lines))
-    _, problem = log.verify()
+    problem = log.verify().problem
     assert problem is not None and (problem.line, problem.seq) == (4, 5)
 
 
@@ -59,14 +64,15 @@ def test_swapped_entries_are_named(tmp_path: Path) -> None:
     lines = _lines(log)
     lines[1], lines[2] = lines[2], lines[1]
     log.path.write_text("".join(lines))
-    _, problem = log.verify()
+    problem = log.verify().problem
     assert problem is not None and (problem.line, problem.seq) == (2, 3)
 
 
 def test_a_cut_tail_is_caught_by_the_head(tmp_path: Path) -> None:
     log = _log(tmp_path)
     log.path.write_text("".join(_lines(log)[:-1]))
-    count, problem = log.verify()
+    found = log.verify()
+    count, problem = found.count, found.problem
     assert count == 5 and problem is not None and "head" in problem.reason
 
 
@@ -77,10 +83,12 @@ def test_a_rehashed_forgery_still_breaks_the_chain(tmp_path: Path) -> None:
     lines = _lines(log)
     entry = json.loads(lines[1])
     entry["doc_id"] = "f" * 64
-    entry["hash"] = entry_hash(entry)  # a careful forger recomputes the hash of the edited entry...
+    entry["hash"] = entry_hash(
+        entry, KEYS
+    )  # a careful forger (with the key) recomputes the hash of the edited entry...
     lines[1] = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
     log.path.write_text("".join(lines))
-    _, problem = log.verify()
+    problem = log.verify().problem
     assert problem is not None and problem.line == 3 and "prev" in problem.reason  # ...the next link breaks
 
 

@@ -53,26 +53,58 @@ def test_compose_file_is_valid_against_the_compose_specification_schema() -> Non
         jsonschema.validate(broken, schema)
 
 
-def test_docker_compose_itself_accepts_the_file(tmp_path: Path) -> None:
-    """Debian's docker-compose 1.29 validates a compose file without an engine (installed by scripts/install.sh)."""
+def _compose(tmp_path: Path, dotenv: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """docker-compose on a copy of the compose file with `dotenv` as its .env (no secrets from this process)."""
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose not installed (scripts/install.sh installs it as root)")
     shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
-    shutil.copy(ROOT / ".env.example", tmp_path / ".env")  # what an operator does first
-    env = {k: v for k, v in os.environ.items() if k not in {"POSTGRES_PASSWORD", "QDRANT_API_KEY"}}
-    compose = [binary, "-f", str(tmp_path / "docker-compose.yml")]
-    done = subprocess.run([*compose, "config", "-q"], env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    services = subprocess.run(
-        [*compose, "config", "--services"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    (tmp_path / ".env").write_text(dotenv)
+    secrets = {"POSTGRES_PASSWORD", "QDRANT_API_KEY", "PREFECT_SERVER_API_AUTH_STRING", "DOCMILL_PUBLISH_HOST"}
+    env = {k: v for k, v in os.environ.items() if k not in secrets}
+    command = [binary, "-f", str(tmp_path / "docker-compose.yml"), "config", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+
+
+FILLED = "POSTGRES_PASSWORD=pg-7Qe\nQDRANT_API_KEY=qd-9Xw\nPREFECT_SERVER_API_AUTH_STRING=ops:pf-4Lm\n"
+
+
+def test_docker_compose_refuses_the_example_env_and_accepts_a_filled_one(tmp_path: Path) -> None:
+    """Debian's docker-compose 1.29 validates a compose file without an engine (installed by scripts/install.sh).
+    Copied as is, .env.example must not start anything (its secrets are empty); filled in, the file is valid."""
+    refused = _compose(tmp_path, (ROOT / ".env.example").read_text(), "-q")
+    assert refused.returncode == 1 and "in .env" in refused.stderr, refused.stderr
+    for name in ("POSTGRES_PASSWORD", "QDRANT_API_KEY", "PREFECT_SERVER_API_AUTH_STRING"):
+        missing = _compose(tmp_path, "\n".join(line for line in FILLED.splitlines() if name not in line), "-q")
+        assert missing.returncode == 1 and name in missing.stderr, (name, missing.stderr)
+    assert _compose(tmp_path, FILLED, "-q").returncode == 0
+    services = _compose(tmp_path, FILLED, "--services").stdout.split()
     assert {"postgres", "prefect-server", "qdrant", "docmill-worker"} <= set(services)
+
+
+def test_prefect_api_requires_auth_and_nothing_is_published_on_every_interface(tmp_path: Path) -> None:
+    done = _compose(tmp_path, FILLED)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert services["prefect-server"]["environment"]["PREFECT_SERVER_API_AUTH_STRING"] == "ops:pf-4Lm"
+    assert services["docmill-worker"]["environment"]["PREFECT_API_AUTH_STRING"] == "ops:pf-4Lm"
+    published = {name: s.get("ports", []) for name, s in services.items()}
+    assert not published["postgres"] and not published["docmill-worker"]
+    for name, ports in published.items():
+        for port in ports:
+            host = port.split(":")[0] if isinstance(port, str) else port.get("host_ip")
+            assert host == "127.0.0.1", (name, port)
+    command = " ".join(services["docmill-worker"]["command"])
+    assert "docmill deploy --config /app/configs/docmill.yaml" in command
+    assert services["docmill-worker"]["environment"]["DOCMILL_INGEST__ALLOWED_ROOTS"] == '["/inbox"]'
+
+
+def test_worker_image_runs_as_an_unprivileged_user() -> None:
+    lines = [line.split() for line in (ROOT / "Dockerfile").read_text().splitlines() if line.strip()]
+    users = [words[1] for words in lines if words[0] == "USER"]
+    assert users and users[-1] not in {"root", "0"}, users
+    cmd = next(i for i, words in enumerate(lines) if words[0] == "CMD")
+    assert next(i for i, words in enumerate(lines) if words[0] == "USER") < cmd
 
 
 def test_worker_image_runs_docmill_on_the_work_pool() -> None:

@@ -319,3 +319,65 @@ def test_a_missing_ner_model_is_a_clear_error(tmp_path: Path) -> None:
     )
     with pytest.raises(NerModelMissing, match=r"xx_missing_sm.*remove person/organization"):
         make_redactor(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("invoice_jane.doe@example.com_2024.pdf", "invoice_<EMAIL>_2024.pdf"),
+        ("/srv/share/jane.doe@example.com/notes.md", "/srv/share/<EMAIL>/notes.md"),
+        ("tel_+442079460958.docx", "tel_<PHONE>.docx"),
+        ("x/+1 202 555 0143 voicemail.txt", "x/<PHONE> voicemail.txt"),
+        ("IBAN DE89370400440532013000.txt", "IBAN <IBAN>.txt"),
+        ("card-4111-1111-1111-1111.txt", "card-<CREDIT_CARD>.txt"),
+        ("SSN_123-45-6789.pdf", "SSN_<NATIONAL_ID>.pdf"),
+        ("host_192.168.17.42_dump.log", "host_<IP_ADDRESS>_dump.log"),
+        ("report_2024-01-15_v2.pdf", "report_2024-01-15_v2.pdf"),  # dates and versions are no PII
+        ("release-1.2.3.4.tar.gz", "release-1.2.3.4.tar.gz"),
+    ],
+)
+def test_pii_in_names_is_redacted(name: str, expected: str) -> None:
+    assert Redactor(PiiConfig(mode="redact"), b"").name(name) == expected
+    assert Redactor(PiiConfig(mode="flag"), b"").name(name) == name
+
+
+def test_pii_in_uris_is_redacted_decoded_and_in_members() -> None:
+    uri = (
+        Path("/in box/jane.doe@example.com/IBAN DE89370400440532013000.zip").as_uri() + "!/card_4111 1111 1111 1111.txt"
+    )
+    redacted = Redactor(PiiConfig(mode="redact"), b"").uri(uri)
+    assert redacted == "file:///in%20box/%3CEMAIL%3E/IBAN%20%3CIBAN%3E.zip!/card_<CREDIT_CARD>.txt"
+    hashed = Redactor(PiiConfig(mode="hash"), b"k").uri(uri)
+    assert hashed == Redactor(PiiConfig(mode="hash"), b"k").uri(uri) and "jane" not in hashed and "%3CEMAIL:" in hashed
+    plain = Path("/in box/report.pdf").as_uri()
+    assert Redactor(PiiConfig(mode="redact"), b"").uri(plain) == plain  # untouched when nothing is found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patent 2125551234 was granted in 2010",
+        "Application number 2124567890 was filed",
+        "Library of Congress Control Number: 2124567890",
+        "LCCN 2124567890; OCLC 6175551234",
+        "approval no. 6175551234 granted",
+        "patent_no: 3125551234; title: Widget",
+        "Registration number 2125551234",
+        "EP 2125551234 B1",
+    ],
+)
+def test_long_digit_identifiers_are_not_phones(text: str) -> None:
+    assert [text[f.start : f.end] for f in find_pii(text, PiiConfig()) if f.kind == "phone"] == []
+
+
+def test_a_csv_column_is_redacted_alike_in_every_row(tmp_path: Path) -> None:
+    """Valid-looking and invalid 10-digit values in one id column: all ids; the phone column stays phones."""
+    from docmill.parsers import parse_file
+
+    ids = ["2124567890", "2004012345", "6175551234", "9998887777", "4155550123", "1234509876"]
+    phones = ["(212) 555-0147", "+44 20 7946 0958", "617-555-0199", "(415) 555-0134", "212 555 0188", "+1 646 555 0101"]
+    rows = [f'"Item {i}",{ident},{phone}' for i, (ident, phone) in enumerate(zip(ids, phones, strict=True))]
+    (tmp_path / "catalogue.csv").write_text("title,control number,phone\n" + "\n".join(rows) + "\n")
+    elements = parse_file(tmp_path / "catalogue.csv", ".csv").elements[1:]
+    flagged = [[e.text[f.start : f.end] for f in find_pii(e.text, PiiConfig()) if f.kind == "phone"] for e in elements]
+    assert flagged == [[phone] for phone in phones]

@@ -1,10 +1,13 @@
 """Incremental bookkeeping in the catalog (Runtime.record_sources / remove_vanished) on real files."""
 
+import json
+import os
 from pathlib import Path
 
 import pytest
 
 from docmill.catalog import DUPLICATE, EMBEDDED, SUPERSEDED
+from docmill.locks import holder_gone
 from docmill.records import Chunk, Document, Reject, make_chunk_id
 from docmill.runtime import Runtime
 from docmill.settings import PathsConfig, Settings
@@ -170,6 +173,34 @@ def test_two_runs_never_work_on_one_data_folder(tmp_path: Path) -> None:
     first.close()  # a finished (or killed) run releases the lock
     second.start_run()
     second.close()
+
+
+def test_a_run_left_running_is_recorded_crashed_by_the_next_holder_of_the_lock(tmp_path: Path) -> None:
+    """A run whose process died never recorded its end; the next run to take the lock records it crashed (the
+    flow also marks its Prefect flow run: tests/flows/test_crash_resume.py kills a real run)."""
+    first = _runtime(tmp_path, "r1")
+    first.start_run()
+    first.close()  # the lock is released as by a killed process; the run never finished
+    assert not holder_gone(tmp_path / "data", "run r1")  # its process (this one) still exists
+    second = _runtime(tmp_path, "r2")
+    second.start_run()
+    assert second.crashed_runs == ["r1"]
+    runs = {r["run_id"]: r for r in second.catalog.last_runs()}
+    assert runs["r1"]["status"] == "crashed" and runs["r2"]["status"] == "running" and runs["r1"]["finished_at"]
+    error = json.loads(runs["r1"]["summary"])["error"]
+    assert f"(run r1, pid {os.getpid()}," in error and "found by run r2" in error
+    assert [e["run_id"] for e in second.audit.show(event="run_crashed")] == ["r1"]
+    second.finish_run("completed", {"documents": {}})
+    second.close()
+    third = _runtime(tmp_path, "r3")
+    third.start_run()  # finished and crashed runs are left as they are
+    assert third.crashed_runs == [] and {r["status"] for r in third.catalog.last_runs()} == {
+        "crashed",
+        "completed",
+        "running",
+    }
+    assert third.catalog.run_totals()["runs"] == {"crashed": 1, "completed": 1, "running": 1}
+    third.close()
 
 
 def test_the_embedded_store_replaces_and_reconciles_points_by_catalog_ids(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from docmill.audit import AuditLog
+from docmill.audit_keys import Keyring
 from docmill.datarepo import DataRepo
 from docmill.snapshots.core import create_snapshot, read_manifest
 from docmill.snapshots.diff import diff
@@ -57,7 +58,7 @@ def setup(tmp_path: Path) -> tuple:
     catalog = fill_catalog(tmp_path / "catalog.sqlite", documents=12)
     repo = DataRepo(tmp_path / "datasets", "local", str(tmp_path / "remote"))
     repo.ensure()
-    yield catalog, repo, AuditLog(tmp_path / "audit.jsonl")
+    yield catalog, repo, AuditLog(tmp_path / "audit.jsonl", Keyring.of(b"test key"))
     catalog.close()
 
 
@@ -146,7 +147,9 @@ def test_s3_remote_push_delete_cache_pull_identical_bytes(tmp_path: Path, s3: tu
     catalog = fill_catalog(tmp_path / "catalog.sqlite", documents=5)
     repo = DataRepo(tmp_path / "datasets", config.remote_name, config.remote_url, config.remote_options())
     repo.ensure()
-    result = create_snapshot(catalog, repo, AuditLog(tmp_path / "audit.jsonl"), SnapshotRequest(name="s3set"), [])
+    result = create_snapshot(
+        catalog, repo, AuditLog(tmp_path / "audit.jsonl", Keyring.of(b"test key")), SnapshotRequest(name="s3set"), []
+    )
     catalog.close()
     pushed = client.list_objects_v2(Bucket="datasets", Prefix="docmill/")
     assert pushed["KeyCount"] >= len(_hashes(repo.dataset_dir("s3set"))), "every file and the listing pushed"
@@ -171,5 +174,5 @@ def test_the_snapshot_flow_has_one_typed_parameter_the_ui_renders_as_a_form() ->
     schema = parameter_schema(snapshot_flow).model_dump()
     assert list(schema["properties"]) == ["params"] and snapshot_flow.name == "docmill-snapshot"
     fields = schema["definitions"]["SnapshotParams"]["properties"]
-    assert {"name", "filters", "format", "splits", "seed", "push", "config_path"} <= set(fields)
+    assert {"name", "filters", "format", "splits", "seed", "push", "config_path", "license", "languages"} <= set(fields)
     assert all(f.get("description") for f in fields.values()), "every field described in the form"

@@ -4,6 +4,11 @@ Headers and footers are found per document, not by a fixed list: a line among th
 a page is a header/footer when the same line (case and digits ignored, so `Page 3 of 9` and `Page 4 of 9`
 agree) appears at the top or bottom of at least `header_footer_min_share` of the pages. Bare page numbers at
 a page's edge go too. Where the parser gave positions, only lines in the top or bottom 15 % of the page count.
+
+Only pages with layout evidence are searched: elements with positions on the page, or pages of a fixed-layout
+file (a scan's OCR text, see `FIXED_LAYOUT_TYPES`). Flowing formats (DOCX, ODT, PPTX, HTML) keep their
+running headers in parts of their own, which their parsers emit as `header`/`footer` elements; their "pages"
+(rendered breaks, slides) start and end with body text, list items included, that recurs for other reasons.
 """
 
 from __future__ import annotations
@@ -29,16 +34,18 @@ _REPLY_HEADER = re.compile(
 _OUTLOOK_HEADER = re.compile(r"^From:\s.+", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^(?:--|-- |Sent from my .{2,40}|Get Outlook for .{2,20})$")
 EMAIL_TYPES = frozenset({"eml", "msg", "email", "mbox"})
+# Files whose pages are physical pages even where the parser gave no positions (OCR of scans and images).
+FIXED_LAYOUT_TYPES = frozenset({"pdf", "tif", "tiff", "png", "jpg", "jpeg", "bmp", "gif", "webp", "heic"})
 
 
 def _key(line: str) -> str:
     return _DIGITS.sub("#", " ".join(line.casefold().split()))
 
 
-def _pages(elements: list[Element]) -> dict[int, list[int]]:
+def _pages(elements: list[Element], fixed_layout: bool) -> dict[int, list[int]]:
     pages: dict[int, list[int]] = {}
     for index, element in enumerate(elements):
-        if element.page is not None:
+        if element.page is not None and (fixed_layout or element.top is not None):
             pages.setdefault(element.page, []).append(index)
     return pages
 
@@ -55,9 +62,18 @@ def _edges(elements: list[Element], indexes: list[int]) -> Iterator[tuple[int, i
             yield i, n, line
 
 
-def strip_headers_footers(elements: list[Element], config: CleanConfig) -> tuple[list[Element], int]:
-    """Remove recurring page-edge lines and page numbers; returns the elements left and the lines removed."""
-    pages = _pages(elements)
+def strip_headers_footers(
+    elements: list[Element], config: CleanConfig, fixed_layout: bool = False
+) -> tuple[list[Element], int]:
+    """Remove recurring page-edge lines and page numbers; returns the elements left and the lines removed.
+
+    Args:
+        elements: the document's elements.
+        config: the clean settings (minimum pages and share).
+        fixed_layout: the file's pages are physical pages (see `FIXED_LAYOUT_TYPES`); otherwise only elements
+            with positions on their page are considered.
+    """
+    pages = _pages(elements, fixed_layout)
     if len(pages) < config.header_footer_min_pages:
         return elements, 0
     edges = {page: list(_edges(elements, indexes)) for page, indexes in pages.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,17 @@ PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined"
 DUPLICATE_REASONS = ("duplicate", "near_duplicate")  # rejects that make a document a duplicate of another
 CONTAINER = "container"  # an archive: its members are documents of their own
 SUPERSEDED = "superseded"  # a changed file's previous content: served until its successor is processed
+
+
+def _text(value: str | None) -> str | None:
+    """A text column's value: a file name that is not UTF-8 (bytes kept by Python as surrogates) is written
+    with those bytes as `\\xNN` escapes instead of failing the insert."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Catalog:
@@ -139,6 +150,27 @@ class Catalog:
                 "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=?",
                 (time.time(), status, json.dumps(summary, default=str), run_id),
             )
+
+    def mark_crashed(self, except_run: str, error: Callable[[str], str]) -> list[str]:
+        """Record every run still `running` other than `except_run` as `crashed`, its summary's error being
+        `error(run_id)` (call it holding the data folder's run lock: then no such run is alive). Returns their ids."""
+        with self.transaction() as db:
+            running = db.execute("SELECT run_id FROM runs WHERE status='running' AND run_id != ?", (except_run,))
+            ids = [r[0] for r in running]
+            for run_id in ids:
+                db.execute(
+                    "UPDATE runs SET finished_at=?, status='crashed', summary=? WHERE run_id=?",
+                    (time.time(), json.dumps({"error": error(run_id)}), run_id),
+                )
+        return ids
+
+    def run_totals(self) -> dict[str, Any]:
+        """Runs by status, and chunks embedded by all completed runs (from their summaries)."""
+        runs = {r["status"]: r["n"] for r in self.query("SELECT status, COUNT(*) n FROM runs GROUP BY status")}
+        embedded = self.query(
+            "SELECT COALESCE(SUM(json_extract(summary, '$.chunks_embedded')), 0) n FROM runs WHERE status='completed'"
+        )[0]["n"]
+        return {"runs": runs, "chunks_embedded": int(embedded)}
 
     def last_runs(self, limit: int = 5) -> list[sqlite3.Row]:
         """Most recent runs first."""
@@ -258,7 +290,20 @@ class Catalog:
         db.executemany(
             "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, part, stage, reason, message, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, r.doc_id, r.source_uri, r.chunk_id, r.part, r.stage, r.reason, r.message, now) for r in rejects],
+            [
+                (
+                    run_id,
+                    r.doc_id,
+                    _text(r.source_uri),
+                    r.chunk_id,
+                    _text(r.part),
+                    r.stage,
+                    r.reason,
+                    _text(r.message),
+                    now,
+                )
+                for r in rejects
+            ],
         )
 
     def clear_rejects(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:

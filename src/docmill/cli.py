@@ -6,7 +6,6 @@ Heavy libraries (torch, unstructured, prefect) are imported only inside commands
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,20 +16,26 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from docmill import runstats
+from docmill.cli_audit import audit_app
 from docmill.cli_common import ConfigOpt, console
 from docmill.cli_common import load_cli_settings as _settings
+from docmill.cli_index import index_app
 from docmill.cli_ops import deploy_command, server_app
+from docmill.cli_parse import parse_command
+from docmill.cli_quarantine import quarantine_app
 from docmill.cli_snapshot import snapshot_app, trainings_app
+from docmill.locks import holder_gone
 
 app = typer.Typer(help="docmill: documents in, versioned AI-ready datasets out, on premise.", no_args_is_help=True)
-quarantine_app = typer.Typer(help="Documents and chunks that left the pipeline, with reasons.")
-audit_app = typer.Typer(help="The append-only, hash-chained audit trail (data/audit/audit.jsonl).")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(audit_app, name="audit")
 app.add_typer(server_app, name="server")
 app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(trainings_app, name="trainings")
+app.add_typer(index_app, name="index")
 app.command("deploy")(deploy_command)
+app.command("parse")(parse_command)
 
 
 def _catalog(settings: Any) -> Any:
@@ -92,7 +97,7 @@ def run(
     if summary.get("dry_run"):
         console.print(f"dry run, nothing written: {summary['counts']}")
         return
-    _print_summary(summary, log_path)
+    _print_summary(summary, log_path, server.ui_url(env))
 
 
 def _follow(proc: subprocess.Popen[bytes], settings: Any) -> None:
@@ -114,7 +119,7 @@ def _follow(proc: subprocess.Popen[bytes], settings: Any) -> None:
             progress.update(bar, total=total or None, completed=total - counts.get("pending", 0))
 
 
-def _print_summary(summary: dict[str, Any], log_path: Path) -> None:
+def _print_summary(summary: dict[str, Any], log_path: Path, ui: str) -> None:
     docs = summary["documents"]
     table = Table(title=f"docmill run {summary['run_id']}", show_header=False)
     ingest = summary["ingest"]
@@ -127,13 +132,23 @@ def _print_summary(summary: dict[str, Any], log_path: Path) -> None:
     table.add_row("documents", ", ".join(f"{k} {v}" for k, v in sorted(docs.items()) if k not in {"sources", "chunks"}))
     table.add_row("chunks embedded", f"{summary['chunks_embedded']} new, {summary['chunks_cached']} reused")
     table.add_row("Qdrant points", str(summary["points"]))
+    rates = summary["throughput"]
+    table.add_row(
+        "throughput",
+        f"{rates['documents']} documents ({rates['documents_per_second']:.2f}/s), "
+        f"{rates['chunks']} chunks ({rates['chunks_per_second']:.2f}/s)",
+    )
+    stage_seconds = ", ".join(f"{r['stage']} {r['seconds']:.1f}" for r in runstats.stage_rows(summary["stages"]))
+    table.add_row("stage seconds", stage_seconds)
+    table.add_row("reject rates", ", ".join(f"{k} {v:.1%}" for k, v in summary["reject_rates"].items()))
     for reason, count in sorted(summary["quarantine"].items()):
         table.add_row("quarantined", f"{reason}: {count}")
     state = "new version" if summary["new_version"] else "unchanged"
-    table.add_row("dataset", f"{summary['dataset']} {summary['dataset_tag']} ({state}), {summary['dataset_rows']} rows")
+    table.add_row("dataset", f"{summary['dataset_tag']} ({state}), {summary['dataset_rows']} rows")  # tag: NAME@vN
     table.add_row("dataset version", summary["dataset_version"])
-    table.add_row("Prefect UI", os.environ.get("PREFECT_UI_URL", "http://127.0.0.1:4200"))
+    table.add_row("Prefect UI", ui)
     table.add_row("data", summary["data_dir"])
+    table.add_row("metrics", summary["metrics_file"])
     table.add_row("log", str(log_path))
     table.add_row("took", f"{summary['seconds']:.1f} s")
     console.print(table)
@@ -141,7 +156,10 @@ def _print_summary(summary: dict[str, Any], log_path: Path) -> None:
 
 @app.command()
 def demo(config: ConfigOpt = None) -> None:
-    """Generate the sample corpus into the first source folder if it is empty, then run."""
+    """Generate the sample corpus into the first source folder if it is empty, run, then leave the Prefect
+    server and the serve process (deployments, nightly schedule) running; `docmill server stop` stops both."""
+    from docmill import server
+
     settings = _settings(config)
     inbox = settings.ingest.sources[0]
     if not inbox.exists() or not any(p for p in inbox.rglob("*") if p.name != ".gitkeep"):
@@ -150,6 +168,32 @@ def demo(config: ConfigOpt = None) -> None:
         written = write_sample_corpus(inbox)
         console.print(f"wrote {len(written)} sample documents to {inbox}")
     run(config=config, source=None, batch_size=None)
+    data_dir, ops = settings.paths.data_dir, settings.operations
+    env = server.server_env(data_dir, ops.server_host, ops.server_port)
+    if env["PREFECT_API_URL"] != server.api_url(ops.server_host, ops.server_port):
+        console.print(
+            f"runs are on the Prefect API at {env['PREFECT_API_URL']}; `docmill server start` serves "
+            "the deployments of the embedded server only",
+            markup=False,
+        )
+        return
+    try:
+        with console.status("registering the deployments (nightly schedule) ..."):
+            serve_pid = server.start_serve(data_dir, config, host=ops.server_host, port=ops.server_port)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    server_pid = server.running_pid(data_dir, server.SERVER, ops.server_host, ops.server_port)
+    served = ", ".join(server.served_deployments(data_dir, ops.server_host, ops.server_port))
+    lines = [
+        "Left running (stop both with `docmill server stop` or `make server-stop`):",
+        f"  Prefect server {f'pid {server_pid}' if server_pid else '(started elsewhere)'}, UI {server.ui_url(env)}"
+        f" (log {server.log_file(data_dir, server.SERVER)})",
+        f"  serve process pid {serve_pid}: deployments {served} registered, nightly ingestion `{ops.nightly_cron}` "
+        f"({ops.timezone}); start a run from the UI: Deployments > ingestion > Run",
+    ]
+    for line in lines:
+        console.print(line, markup=False, soft_wrap=True)
 
 
 @app.command("sample-corpus")
@@ -177,11 +221,14 @@ def status(config: ConfigOpt = None) -> None:
     runs = Table("run", "status", "started", "seconds", "dataset version", title="last runs")
     for row in catalog.last_runs():
         summary = json.loads(row["summary"] or "{}")
+        run_status = row["status"]
+        if run_status == "running" and holder_gone(settings.paths.data_dir, f"run {row['run_id']}"):
+            run_status = "running, but its process is gone (crashed: the next run records it)"
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["started_at"]))
         took = f"{row['finished_at'] - row['started_at']:.1f}" if row["finished_at"] else ""
         runs.add_row(
             row["run_id"],
-            row["status"],
+            run_status,
             started,
             took,
             summary.get("dataset_version") or summary.get("error", ""),
@@ -195,120 +242,6 @@ def _quarantine_counts(catalog: Any) -> None:
     for row in catalog.query("SELECT stage, reason, COUNT(*) n FROM quarantine GROUP BY stage, reason ORDER BY 1, 2"):
         table.add_row(row["stage"], row["reason"], str(row["n"]))
     console.print(table)
-
-
-@quarantine_app.command("list")
-def quarantine_list(
-    config: ConfigOpt = None,
-    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
-    reason: Annotated[str | None, typer.Option(help="Only reasons starting with this.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (counts and rows).")] = False,
-) -> None:
-    """Counts by stage and reason, then every quarantined document, chunk or page with its message."""
-    from docmill import quarantine
-
-    catalog = _catalog(_settings(config))
-    counts = [c for c in quarantine.summary(catalog) if (not stage or c["stage"] == stage)]
-    counts = [c for c in counts if not reason or c["reason"].startswith(reason)]
-    rows = catalog.quarantine(stage, reason)
-    if as_json:
-        print(json.dumps({"counts": counts, "rows": [dict(r) for r in rows]}, indent=2, default=str))
-        return
-    summary = Table("stage", "reason", "documents", "chunks", "parts", title="quarantine by reason")
-    for c in counts:
-        summary.add_row(c["stage"], c["reason"], str(c["documents"]), str(c["chunks"]), str(c["parts"]))
-    console.print(summary)
-    table = Table("id", "stage", "reason", "source", "part", "message", title="quarantine")
-    for row in rows:
-        part = row["part"] or (f"chunk {row['chunk_id'][:8]}" if row["chunk_id"] else "")
-        source = row["source_uri"] or row["doc_id"] or ""
-        table.add_row(str(row["id"]), row["stage"], row["reason"], source, part, row["message"])
-    console.print(table)
-    console.print(f"{len(rows)} rows; details: docmill quarantine show ID")
-
-
-@quarantine_app.command("show")
-def quarantine_show(
-    ident: Annotated[str, typer.Argument(help="Quarantine row id, doc_id prefix or part of the source URI.")],
-    config: ConfigOpt = None,
-) -> None:
-    """One quarantine record with its document's status, sources, other rejects and audit history (JSON)."""
-    from docmill import quarantine
-    from docmill.audit import AuditLog
-
-    settings = _settings(config)
-    try:
-        found = quarantine.record(_catalog(settings), AuditLog(settings.paths.audit_log), ident)
-    except KeyError as exc:
-        console.print(f"[red]{exc.args[0]}[/red]")
-        raise typer.Exit(1) from exc
-    print(json.dumps(found, indent=2, default=str))
-
-
-@quarantine_app.command("replay")
-def quarantine_replay(
-    ident: Annotated[list[str] | None, typer.Argument(help="Row ids, doc_id prefixes or URI parts.")] = None,
-    config: ConfigOpt = None,
-    reason: Annotated[str | None, typer.Option(help="Only reasons starting with this.")] = None,
-    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Every quarantined document.")] = False,
-    run_now: Annotated[bool, typer.Option("--run/--no-run", help="Run the pipeline right away.")] = True,
-) -> None:
-    """Process quarantined documents again (after a fix or a config change): all, by reason, or by id."""
-    from docmill import quarantine
-    from docmill.audit import AuditLog
-
-    if not (all_ or reason or stage or ident):
-        console.print("[red]say what to replay[/red]: ids, --reason, --stage or --all")
-        raise typer.Exit(2)
-    settings = _settings(config)
-    catalog = _catalog(settings)
-    doc_ids = quarantine.select(catalog, reason, stage, ident or [])
-    queued = quarantine.replay(catalog, AuditLog(settings.paths.audit_log), doc_ids)
-    console.print(f"{queued} of {len(doc_ids)} selected documents queued for the next run")
-    if run_now and queued:
-        run(config=config)
-
-
-@audit_app.command("verify")
-def audit_verify(config: ConfigOpt = None) -> None:
-    """Check every entry's hash and link; exit 1 naming the first edited, removed or reordered entry."""
-    from docmill.audit import AuditLog
-
-    log = AuditLog(_settings(config).paths.audit_log)
-    count, problem = log.verify()
-    if problem is not None:
-        console.print(f"[red]audit trail broken[/red] at {problem} ({count} entries verified before it)")
-        raise typer.Exit(1)
-    console.print(f"audit trail intact: {count} entries ({log.path})")
-
-
-@audit_app.command("show")
-def audit_show(
-    config: ConfigOpt = None,
-    doc: Annotated[str | None, typer.Option(help="doc_id prefix or part of a source URI.")] = None,
-    run: Annotated[str | None, typer.Option(help="Run id.")] = None,
-    event: Annotated[str | None, typer.Option(help="Event name, e.g. document_deleted.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this UTC time (ISO 8601 prefix, e.g. 2026-11-22).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to this UTC time (ISO 8601 prefix).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
-) -> None:
-    """Audit entries filtered by document, run, event and time."""
-    from docmill.audit import AuditLog
-
-    entries = AuditLog(_settings(config).paths.audit_log).show(doc=doc, run=run, since=since, until=until, event=event)
-    if as_json:
-        for entry in entries:
-            typer.echo(json.dumps(entry, sort_keys=True))
-        return
-    table = Table("seq", "time (UTC)", "event", "document / source", "details", title="audit")
-    for e in entries:
-        subject = e.get("source_uri") or e.get("dataset") or ""
-        skip = {"seq", "ts", "event", "source_uri", "prev", "hash", "run_id", "dataset"}
-        details = ", ".join(f"{k}={v}" for k, v in e.items() if k not in skip)
-        table.add_row(str(e["seq"]), e["ts"][:19], e["event"], str(subject), details[:160])
-    console.print(table)
-    console.print(f"{len(entries)} entries")
 
 
 @app.command()

@@ -49,6 +49,13 @@ def create(
     split: Annotated[str | None, typer.Option(help="Shares of documents, e.g. train=0.9,eval=0.1.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the split assignment.")] = None,
     push: Annotated[bool | None, typer.Option("--push/--no-push", help="Push to the DVC remote.")] = None,
+    license_id: Annotated[
+        str | None, typer.Option("--license", help="Licence on the dataset card (default: snapshot.license).")
+    ] = None,
+    languages: Annotated[
+        list[str] | None,
+        typer.Option("--language", help="Repeatable: language on the dataset card (default: snapshot.languages)."),
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -66,6 +73,8 @@ def create(
             splits=parse_splits(split) if split else None,
             seed=seed,
             push=push,
+            license=license_id,
+            languages=languages or None,
         )
         with console.status(f"cutting snapshot {name} ..."):
             result = service.create(settings, request)

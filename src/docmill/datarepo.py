@@ -38,9 +38,12 @@ class DataRepo:
 
     @classmethod
     def from_settings(cls, settings: Any) -> DataRepo:
-        """The data repository under `<data_dir>/datasets` with the configured remote."""
-        cfg = settings.version
-        return cls(settings.paths.data_dir / "datasets", cfg.remote_name, cfg.remote_url, cfg.remote_options())
+        """The data repository under `<data_dir>/datasets` with the configured remote: a folder remote is
+        resolved against the data folder (empty: `<data_dir>/dvc-remote`), never against the working folder,
+        so two data folders never push into one remote by accident."""
+        cfg, data_dir = settings.version, settings.paths.data_dir
+        url = cfg.remote_url if "://" in cfg.remote_url else str(data_dir / (cfg.remote_url or "dvc-remote"))
+        return cls(data_dir / "datasets", cfg.remote_name, url, cfg.remote_options())
 
     def _git(self, *args: str) -> str:
         env = {

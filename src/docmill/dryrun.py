@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from docmill.quarantine import REPLAYABLE
-from docmill.records import StageResult
+from docmill.records import Reject, StageResult
 from docmill.settings import Settings
-from docmill.sources import registry
-from docmill.sources.base import Connector, scope_prefix
-from docmill.sources.folder import FileItem, sha256_file
+from docmill.sources import registry, staging
+from docmill.sources.base import Connector, ItemError, scope_prefix
+from docmill.sources.folder import FileItem, FolderSource, sha256_file
 from docmill.stages import ingest
 
 LISTED_ROWS = 500  # files named in the plan; the counts cover all of them
@@ -43,6 +43,21 @@ def _known(db: sqlite3.Connection | None, uris: list[str]) -> dict[str, sqlite3.
 def _classify(connector: Connector, items: list[FileItem], known: dict[str, sqlite3.Row]) -> StageResult[Any]:
     """Local items are hashed (as ingest does); remote items are judged by their version marker (etag, row
     version) against the catalog, without fetching them."""
+    if isinstance(connector, FolderSource):  # read as a run reads: no link followed, never a FIFO
+        digests: dict[str, str] = {}
+        refused: list[Reject] = []
+        for item in items:
+            try:
+                digests[item.path] = staging.hash_listed(connector, item)
+            except ItemError as exc:
+                refused.append(Reject("ingest", exc.reason, exc.message, source_uri=item.source_uri))
+        readable = [item for item in items if item.path in digests]
+        hashed: StageResult[Any] = ingest.ingest(
+            readable, lambda uri: known[uri]["doc_id"] if uri in known else None, digests.__getitem__
+        )
+        hashed.rejects += refused
+        hashed.stats["listed"] = len(items)
+        return hashed
     if connector.local:
         return ingest.ingest(items, lambda uri: known[uri]["doc_id"] if uri in known else None, sha256_file)
     result: StageResult[Any] = StageResult(records=[])
@@ -70,6 +85,7 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
         SourceUnavailable: when a connector's source cannot be listed (as a real run would).
     """
     db = _catalog_ro(settings.paths.catalog)
+    names = _names(settings)
     counts: Counter[str] = Counter()
     files: list[dict[str, str]] = []
     seen: set[str] = set()
@@ -86,7 +102,8 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
                     seen.update(i.source_uri for i in items)
                     for source, change in result.records:
                         if change != ingest.UNCHANGED and len(files) < LISTED_ROWS:
-                            files.append({"source_uri": source.source_uri, "change": change})
+                            uri = names.uri(source.source_uri) if names else source.source_uri
+                            files.append({"source_uri": uri, "change": change})
             finally:
                 connector.close()
             scopes.append(connector.scope)
@@ -95,6 +112,18 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
         if db is not None:
             db.close()
     return {"counts": dict(counts), "files": files}
+
+
+def _names(settings: Settings) -> Any:
+    """The redactor of names for the listing (the plan reaches the Prefect UI and the terminal); in `hash`
+    mode without a key yet (a dry run creates nothing), typed placeholders instead of pseudonyms."""
+    from docmill.pii import make_redactor
+
+    try:
+        return make_redactor(settings, create_key=False)
+    except ValueError:
+        config = settings.clean.pii.model_copy(update={"mode": "redact"})
+        return make_redactor(settings.model_copy(update={"clean": settings.clean.model_copy(update={"pii": config})}))
 
 
 def _catalog_counts(

@@ -4,8 +4,10 @@ contain it, and its text span re-read from the source file today."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from docmill.catalog import Catalog
 from docmill.settings import Settings
@@ -99,10 +101,19 @@ def lineage(settings: Settings, ident: str, reread: bool = True) -> dict[str, An
     return out
 
 
+def _original(source: dict[str, Any]) -> Path:
+    """The file a source row stands for: a folder item's file in its folder (its `path` is the private copy
+    ingest made), else the staged or derived copy."""
+    uri = str(source["source_uri"])
+    if uri.startswith("file:") and "!/" not in uri:
+        return Path(os.fsdecode(unquote_to_bytes(urlsplit(uri).path)))
+    return Path(source["path"])
+
+
 def _source_check(settings: Settings, chunk: dict[str, Any], sources: list[dict[str, Any]], hasher: Any) -> dict:
     """Re-read the span from the first source that still holds the same bytes."""
     for source in sources:
-        path = Path(source["path"])
+        path = _original(source)
         if not path.is_file():
             continue
         if hasher(str(path)) != chunk["doc_id"]:

@@ -34,3 +34,23 @@ def lock_data_dir(data_dir: Path, holder: str) -> IO[str]:
     handle.write(f"{holder}, pid {os.getpid()}, {getpass.getuser()}@{socket.gethostname()}\n")
     handle.flush()
     return handle
+
+
+def holder_gone(data_dir: Path, holder: str) -> bool:
+    """True when `data_dir/run.lock` names `holder` as its last holder on this machine and that process no longer
+    exists: it died without finishing (the next holder records it). Reads the file only, never takes the lock."""
+    try:
+        text = (data_dir / "run.lock").read_text(encoding="utf-8").strip()
+    except OSError:
+        return False
+    head, _, where = text.rpartition(", ")
+    name, _, pid = head.rpartition(", pid ")
+    if name != holder or not pid.isdigit() or where.rpartition("@")[2] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False

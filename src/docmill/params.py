@@ -7,6 +7,7 @@ resolve settings through `PipelineParams.settings()` and behave alike.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,22 @@ from docmill.settings import DEFAULT_CONFIG, Settings, load_settings
 from docmill.sources import registry
 
 PROFILE_DIR = DEFAULT_CONFIG.parent
+CONFIG_ROOTS_ENV = "DOCMILL_CONFIG_ROOTS"  # folders (os.pathsep-separated) a run's config file must lie in
+
+
+def allowed_config(path: Path | str | None) -> Path | str | None:
+    """`path`, when the worker allows runs to read it: with `DOCMILL_CONFIG_ROOTS` set (docker-compose sets the
+    read-only `/app/configs`), a run started through the API cannot point docmill at a config file it wrote
+    itself (e.g. into a source folder) to choose its own sources and data folder.
+
+    Raises:
+        ValueError: the config file (or the default one) lies outside every configured root.
+    """
+    roots = [Path(r).resolve() for r in os.environ.get(CONFIG_ROOTS_ENV, "").split(os.pathsep) if r]
+    file = Path(path or DEFAULT_CONFIG).resolve()
+    if roots and not any(file.is_relative_to(root) for root in roots):
+        raise ValueError(f"config file {file} is outside {CONFIG_ROOTS_ENV} ({', '.join(map(str, roots))})")
+    return path
 
 
 class PipelineParams(BaseModel):
@@ -65,11 +82,15 @@ class PipelineParams(BaseModel):
 
         Raises:
             FileNotFoundError: when the config file (or profile) does not exist.
+            ValueError: a run source outside the configured folders and `ingest.allowed_roots`, the data
+                folder inside a source folder, or a config file outside `DOCMILL_CONFIG_ROOTS`.
         """
-        settings = load_settings(self.config_file())
+        settings = load_settings(allowed_config(self.config_file()))
         overrides: dict[str, Any] = {}
         if self.sources:
             overrides["ingest"] = registry.select(settings.ingest, self.sources)
         if self.batch_size:
             overrides["pipeline"] = settings.pipeline.model_copy(update={"batch_size": self.batch_size})
-        return settings.model_copy(update=overrides)
+        settings = settings.model_copy(update=overrides)
+        registry.refuse_data_dir_inside(settings.ingest, settings.paths.data_dir)
+        return settings

@@ -9,8 +9,12 @@ cached vectors make unchanged chunks free. Each replay is an audit entry.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
+from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from docmill.audit import AuditLog
 from docmill.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, Catalog
@@ -18,14 +22,48 @@ from docmill.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, Catalog
 REPLAYABLE = (QUARANTINED, DUPLICATE, EMBEDDED)  # embedded: documents that lost chunks or pages
 
 
-def summary(catalog: Catalog) -> list[dict[str, Any]]:
-    """Counts by stage and reason: whole documents, chunks and parts separately."""
-    rows = catalog.query(
-        "SELECT stage, reason, SUM(chunk_id IS NULL AND part IS NULL) documents, "
-        "SUM(chunk_id IS NOT NULL) chunks, SUM(part IS NOT NULL) parts "
-        "FROM quarantine GROUP BY stage, reason ORDER BY stage, reason"
-    )
-    return [dict(r) for r in rows]
+def source_path(uri: str) -> str:
+    """A source URI as a path to match and show: file URIs decoded (`file:///a/b%20c.pdf` -> `/a/b c.pdf`), other
+    URIs (s3://, imap://, archive members `...zip!/x.txt`) unquoted as they are."""
+    return unquote(urlsplit(uri).path) if uri.startswith("file://") else unquote(uri)
+
+
+def listing(
+    catalog: Catalog,
+    stage: str | None = None,
+    reason: str | None = None,
+    file_type: str | None = None,
+    path: str | None = None,
+) -> list[dict[str, Any]]:
+    """Quarantine rows (oldest first within stage and reason), each with `file` (the file name) and `file_type`
+    (its extension, lower case, no dot), filtered by stage, reason prefix, file type and a shell-style `path`
+    glob on the source's path (`*` also crosses folders: `*/hr/*`, `*.pdf`)."""
+    wanted_type = (file_type or "").lower().lstrip(".")
+    out = []
+    for row in catalog.quarantine(stage, reason):
+        item = dict(row)
+        where = source_path(item["source_uri"] or "")
+        name = PurePosixPath(where).name if where else ""
+        item["file"] = name or (item["doc_id"] or "")[:12]
+        item["file_type"] = PurePosixPath(name).suffix.lower().lstrip(".")
+        if wanted_type and item["file_type"] != wanted_type:
+            continue
+        if path and not fnmatchcase(where, path):
+            continue
+        out.append(item)
+    return out
+
+
+def totals(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Counts by stage and reason of `rows` (from `listing`): whole documents, chunks and parts separately."""
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    for row in rows:
+        kind = "chunks" if row["chunk_id"] else "parts" if row["part"] else "documents"
+        counts.setdefault((row["stage"], row["reason"]), Counter())[kind] += 1
+    return [
+        {"stage": stage, "reason": reason, **{k: c[k] for k in ("documents", "chunks", "parts")}}
+        for (stage, reason), c in sorted(counts.items())
+    ]
 
 
 def find(catalog: Catalog, ident: str) -> list[sqlite3.Row]:

@@ -68,6 +68,7 @@ class Element:
     char_end: int = 0
     top: float | None = None  # paged formats: vertical position on the page, 0 = top edge, 1 = bottom edge
     bottom: float | None = None
+    html: str | None = None  # tables read from HTML (unstructured): the source structure, never in `text`
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ run on Dask workers. Flows call these methods; no Prefect here.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import logging
@@ -23,13 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from docmill import __version__, stagework
-from docmill.audit import AuditLog
+from docmill.audit_check import open_log, require_intact
 from docmill.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
 from docmill.faults import checkpoint
 from docmill.locks import lock_data_dir
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.settings import Settings
 from docmill.sources.base import scope_prefix
+from docmill.sources.folder import WITHDRAWING
+from docmill.stages.enrich import NAME_REDACTION
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +86,9 @@ class Runtime:
         self.settings = settings
         self.run_id = run_id
         self.catalog = Catalog(settings.paths.catalog)
-        self.audit = AuditLog(settings.paths.audit_log)
+        self.audit = open_log(settings)
         self._run_lock: Any = None
+        self.crashed_runs: list[str] = []  # earlier runs found dead by start_run
         self._store: Any = None
         self._store_opening = threading.Lock()
 
@@ -95,11 +99,19 @@ class Runtime:
 
         Raises:
             RuntimeError: when another run holds the lock (two runs must never write one data folder).
+            AuditBroken: when the audit trail does not verify, misses an anchored entry, or misses runs or
+                documents of the catalog (`docmill audit verify` says which; `docmill audit acknowledge`).
         """
-        self._lock_data_dir()
+        previous = self._lock_data_dir()
+        try:
+            require_intact(self.settings, self.audit)  # never append to a trail that does not account for the catalog
+        except BaseException:
+            self._run_lock.close()  # nothing of this run is recorded: it never started
+            self._run_lock = None
+            raise
+        self.crashed_runs = self._record_crashed(previous)  # after the check: it appends to the trail
         digest = config_hash(self.settings)
-        self.catalog.start_run(self.run_id, digest, __version__)
-        self.audit.append(
+        self.audit.append(  # before the catalog's row: the trail accounts for every run the catalog holds
             "run_started",
             run_id=self.run_id,
             config_hash=digest,
@@ -107,10 +119,29 @@ class Runtime:
             sources=[str(s) for s in self.settings.ingest.sources],
             actor=f"{getpass.getuser()}@{socket.gethostname()}",
         )
+        self.catalog.start_run(self.run_id, digest, __version__)
 
-    def _lock_data_dir(self) -> None:
-        """An exclusive lock on `data/run.lock` for the life of this runtime (see `docmill.locks`)."""
+    def _lock_data_dir(self) -> str:
+        """An exclusive lock on `data/run.lock` for the life of this runtime (see `docmill.locks`); returns what
+        the previous holder wrote there (its run and pid), read before the lock replaces it."""
+        path = self.settings.paths.data_dir / "run.lock"
+        previous = path.read_text(encoding="utf-8", errors="replace").strip() if path.exists() else ""
         self._run_lock = lock_data_dir(self.settings.paths.data_dir, f"run {self.run_id}")
+        return previous
+
+    def _record_crashed(self, last_holder: str) -> list[str]:
+        """Runs the catalog still calls `running` died without finishing (killed, power cut, out of memory):
+        holding the lock proves no process works on them. Record them `crashed` (catalog and audit trail)."""
+
+        def error(run_id: str) -> str:
+            holder = f" ({last_holder})" if last_holder.startswith(f"run {run_id},") else ""
+            return f"the run's process{holder} died without finishing; found by run {self.run_id}"
+
+        crashed = self.catalog.mark_crashed(self.run_id, error)
+        for run_id in crashed:
+            log.warning("run %s was left running by a process that died: recorded as crashed", run_id)
+            self.audit.append("run_crashed", run_id=run_id, found_by=self.run_id, error=error(run_id))
+        return crashed
 
     def finish_run(self, status: str, summary: dict[str, Any]) -> None:
         """Record the end of the run (`completed` or `failed`) in the catalog and the audit trail."""
@@ -165,7 +196,8 @@ class Runtime:
     def config_key(self) -> str:
         """Hash of every setting that shapes a document's chunks and vectors (extract output options, clean,
         chunk with its effective token budget, enrich, embedding model id@weights). Operational settings
-        (workers, time and memory limits, batch sizes, Qdrant address) are not part of it."""
+        (workers, time and memory limits, batch sizes, Qdrant address) are not part of it; the version of name
+        redaction is (`enrich.NAME_REDACTION`)."""
         s = self.settings
         return config_hash(
             {
@@ -173,6 +205,7 @@ class Runtime:
                 "clean": s.clean.model_dump(mode="json"),
                 "chunk": {**s.chunk.model_dump(mode="json"), "max_tokens": self.max_tokens},
                 "enrich": s.enrich.model_dump(mode="json"),
+                "names": NAME_REDACTION,  # documents enriched before names were redacted are enriched again
                 "model": self.embedder.model_key,
             }
         )
@@ -374,12 +407,14 @@ class Runtime:
         from docmill.stages.enrich import location_metadata
 
         fields = {}
+        names = stagework.redactor(self.settings, self.pii_key)
         for doc_id, uri in new_uris.items():
             row = self.catalog.source(uri)
             if row is None:
                 continue
             source = _source_file(row)
-            fields[doc_id] = {"department": None, "category": None, **location_metadata(source, self.settings.enrich)}
+            located = location_metadata(source, self.settings.enrich, names)
+            fields[doc_id] = {"department": None, "category": None, **located}
         self.store.update_documents(fields, self.catalog.point_ids(fields))
         with self.catalog.transaction() as db:
             for doc_id, values in fields.items():
@@ -400,12 +435,15 @@ class Runtime:
         audit entry (`document_quarantined` with the reason, or `document_duplicate`)."""
         if not rejects:
             return
+        rejects = self._redacted(rejects)
         events: list[tuple[str, dict[str, Any]]] = []
         withdrawn: list[str] = []
         with self.catalog.transaction() as db:
             self.catalog.add_rejects(db, rejects, self.run_id)
             for r in rejects:
-                if r.stage == "ingest" and r.source_uri:  # unreadable now: keep what earlier runs made of it
+                if r.stage == "ingest" and r.source_uri and r.reason not in WITHDRAWING:
+                    # unreadable now: keep what earlier runs made of it (a link, a special file or a swapped file
+                    # is not: its source vanishes, so the documents earlier runs made of it are removed)
                     db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (self.run_id, r.source_uri))
                 if r.whole_document and r.doc_id:
                     status = DUPLICATE if r.reason in DUPLICATE_REASONS else QUARANTINED
@@ -428,6 +466,18 @@ class Runtime:
             self.store.delete_documents(withdrawn, _flat(self.catalog.point_ids(withdrawn)))
             with self.catalog.transaction() as db:
                 db.executemany("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in withdrawn])
+
+    def _redacted(self, rejects: list[Reject]) -> list[Reject]:
+        """Rejects whose messages went through the PII redactor (parsers name positions, not text, but a
+        library's message may still quote a document): the quarantine table, the audit trail and `docmill
+        quarantine list` never show what `clean.pii` removes from the text. Duplicate messages name a doc_id."""
+        names = stagework.redactor(self.settings, self.pii_key)
+        if names is None:
+            return rejects
+        return [
+            r if r.reason in DUPLICATE_REASONS else dataclasses.replace(r, message=names.apply(r.message)[0])
+            for r in rejects
+        ]
 
     def start_batch(self, sources: list[SourceFile]) -> None:
         """Forget earlier rejects of documents about to be processed again."""
@@ -521,6 +571,7 @@ class Runtime:
                 )
             },
             "documents": self.catalog.counts(),
+            "audit_head": dict(zip(("seq", "hash"), self.audit.head(), strict=True)),
             "pii_redaction": s.clean.pii.mode,
             "pii_counts": self.catalog.pii_totals(),
             "quarantine": self.catalog.quarantine_counts(),

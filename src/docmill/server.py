@@ -28,6 +28,14 @@ def api_url(host: str = HOST, port: int = PORT) -> str:
     return f"http://{host}:{port}/api"
 
 
+def ui_url(env: dict[str, str]) -> str:
+    """The UI address for the API in `env`: `PREFECT_UI_URL` when set, else `PREFECT_API_URL` without its
+    `/api` suffix (the embedded server serves both on one port)."""
+    if env.get("PREFECT_UI_URL"):
+        return env["PREFECT_UI_URL"].rstrip("/")
+    return env["PREFECT_API_URL"].rstrip("/").removesuffix("/api")
+
+
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
     """True when a Prefect API answers its health check at `url`."""
     try:
@@ -138,6 +146,12 @@ def start_serve(data_dir: Path, config: Path | None, host: str = HOST, port: int
             break
         time.sleep(0.5)
     raise RuntimeError(f"docmill's serve process did not register the deployments; see {log_file(data_dir, SERVE)}")
+
+
+def served_deployments(data_dir: Path, host: str = HOST, port: int = PORT) -> list[str]:
+    """Names of the deployments the serve process registered (what it wrote once ready)."""
+    ready = Path(server_env(data_dir, host, port)["PREFECT_HOME"]) / "serve.ready"
+    return ready.read_text().split() if ready.exists() else []
 
 
 def _reaped(pid: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -30,6 +31,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def no_credentials(value: str | None) -> str | None:
+    """A URL setting's value, refused when it carries a user name or password (`https://user:PASS@host`):
+    settings are written to config files, git (`datasets/.dvc/config`) and logs.
+
+    Raises:
+        ValueError: the URL has credentials.
+    """
+    if value and "://" in value and urlsplit(value).netloc.count("@"):
+        raise ValueError(
+            "URL settings must not contain credentials: keep them in the environment (AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY, QDRANT_API_KEY) or DVC's local config (`dvc remote modify --local`)"
+        )
+    return value
+
+
 class PathsConfig(_Section):
     data_dir: Path = Field(Path("data"), description="Root of everything docmill writes (catalog, Qdrant, datasets).")
 
@@ -42,6 +58,30 @@ class PathsConfig(_Section):
     def audit_log(self) -> Path:
         """Append-only, hash-chained audit trail (JSON lines) and its head file."""
         return self.data_dir / "audit" / "audit.jsonl"
+
+    @property
+    def metrics(self) -> Path:
+        """Prometheus text file every run replaces (point node_exporter's textfile collector at its folder)."""
+        return self.data_dir / "metrics" / "docmill.prom"
+
+    audit_key_env: str = Field(
+        "DOCMILL_AUDIT_KEY",
+        description="Environment variable with the audit trail's HMAC key(s): whitespace-separated, the first "
+        "signs new entries, the others (retired keys) only verify older ones. Takes precedence over "
+        "`audit_key_file`.",
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="File with the audit trail's HMAC key(s), one per line, the first current (the others "
+        "retired, kept to verify older entries). Must be readable by its owner only (mode 0600). Unset: "
+        "`<data_dir>/secrets/audit.key`, created with a random key on first use; keep it outside the data folder "
+        "(and off the machines of those who may write the data folder) so that they cannot re-sign the trail.",
+    )
+
+    @property
+    def audit_key(self) -> Path:
+        """The audit trail's key file (`audit_key_file`, or `<data_dir>/secrets/audit.key`)."""
+        return self.audit_key_file or self.data_dir / "secrets" / "audit.key"
 
 
 class PipelineConfig(_Section):
@@ -87,6 +127,7 @@ class PipelineConfig(_Section):
         "local cluster of `dask_workers` processes, started for the run.",
     )
     dask_workers: int = Field(2, ge=1, description="Worker processes of the local Dask cluster (one thread each).")
+    _urls = field_validator("dask_address")(no_credentials)
 
     def ahead(self) -> int:
         """The batches actually prepared ahead: `prepare_ahead`, leaving one runner slot for the embedding."""
@@ -134,6 +175,17 @@ class IngestConfig(_Section):
         default_factory=list,
         description="Named sources beyond `sources` (types folder, s3, sql, mbox, maildir); see docs/sources.md.",
     )
+    hardlinks: Literal["allow", "refuse"] = Field(
+        "allow",
+        description="A source file with more than one hard link (it may also live in another tree): `allow` ingests "
+        "it, `refuse` quarantines it as `hardlink_refused`. Symbolic links are never followed out of a source.",
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders that a run's `sources` parameter (Prefect UI/API, `docmill run --source`) may name: a "
+        "folder outside every allowed root (and outside the configured folders) is refused. Empty: only the "
+        "configured `sources` and folder connectors.",
+    )
 
 
 class ExtractConfig(_Section):
@@ -149,13 +201,19 @@ class ExtractConfig(_Section):
     pdf_tables: bool = Field(
         True,
         description="Ruled PDF tables become one Markdown `table` element each (pymupdf `find_tables`, run only "
-        "on pages whose vector rules form a grid).",
+        "on pages whose vector rules form a grid; cells hold the page's own words, and a grid that would add, drop "
+        "or glue a word stays plain text).",
     )
     max_memory_mb: int = Field(
         6144,
         ge=0,
         description="Address-space limit per parser worker and per cleaning-and-chunking worker (0 = none); "
         "exceeding it: `too_large`.",
+    )
+    docx_comments: bool = Field(
+        True,
+        description="DOCX (and DOC) review comments become `comment` elements right after the paragraph they "
+        "annotate; false leaves them out of the text.",
     )
 
     def parser_options(self) -> dict[str, Any]:
@@ -165,6 +223,7 @@ class ExtractConfig(_Section):
             "ocr_languages": self.ocr_languages,
             "pdf_tables": self.pdf_tables,
             "timeout_s": self.timeout_s,
+            "docx_comments": self.docx_comments,
         }
 
 
@@ -226,7 +285,8 @@ class PiiConfig(_Section):
         "redact",
         description="redact: typed placeholders (`<EMAIL>`); hash: stable keyed pseudonyms (`<EMAIL:1a2b3c4d>`); "
         "flag: text kept, counts per type recorded (`pii` in the chunk payloads, run summary, manifest); "
-        "off: no detection.",
+        "off: no detection. redact and hash also apply to file, folder, archive-member and attachment names "
+        "everywhere outside the catalog (payloads, exports, cards) and to quarantine messages.",
     )
     types: list[PiiType] = Field(
         default_factory=lambda: list(PII_TYPES),
@@ -327,8 +387,13 @@ class EmbedConfig(_Section):
     models_dir: Path | None = Field(
         None, description="Cache of exported/quantised models; empty: <paths.data_dir>/models."
     )
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; empty: embedded store under data/qdrant.")
+    qdrant_url: str | None = Field(
+        None,
+        description="Qdrant server URL (no credentials: the API key comes from `qdrant_api_key_env`); empty: "
+        "embedded store under data/qdrant.",
+    )
     qdrant_api_key_env: str = Field("QDRANT_API_KEY", description="Environment variable holding the API key.")
+    _urls = field_validator("qdrant_url")(no_credentials)
     collection: str = Field("docmill", description="Qdrant collection name.")
     write_batch: int = Field(128, ge=1, description="Points per Qdrant upsert request.")
     cache_keep_runs: int = Field(
@@ -384,7 +449,11 @@ class ValidateConfig(_Section):
 class VersionConfig(_Section):
     dataset_name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Dataset folder name.")
     remote_name: str = Field("local", description="DVC remote name.")
-    remote_url: str = Field("data/dvc-remote", description="DVC remote: a local folder by default.")
+    remote_url: str = Field(
+        "",
+        description="DVC remote: a folder (empty: <paths.data_dir>/dvc-remote; a relative folder is resolved "
+        "against paths.data_dir) or `s3://bucket/prefix`. Never credentials: they are refused.",
+    )
     push: bool = Field(True, description="Push each new version to the DVC remote.")
     row_group_size: int = Field(5000, ge=100, description="Rows per Parquet row group (bounds memory).")
     remote_endpoint_url: str | None = Field(
@@ -393,6 +462,8 @@ class VersionConfig(_Section):
         "never go here: DVC reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) from the environment.",
     )
     remote_region: str | None = Field(None, description="Region of an `s3://` remote; empty: the SDK default.")
+
+    _urls = field_validator("remote_url", "remote_endpoint_url")(no_credentials)
 
     def remote_options(self) -> dict[str, str]:
         """DVC remote options besides the URL (no secrets: those stay in the environment)."""
@@ -410,6 +481,16 @@ class SnapshotConfig(_Section):
     )
     seed: int = Field(0, description="Default seed of the document -> split assignment.")
     push: bool = Field(True, description="Push each snapshot version to the DVC remote.")
+    license: str = Field(
+        "other",
+        description="Licence on each snapshot's dataset card (README.md `license`: a Hugging Face licence id such "
+        "as other, cc-by-4.0, apache-2.0).",
+    )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="Languages on each snapshot's dataset card (README.md `language`, ISO 639-1 codes); empty: "
+        "the languages detected in the snapshot's documents.",
+    )
 
 
 class OperationsConfig(_Section):

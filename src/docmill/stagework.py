@@ -251,12 +251,14 @@ def chunk_batch(settings: Settings, docs: list[Document]) -> StageResult[Chunk]:
 
 
 def enrich_batch(
-    settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile]
+    settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], pii_key: str | None
 ) -> StageResult[Chunk]:
-    """Attach location metadata and language to chunks."""
+    """Attach location metadata (names redacted like text, `pii_key` as in `redactor`) and language to chunks."""
     from docmill.language import detect_language
 
-    return _here(enrich.enrich(docs, chunks, {s.doc_id: s for s in sources}, settings.enrich, detect_language))
+    by_id = {s.doc_id: s for s in sources}
+    names = redactor(settings, pii_key)
+    return _here(enrich.enrich(docs, chunks, by_id, settings.enrich, detect_language, names))
 
 
 def embed_batch(settings: Settings, chunks: list[Chunk], known: dict[str, np.ndarray]) -> StageResult[Chunk]:

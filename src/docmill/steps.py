@@ -70,8 +70,11 @@ def reason(step: str, exc: BaseException) -> str:
 
 
 def failure(stage: str, step: str, who: Item, exc: BaseException) -> Reject:
-    """The reject of an item whose `step` raised `exc` (the message keeps the first 300 characters)."""
-    message = f"{step} raised {type(exc).__name__}: {exc}"[:300]
+    """The reject of an item whose `step` raised `exc`: the exception's class and position, never the text it
+    may quote from the document (`docmill.parsers.describe`)."""
+    from docmill.parsers import describe
+
+    message = f"{step} raised {describe(exc)}"[:300]
     return Reject(stage, reason(step, exc), message, who.doc_id, who.source_uri, who.chunk_id)
 
 
@@ -89,7 +92,8 @@ def attempt(stage: str, step: str, who: Item, work: Callable[[], R]) -> R | Fail
     except Exception as exc:
         if about_the_run(exc):
             raise
-        log.warning("%s failed on %s: %s: %s", step, who.label, type(exc).__name__, exc)
+        # logs leave the building: the document id (never a file name) and the exception's class only
+        log.warning("%s failed on document %s: %s", step, who.doc_id or "(not yet hashed)", type(exc).__name__)
         return Failure(failure(stage, step, who, exc))
 
 

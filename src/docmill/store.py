@@ -8,9 +8,10 @@ points while it is being replaced.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +41,19 @@ def point_payload(item: Chunk, run_id: str) -> dict[str, Any]:
         "token_count": item.token_count,
         "run_id": run_id,
     }
+
+
+_ROW_FIELDS = ("text", "doc_id", "chunk_id", "chunk_index", "char_start", "char_end", "page_start", "page_end")
+
+
+def row_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload `point_payload` gave a chunk, rebuilt from its dataset row (Parquet columns of a dataset
+    version: `metadata` as JSON, the chunk fields, and `run_id` when the version has it)."""
+    payload = {**json.loads(row["metadata"] or "{}"), **{k: row[k] for k in _ROW_FIELDS}}
+    payload["token_count"] = row["token_count"]
+    if row.get("run_id") is not None:
+        payload["run_id"] = row["run_id"]
+    return payload
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -226,6 +240,29 @@ class QdrantStore:
                 break
         self._delete_ids(stray)
         return len(stray)
+
+    @_reachable
+    def exists(self) -> bool:
+        """True when the collection exists."""
+        return bool(self.client.collection_exists(self.collection))
+
+    @_reachable
+    def drop(self) -> None:
+        """Delete the collection and its points."""
+        self.client.delete_collection(self.collection)
+
+    @_reachable
+    def upsert(self, ids: list[str], vectors: Any, payloads: list[dict[str, Any]]) -> None:
+        """Write points as given (ids, float32 vectors as rows of an array, payloads), `write_batch` at a time."""
+        from qdrant_client import models
+
+        for start in range(0, len(ids), self.write_batch):
+            end = start + self.write_batch
+            points = [
+                models.PointStruct(id=i, vector=_as_list(v), payload=p)
+                for i, v, p in zip(ids[start:end], vectors[start:end], payloads[start:end], strict=True)
+            ]
+            self.client.upsert(self.collection, points=points, wait=True)
 
     @_reachable
     def count(self) -> int:

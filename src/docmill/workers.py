@@ -166,7 +166,7 @@ class WorkerPool:
                 if worker.conn in ready:
                     yield key, self._receive(worker)
                 elif time.monotonic() - worker.started >= self.timeout_s:
-                    log.warning("%s timeout after %.0f s: %s", self.work.doing, self.timeout_s, worker.job[1])
+                    log.warning("%s timeout after %.0f s (job %s)", self.work.doing, self.timeout_s, worker.job[0])
                     self._replace(worker)
                     yield key, ParseError("timeout", f"{self.work.doing} took longer than {self.timeout_s:.0f} s")
 

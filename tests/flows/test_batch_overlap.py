@@ -130,10 +130,10 @@ def test_a_batch_that_fails_first_publishes_the_validated_batch_before_it(
 
     enrich = stagework.enrich_batch
 
-    def failing(settings: Any, docs: list[Any], chunks: list[Any], sources: list[Any]) -> Any:
+    def failing(settings: Any, docs: list[Any], chunks: list[Any], sources: list[Any], pii_key: Any) -> Any:
         if any(Path(s.path).name == "b.md" for s in sources):
             raise RuntimeError("enrich failed on b.md")
-        return enrich(settings, docs, chunks, sources)
+        return enrich(settings, docs, chunks, sources, pii_key)
 
     monkeypatch.setattr(stagework, "enrich_batch", failing)
     config = _corpus(tmp_path, models_dir)

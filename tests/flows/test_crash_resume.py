@@ -11,9 +11,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import yaml
 
 from docmill.audit import AuditLog
 from docmill.faults import POINTS
-from tests.helpers import comparable, qdrant_points
+from tests.helpers import audit_keyring, comparable, qdrant_points
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,7 +107,86 @@ def test_a_run_killed_at_any_point_is_finished_by_the_next(
             k: (payload.get(k), expected.get(k)) for k in payload if payload.get(k) != expected.get(k)
         }
     assert state == reference
-    assert AuditLog(tmp_path / "data" / "audit" / "audit.jsonl").verify()[1] is None
+    assert (
+        AuditLog(tmp_path / "data" / "audit" / "audit.jsonl", audit_keyring(tmp_path / "data")).verify().problem is None
+    )
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
     if point == "version":  # everything was published before the kill: nothing is embedded again
         assert summary["chunks_embedded"] == 0
+
+
+def _catalog_rows(data: Path, sql: str) -> list[tuple[Any, ...]]:
+    if not (data / "catalog.sqlite").exists():
+        return []
+    db = sqlite3.connect(data / "catalog.sqlite", timeout=30)
+    try:
+        return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # the tables are not created yet
+        return []
+    finally:
+        db.close()
+
+
+def test_a_run_killed_with_sigkill_is_recorded_crashed_by_the_next(
+    prefect_api: str, sample_corpus: Path, tmp_path: Path
+) -> None:
+    """`kill -9` of a real run process mid-run: it stays `running` until the next run, which finds the lock's
+    holder dead and records it `crashed` in the catalog, in `docmill status`, in the audit trail and in Prefect."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    shutil.copytree(sample_corpus, tmp_path / "inbox")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "paths": {"data_dir": str(tmp_path / "data")},
+                "pipeline": {"batch_size": 2},
+                "ingest": {"sources": [str(tmp_path / "inbox")]},
+                "version": {"remote_url": str(tmp_path / "remote")},
+            }
+        )
+    )
+    data = tmp_path / "data"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "COLUMNS": "250"}
+    with (tmp_path / "killed.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flows.pipeline", "--config", str(config)], cwd=ROOT, env=env, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 300
+            # killed once the run is recorded and its documents are listed: in the middle of its batches
+            while not _catalog_rows(data, "SELECT 1 FROM documents WHERE status='pending'") and proc.poll() is None:
+                assert time.monotonic() < deadline, "the run never listed its documents"
+                time.sleep(0.2)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=60) == -signal.SIGKILL
+    ((killed, status),) = _catalog_rows(data, "SELECT run_id, status FROM runs")
+    assert status == "running"
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(UUID(killed)).state.type == StateType.RUNNING
+    docmill = str(Path(sys.executable).with_name("docmill"))
+    before = subprocess.run([docmill, "status", "-c", str(config)], capture_output=True, text=True, env=env)
+    (line,) = [row for row in before.stdout.splitlines() if row.strip("│ ").startswith(killed)]
+    assert "process is gone" in line, before.stdout  # said before any run records it
+
+    resumed = _run(config, prefect_api)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    next_run = json.loads(resumed.stdout.strip().splitlines()[-1])["run_id"]
+    runs = dict(_catalog_rows(data, "SELECT run_id, status FROM runs"))
+    assert runs == {killed: "crashed", next_run: "completed"}
+    ((error,),) = _catalog_rows(data, f"SELECT json_extract(summary, '$.error') FROM runs WHERE run_id='{killed}'")
+    assert "died without finishing" in error and f"run {killed}, pid {proc.pid}" in error and next_run in error
+    status_out = subprocess.run([docmill, "status", "-c", str(config)], capture_output=True, text=True, env=env)
+    assert status_out.returncode == 0, status_out.stderr
+    (line,) = [row for row in status_out.stdout.splitlines() if row.strip("│ ").startswith(killed)]
+    assert "crashed" in line and "running" not in line, status_out.stdout
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(killed)).state
+        assert state.type == StateType.CRASHED and next_run in (state.message or ""), state
+        assert client.read_flow_run(UUID(next_run)).state.type == StateType.COMPLETED
+    crashed = AuditLog(data / "audit" / "audit.jsonl").show(event="run_crashed")
+    assert [(e["run_id"], e["found_by"]) for e in crashed] == [(killed, next_run)]

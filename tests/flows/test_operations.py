@@ -33,9 +33,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     docmill = str(Path(sys.executable).with_name("docmill"))
-    return subprocess.run([docmill, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run([docmill, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent to reap it has stopped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live processes of the process group `pgid` (the flow runs a serve process started, for instance)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +250,49 @@ def test_docmill_deploy_puts_the_same_deployment_on_a_process_work_pool(client: 
     assert deployment.entrypoint == "flows/pipeline.py:pipeline"
     assert deployment.schedules[0].schedule.cron == CRON and deployment.global_concurrency_limit.limit == 1
     assert any(step.get("prefect.deployments.steps.set_working_directory") for step in deployment.pull_steps or [])
+
+
+def test_the_demo_leaves_the_server_and_the_deployments_running_until_server_stop(tmp_path: Path) -> None:
+    """The real `docmill demo` (small corpus, free port, own data folder): afterwards the server and the serve
+    process run, the deployments carry the nightly schedule, the last lines say so; `docmill server stop` ends
+    both process groups."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    config = write_small_corpus(tmp_path)
+    settings = yaml.safe_load(config.read_text())
+    port = free_port()
+    settings["operations"] = {"server_port": port, "nightly_cron": CRON, "timezone": TZ}
+    config.write_text(yaml.safe_dump(settings))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    pids: dict[str, int] = {}
+    try:
+        demo = _cli("demo", "--config", str(config), env=env, timeout=900)
+        for name in ("server", "serve"):
+            pid_file = tmp_path / "data" / "prefect" / f"{name}.pid"
+            if pid_file.exists():
+                pids[name] = int(pid_file.read_text())
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        last = demo.stdout.strip().splitlines()[-3:]
+        assert "docmill server stop" in last[0], demo.stdout
+        assert f"pid {pids['server']}, UI http://127.0.0.1:{port} " in last[1], last
+        assert f"pid {pids['serve']}: deployments ingestion, snapshot registered" in last[2], last
+        assert CRON in last[2] and TZ in last[2]
+        assert all(_alive(pid) for pid in pids.values()), pids
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}), get_client(sync_client=True) as c:
+            nightly = c.read_deployment_by_name(DEPLOYMENT)
+            (schedule,) = nightly.schedules
+            assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (CRON, TZ, True)
+            assert nightly.parameters["params"]["config_path"] == str(config.resolve())
+            assert c.read_deployment_by_name("docmill-snapshot/snapshot").name == "snapshot"
+            (run,) = [r for r in c.read_flow_runs() if not r.state.is_scheduled()]  # the demo's own run
+            assert run.state.is_completed(), run.state
+    finally:
+        stopped = _cli("server", "stop", "--config", str(config), env=env)
+    assert "serve: stopped" in stopped.stdout and "server: stopped" in stopped.stdout, stopped.stdout
+    deadline = time.monotonic() + 30
+    while any(_group_members(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(_alive(pid) for pid in pids.values())
+    assert not [m for pid in pids.values() for m in _group_members(pid)], "a process of theirs outlived the stop"
+    assert not (tmp_path / "data" / "prefect" / "server.pid").exists()

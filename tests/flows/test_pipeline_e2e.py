@@ -3,13 +3,17 @@ bundled model, DVC and git, with outbound network blocked except loopback (tests
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from collections import Counter
@@ -23,9 +27,10 @@ import yaml
 from docmill.audit import AuditLog
 from docmill.datarepo import DataRepo
 from docmill.records import POINT_NAMESPACE
-from tests.helpers import comparable, qdrant_points
+from tests.helpers import audit_keyring, comparable, qdrant_points
 
 pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
 LINEAGE = {
     "doc_id",
     "chunk_id",
@@ -162,7 +167,7 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     assert qdrant_points(data) == points  # untouched: same ids, same payloads (still the first run's run_id)
 
     # every document of the first run has its `document_added` entry; quarantines carry their reason
-    audit = AuditLog(data / "audit" / "audit.jsonl")
+    audit = AuditLog(data / "audit" / "audit.jsonl", audit_keyring(data))
     added = {e["doc_id"] for e in audit.show(run=first["run_id"], event="document_added")}
     assert added == {r[0] for r in db.execute("SELECT doc_id FROM documents")}
     quarantined = {e["reason"] for e in audit.show(run=first["run_id"], event="document_quarantined")}
@@ -242,7 +247,7 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     assert [e["doc_id"] for e in third_events if e["event"] == "document_added"] == [notice_doc]
     events = Counter(e["event"] for e in third_events)
     assert events["run_started"] == events["run_finished"] == events["dataset_version_created"] == 1
-    assert audit.verify()[1] is None
+    assert audit.verify().problem is None
 
     # Qdrant now holds exactly what a from-scratch run over the final files produces
     scratch = e2e["root"] / "scratch"
@@ -302,7 +307,13 @@ def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tm
     run = subprocess.run([docmill, "run", "-c", str(tmp_path / "c.yaml")], capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "dataset version" in run.stdout and "default@v1" in run.stdout
-    assert "extract/corrupt_pdf: 1" in run.stdout and "http://127.0.0.1:4200" in run.stdout
+    assert re.search(r"\bdataset\W+default@v1 \(new version\), \d+ rows", run.stdout), "the tag names the dataset once"
+    ui = prefect_api.removesuffix("/api")  # the harness's server, on a port of its own: the real address
+    assert "extract/corrupt_pdf: 1" in run.stdout
+    shown = re.search(r"Prefect UI\s*│\s*(\S+)", run.stdout)
+    assert shown and shown.group(1) == ui, run.stdout
+    assert ":4200" not in run.stdout
+    _check_metrics_match_the_run_summary(tmp_path / "data", run.stdout)
     status = subprocess.run(
         [docmill, "status", "-c", str(tmp_path / "c.yaml")], capture_output=True, text=True, env=env, check=True
     )
@@ -315,6 +326,7 @@ def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tm
         check=True,
     )
     assert "corrupt_pdf" in listing.stdout and "too_short" in listing.stdout
+    _check_quarantine_listing(docmill, tmp_path / "c.yaml", env)
 
     def audit(*args: str) -> subprocess.CompletedProcess[str]:
         command = [docmill, "audit", *args, "-c", str(tmp_path / "c.yaml")]
@@ -350,3 +362,96 @@ def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tm
     log.write_text("".join(lines[:2] + lines[3:]))  # remove the third entry
     broken = audit("verify")
     assert broken.returncode == 1 and "line 3 (seq 4)" in broken.stdout
+
+
+def _check_metrics_match_the_run_summary(data: Path, printed: str) -> None:
+    """The Prometheus text file the run wrote parses with prometheus_client and says what the run summary says."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    db = _db(data)
+    summary = json.loads(db.execute("SELECT summary FROM runs WHERE status='completed'").fetchone()[0])
+    db.close()
+    assert summary["metrics_file"] == str((data / "metrics" / "docmill.prom").resolve())
+    assert re.search(rf"metrics\s*│ {re.escape(summary['metrics_file'])} ", printed), printed
+    text = (data / "metrics" / "docmill.prom").read_text()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(f"docmill_{name}", tuple(sorted(labels.items())))]
+
+    documents = summary["documents"]
+    statuses = {k: v for k, v in documents.items() if k not in {"sources", "chunks"}}
+    assert statuses["embedded"] > 0 and statuses["quarantined"] > 0
+    for status, count in statuses.items():
+        assert value("documents", status=status) == count
+    assert value("sources") == documents["sources"]
+    assert value("chunks") == documents["chunks"] == value("qdrant_points") == summary["points"]
+    ingest = summary["ingest"]
+    assert value("last_run_files", change="listed") == ingest["listed"] > 0
+    assert value("last_run_files", change="new") == ingest["new"]
+    assert value("last_run_files", change="deleted") == ingest.get("sources_deleted", 0)
+    assert value("last_run_chunks", source="embedded") == summary["chunks_embedded"] > 0
+    assert value("last_run_chunks", source="reused") == summary["chunks_cached"]
+    for stage, stats in summary["stages"].items():
+        assert value("last_run_stage_seconds", stage=stage) == round(stats["seconds"], 2)
+        assert f"{stage} {stats['seconds']:.1f}" in printed  # the summary table prints the same numbers
+    assert value("last_run_documents_per_second") == summary["throughput"]["documents_per_second"] > 0
+    assert value("last_run_chunks_per_second") == summary["throughput"]["chunks_per_second"] > 0
+    assert set(summary["reject_rates"]) == {"extracted", "cleaned", "chunks"}
+    for contract, rate in summary["reject_rates"].items():
+        assert value("last_run_reject_ratio", contract=contract) == rate
+    for key, count in summary["quarantine"].items():
+        stage, reason = key.split("/", 1)
+        assert value("quarantined_documents", stage=stage, reason=reason) == count
+    assert value("quarantined_documents", stage="extract", reason="corrupt_pdf") == 1
+    for kind, count in summary["pii"].items():
+        assert value("last_run_pii_found", type=kind) == count
+    assert summary["pii"], "the sample corpus holds PII: the metric must show it"
+    tag = summary["dataset_tag"]
+    assert value("dataset_info", dataset="default", version=summary["dataset_version"], tag=tag) == 1
+    assert value("dataset_rows", dataset="default") == summary["dataset_rows"]
+    assert value("last_run_info", run_id=summary["run_id"], outcome="completed") == 1
+    assert value("last_run_success") == 1 and value("runs_total", outcome="completed") == 1
+    assert value("chunks_embedded_total") == summary["chunks_embedded"]
+    assert abs(value("last_run_timestamp_seconds") - time.time()) < 600
+    assert value("last_run_duration_seconds") == summary["seconds"]
+    assert not list((data / "metrics").glob("*.prom.*")), "no temporary file left beside it"
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    queried = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"docmill_\w+", t["expr"])}
+    written = {name for name, _ in samples}
+    assert queried and queried <= written, queried - written  # the dashboard asks for what the file holds
+
+
+def _check_quarantine_listing(docmill: str, config: Path, env: dict[str, str]) -> None:
+    """Totals first, then a bounded page of rows by file name; filters; full URIs in --json and --csv."""
+
+    def listing(*args: str) -> str:
+        done = subprocess.run(
+            [docmill, "quarantine", "list", "-c", str(config), *args], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    full = json.loads(listing("--json"))
+    total = full["total"]
+    assert (
+        total == len(full["rows"]) >= 2
+        and sum(c["documents"] + c["chunks"] + c["parts"] for c in full["counts"]) == total
+    )
+    assert all(r["source_uri"].startswith("file://") for r in full["rows"] if r["source_uri"])
+    short = listing("--limit", "1")
+    assert short.index("quarantine by reason") < short.index("corrupt_pdf")
+    assert f"{total} rows; 1 shown, {total - 1} more" in short
+    assert "file://" not in short and "corrupt.pdf" in listing("--reason", "corrupt")
+    pdfs = json.loads(listing("--json", "--type", "PDF"))["rows"]
+    assert pdfs and all(r["file"].lower().endswith(".pdf") for r in pdfs)
+    assert len(pdfs) < total
+    one = json.loads(listing("--json", "--path", "*/corrupt.pdf"))
+    assert [r["reason"] for r in one["rows"]] == ["corrupt_pdf"] and one["counts"][0]["documents"] == 1
+    assert json.loads(listing("--json", "--path", "/nowhere/*"))["total"] == 0
+    rows = list(csv.DictReader(io.StringIO(listing("--csv", "--stage", "extract"))))
+    assert rows and all(r["stage"] == "extract" and r["source_uri"].startswith("file://") for r in rows)

@@ -88,6 +88,10 @@ def test_outage_retries_then_one_line_failure_then_the_next_run_completes(
     statuses = Counter(r[0] for r in db.execute("SELECT status FROM documents"))
     assert statuses["embedded"] == 0 and statuses["pending"] >= 2, statuses  # nothing half-published
     assert [r[0] for r in db.execute("SELECT status FROM runs")] == ["failed"]
+    failed = _metrics(tmp_path / "data")  # a failed run writes its outcome and the catalog's counts
+    assert failed["docmill_last_run_success"] == 0 and failed["docmill_runs_total", ("outcome", "failed")] == 1
+    assert failed["docmill_documents", ("status", "pending")] == statuses["pending"]
+    assert not [k for k in failed if k[0] == "docmill_last_run_stage_seconds"]  # no half numbers of a failed run
 
     summary = module.pipeline(params=PipelineParams(config_path=str(config)))  # Qdrant back (embedded here)
     points = qdrant_points(tmp_path / "data")
@@ -99,3 +103,19 @@ def test_outage_retries_then_one_line_failure_then_the_next_run_completes(
     assert all(word in texts for word in ("alpha", "beta", "gamma"))  # no gaps
     assert Counter(r[0] for r in db.execute("SELECT status FROM runs")) == {"failed": 1, "completed": 1}
     db.close()
+    after = _metrics(tmp_path / "data")
+    assert after["docmill_last_run_success"] == 1 and after["docmill_runs_total", ("outcome", "failed")] == 1
+    assert after["docmill_runs_total", ("outcome", "completed")] == 1
+    assert after["docmill_last_run_info", ("outcome", "completed"), ("run_id", summary["run_id"])] == 1
+
+
+def _metrics(data: Path) -> dict[object, float]:
+    """The metrics file as {name or (name, *sorted label pairs): value}, read by prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = (data / "metrics" / "docmill.prom").read_text()
+    return {
+        ((s.name, *sorted(s.labels.items())) if s.labels else s.name): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }

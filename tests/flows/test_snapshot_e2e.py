@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from docmill.audit import AuditLog
 from docmill.cli import app
+from tests.helpers import audit_keyring, qdrant_records
 
 pytestmark = pytest.mark.e2e
 FILES = {
@@ -83,7 +84,7 @@ def world(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
                 "ingest": {"sources": [str(inbox)]},
                 "enrich": {"rules": [{"pattern": "**/finance/**", "department": "finance"}]},
                 "version": {"remote_url": str(root / "remote"), "dataset_name": "pipeline"},
-                "snapshot": {"splits": {"train": 0.5, "eval": 0.5}, "seed": 7},
+                "snapshot": {"splits": {"train": 0.5, "eval": 0.5}, "seed": 7, "license": "cc-by-sa-4.0"},
             }
         )
     )
@@ -91,6 +92,7 @@ def world(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
     pipeline(config_path=str(config))
     chunks_v1 = _chunks_by_uri(data)
+    points_v1 = qdrant_records(data)  # the collection as the first run left it (ids, vectors, payloads)
     params = SnapshotParams(name="ft", config_path=str(config), splits={"train": 0.5, "eval": 0.5}, seed=7)
     v1 = snapshot_flow(params)
     files_v1 = _tree_hashes(data / "datasets" / "ft")
@@ -110,6 +112,7 @@ def world(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "v2": v2,
         "files_v1": files_v1,
         "chunks_v1": chunks_v1,
+        "points_v1": points_v1,
         "chunks_v2": _chunks_by_uri(data),
     }
 
@@ -161,7 +164,7 @@ def test_registry_answers_both_directions(world: dict[str, Any], tmp_path: Path)
     metrics = tmp_path / "metrics.json"
     metrics.write_text('{"eval_loss": 1.25}')
     config = world["config"]
-    log = AuditLog(world["data"] / "audit/audit.jsonl")
+    log = AuditLog(world["data"] / "audit/audit.jsonl", audit_keyring(world["data"]))
     recorded_before = len([e for e in log.entries() if e["event"] == "training_recorded"])
     for model, dataset, run, extra in (
         ("llama-ft", "ft@v1", "r1", ["--params", str(params)]),
@@ -180,7 +183,7 @@ def test_registry_answers_both_directions(world: dict[str, Any], tmp_path: Path)
     tracked = subprocess.run(["git", "-C", str(repo), "ls-files", "trainings"], capture_output=True, text=True).stdout
     assert len(tracked.split()) == 3, "every record is committed in the data repository"
     assert len([e for e in log.entries() if e["event"] == "training_recorded"]) == recorded_before + 3
-    assert log.verify()[1] is None
+    assert log.verify().problem is None
 
 
 def test_splits_are_deterministic_and_leak_free(world: dict[str, Any]) -> None:
@@ -207,6 +210,11 @@ def test_filters_select_by_source_and_department(world: dict[str, Any]) -> None:
     assert shown["departments"] == {"finance": 1} and shown["excluded_chunks"]["source"] >= 3
     assert shown["pii"] == {"email": 1}
     assert shown["quarantine"] == {} and shown["dedup"] == {}, "rejects of other sources are not this dataset's"
+    folder = world["data"] / "datasets" / "ft-finance"
+    card, page = (folder / "README.md").read_text(), (folder / "card.html").read_text()
+    for heading in ("Duplicates removed", "Quarantine by reason"):  # nothing to list says so
+        assert f"## {heading}\n\n| | |\n|---|---|\n| none |  |\n" in card
+        assert f"<h2>{heading}</h2><table>\n<tr><td>none</td><td></td></tr>" in page
 
 
 def test_exports_load_with_hf_datasets(world: dict[str, Any], tmp_path: Path) -> None:
@@ -227,6 +235,15 @@ def test_exports_load_with_hf_datasets(world: dict[str, Any], tmp_path: Path) ->
         else:
             first = next(iter(loaded.values()))[0]
             assert len(first["embedding"]) == manifest["embedding_dimension"] == 384
+    card = (folder / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "cc-by-sa-4.0", "the flow's run takes the config's licence"
+    assert meta["language"] == ["en"], "no languages configured: the documents' detected languages"
+    assert "## Chunks left out by the filters\n\n| | |\n|---|---|\n| none |  |\n" in card, "no filter: none"
+    folder_loaded = load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))  # through the folder's README.md card
+    assert sorted(folder_loaded) == ["train", "validation"]
+    assert folder_loaded["validation"].num_rows == manifest["splits"]["eval"]["chunks"]
+    assert folder_loaded["train"].column_names == manifest["columns"]["parquet"]
 
 
 def test_card_renders_in_chromium_with_the_manifest_numbers(world: dict[str, Any], tmp_path: Path) -> None:
@@ -270,3 +287,39 @@ def test_card_renders_in_chromium_with_the_manifest_numbers(world: dict[str, Any
         "the planted duplicate and empty file"
     )
     assert "mistral-ft" in trainings and "llama-ft" in trainings
+
+
+def test_index_restore_brings_back_the_v1_collection_next_to_the_live_one(world: dict[str, Any]) -> None:
+    from qdrant_client import QdrantClient
+
+    config, data, before = world["config"], world["data"], world["points_v1"]
+    out = _cli(config, "index", "restore", "ft@v1", "--collection", "ft-v1").output
+    assert "ft@v1" in out and "ft-v1" in out and "run_id" not in out
+    assert qdrant_records(data, "ft-v1") == before, "same point ids, vectors (exact) and payloads as at v1"
+    live = qdrant_records(data)
+    assert live != before and set(live) - set(before), "the live collection holds v2 and stays as it is"
+    out = _cli(config, "index", "restore", "pipeline@v1").output  # the pipeline's own dataset, default name
+    assert "docmill-pipeline-v1" in out and "without run_id" in out
+    pipeline_v1 = qdrant_records(data, "docmill-pipeline-v1")
+    assert {i: (v, {k: x for k, x in p.items() if k != "run_id"}) for i, (v, p) in before.items()} == pipeline_v1
+    gone = next(i for i, (_, p) in before.items() if p["source_uri"].endswith("notes/old.txt"))
+    assert gone not in live
+    client = QdrantClient(path=str(data / "qdrant"))
+    try:
+        hits = client.query_points("ft-v1", query=before[gone][0], limit=3, with_payload=True).points
+    finally:
+        client.close()
+    assert str(hits[0].id) == gone and hits[0].score > 0.999, "the old chunk is found by its vector in the restore"
+    again = CliRunner().invoke(app, ["index", "restore", "ft@v1", "--collection", "ft-v1", "--config", str(config)])
+    assert again.exit_code == 1 and "exists" in again.output and "--replace" in again.output
+    _cli(config, "index", "restore", "ft@v1", "--collection", "ft-v1", "--replace")
+    assert qdrant_records(data, "ft-v1") == before
+    live_name = CliRunner().invoke(app, ["index", "restore", "ft@v1", "--collection", "docmill", "-c", str(config)])
+    assert live_name.exit_code == 1 and "live collection" in live_name.output
+    assert qdrant_records(data) == live
+    events = [e for e in AuditLog(data / "audit/audit.jsonl").entries() if e["event"] == "index_restored"]
+    assert [(e["tag"], e["collection"], e["points"]) for e in events] == [
+        ("ft@v1", "ft-v1", len(before)),
+        ("pipeline@v1", "docmill-pipeline-v1", len(before)),
+        ("ft@v1", "ft-v1", len(before)),
+    ]

@@ -130,19 +130,21 @@ def _shared_embedder(embedder: Any) -> None:
     _SHARED["embedder"] = embedder
 
 
-def runtime(data: Path, run_id: str, connectors: list[dict[str, Any]]) -> Runtime:
-    """A Runtime over `data` ingesting only `connectors` (no folder sources)."""
-    ingest = IngestConfig.model_validate({"sources": [], "connectors": connectors})
+def runtime(data: Path, run_id: str, connectors: list[dict[str, Any]], **options: Any) -> Runtime:
+    """A Runtime over `data` ingesting only `connectors` (no folder sources), with other ingest `options`."""
+    ingest = IngestConfig.model_validate({"sources": [], "connectors": connectors, **options})
     rt = Runtime(Settings(paths=PathsConfig(data_dir=data), ingest=ingest), run_id)
     rt.__dict__.update(_SHARED)  # the cached_property slot
     return rt
 
 
-def ingest_run(data: Path, run_id: str, connectors: list[dict[str, Any]]) -> tuple[Runtime, dict[str, float]]:
+def ingest_run(
+    data: Path, run_id: str, connectors: list[dict[str, Any]], **options: Any
+) -> tuple[Runtime, dict[str, float]]:
     """The flow's ingest task body (no Prefect run) over `connectors`."""
     from flows.pipeline import ingest_task
 
-    rt = runtime(data, run_id, connectors)
+    rt = runtime(data, run_id, connectors, **options)
     return rt, ingest_task.fn(rt)
 
 

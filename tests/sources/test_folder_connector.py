@@ -87,3 +87,85 @@ def test_unreadable_file_is_permission_denied_for_an_unprivileged_reader() -> No
         assert result["rejects"] == [["permission_denied", (root / "closed.txt").as_uri()]]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_hard_links_follow_the_policy(tmp_path: Path) -> None:
+    """`ingest.hardlinks: refuse` quarantines a file with several links; `allow` (the default) ingests it."""
+    root, elsewhere = tmp_path / "share", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "contract.txt").write_bytes(TEXT)
+    os.link(elsewhere / "contract.txt", root / "contract.txt")
+    share = [{"name": "share", "type": "folder", "path": str(root)}]
+    rt, stats = ingest_run(tmp_path / "refuse", "r1", share, hardlinks="refuse")
+    assert stats.get("new", 0) == 0
+    assert [(q["reason"], q["source_uri"]) for q in rt.catalog.quarantine()] == [
+        ("hardlink_refused", (root / "contract.txt").as_uri())
+    ]
+    rt, stats = ingest_run(tmp_path / "allow", "r1", share)
+    assert stats["new"] == 1 and not rt.catalog.quarantine()
+
+
+def test_a_folder_swapped_for_a_link_after_listing_is_not_walked_through(tmp_path: Path) -> None:
+    """The fd walk refuses a link anywhere on the path, not only as the last part."""
+    from docmill.sources import staging
+
+    root, outside = tmp_path / "share", tmp_path / "outside"
+    (root / "hr").mkdir(parents=True)
+    outside.mkdir()
+    (root / "hr" / "memo.txt").write_bytes(TEXT)
+    (outside / "memo.txt").write_bytes(b"outside the share")
+    source = FolderSource(root, ["**/*"], [])
+    items = list(source.list())
+    shutil.rmtree(root / "hr")
+    (root / "hr").symlink_to(outside, target_is_directory=True)
+    staged = staging.stage(source, items, {}, tmp_path / "fetched")
+    assert not staged.items and [r.reason for r in staged.rejects] == ["symlink_escape"]
+    assert not (tmp_path / "fetched").exists() or not any((tmp_path / "fetched").rglob("memo.txt"))
+
+
+def test_dry_run_never_blocks_on_a_fifo_swapped_in_after_listing(tmp_path: Path) -> None:
+    import threading
+
+    from docmill import dryrun
+    from docmill.settings import IngestConfig, PathsConfig, Settings
+
+    root = tmp_path / "share"
+    root.mkdir()
+    (root / "notes.txt").write_bytes(TEXT)
+    settings = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), ingest=IngestConfig(sources=[root]))
+    listing = FolderSource.list_items
+
+    def swapping(self: FolderSource):  # type: ignore[no-untyped-def]
+        for entry in listing(self):
+            (root / "notes.txt").unlink()
+            os.mkfifo(root / "notes.txt")  # a reader that opens it blocks until a writer comes
+            yield entry
+
+    out: dict[str, object] = {}
+    FolderSource.list_items = swapping  # type: ignore[method-assign]
+    try:
+        worker = threading.Thread(target=lambda: out.update(dryrun.plan(settings)), daemon=True)
+        worker.start()
+        worker.join(30)
+    finally:
+        FolderSource.list_items = listing  # type: ignore[method-assign]
+    assert not worker.is_alive(), "the dry run blocked opening a FIFO"
+    assert out["counts"]["unreadable"] == 1  # type: ignore[index]
+
+
+def test_private_copies_keep_the_extension_of_long_and_undecodable_names(tmp_path: Path) -> None:
+    from docmill.sources import staging
+    from docmill.stages.ingest import ingest
+
+    root = tmp_path / "share"
+    root.mkdir()
+    names = [b"m" * 240 + b".txt", b"bad\xff\xfename.txt"]
+    for name in names:
+        Path(os.fsdecode(bytes(root) + b"/" + name)).write_bytes(TEXT)
+    source = FolderSource(root, ["**/*"], [])
+    staged = staging.stage(source, list(source.list()), {}, tmp_path / "fetched")
+    records = ingest(staged.items, lambda uri: None, staged.hasher).records
+    assert sorted(s.extension for s, _ in records) == [".txt", ".txt"]
+    assert all(Path(s.path).read_bytes() == TEXT and str(tmp_path / "fetched") in s.path for s, _ in records)
+    assert root.as_uri() + "/bad%FF%FEname.txt" in {s.source_uri for s, _ in records}

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from docmill.records import Document, Element
 from docmill.settings import CleanConfig
-from docmill.stages.clean import SEPARATOR, clean, clean_text
+from docmill.stages.clean import SEPARATOR, clean, clean_document, clean_text
 from tests.helpers import extracted
 
 
@@ -47,3 +47,48 @@ def test_near_empty_documents_are_rejected_with_their_size() -> None:
     result = clean([_doc("a", "ok")], CleanConfig(min_chars=20), lambda h: None)
     assert not result.records
     assert result.rejects[0].reason == "too_short" and "2 non-space characters" in result.rejects[0].message
+
+
+def test_separators_become_whitespace_instead_of_gluing_words() -> None:
+    config = CleanConfig()
+    # a vertical tab is PowerPoint's line break; form feeds, ASCII record/unit separators and Unicode line and
+    # paragraph separators separate words too
+    assert clean_text("X-Library\x0bThe catalogue", config) == "X-Library\nThe catalogue"
+    assert clean_text("end of page\x0cnext page", config) == "end of page\nnext page"
+    assert clean_text("field\x1fvalue\x1erecord\x1dgroup\x1cfile", config) == "field value\nrecord\ngroup\nfile"
+    assert clean_text("one\u2028two\u2029three", config) == "one\ntwo\n\nthree"
+
+
+def test_header_footer_removal_keeps_docx_body_list_items(tmp_path: Path) -> None:
+    import docx
+    from docx.enum.text import WD_BREAK
+
+    from docmill.parsers import parse_file
+
+    document = docx.Document()
+    document.sections[0].header.paragraphs[0].text = "Running header of the handbook"
+    steps = ["Check the fire exits", "Report hazards to the safety officer"]
+    for page in range(1, 5):
+        for step in steps:  # every page opens with the same checklist: body text, not a running header
+            document.add_paragraph(step, style="List Bullet")
+        body = document.add_paragraph(f"Section {page} explains the procedure for floor {page} in detail.")
+        if page < 4:
+            body.add_run().add_break(WD_BREAK.PAGE)
+    document.save(str(tmp_path / "handbook.docx"))
+    parsed = parse_file(tmp_path / "handbook.docx", ".docx")
+    doc = Document("d" * 64, "file:///handbook.docx", "docx", parsed.elements)
+    cleaned = clean_document(doc, CleanConfig())
+    for step in steps:
+        assert cleaned.text.count(step) == 4, cleaned.text
+
+
+def test_header_footer_removal_runs_on_fixed_layout_pages_without_positions() -> None:
+    from docmill.boilerplate import strip_headers_footers
+
+    bodies = ["Minutes of the board.", "Budget for next year.", "Hiring plan.", "Open questions."]
+    pages = [[Element("ACME scan header", page=n), Element(bodies[n - 1], page=n)] for n in range(1, 5)]
+    elements = [e for page in pages for e in page]
+    kept, removed = strip_headers_footers(elements, CleanConfig(), fixed_layout=True)
+    assert removed == 4 and all("ACME" not in e.text for e in kept)
+    flowing = [Element(e.text, page=e.page) for e in elements]
+    assert strip_headers_footers(flowing, CleanConfig())[1] == 0  # no layout evidence: nothing removed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import re
 import shutil
 import zipfile
 import zlib
@@ -29,6 +30,38 @@ class ParseError(Exception):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+_QUOTED = re.compile(r"""'[^'\n]*'|"[^"\n]*"|`[^`\n]*`|«[^»\n]*»""")
+
+
+def scrub(text: str, limit: int = 200) -> str:
+    """A library's error text without what it quotes (libraries quote the document's text they choke on): the
+    first line, quoted spans replaced by `'…'`, at most `limit` characters."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return _QUOTED.sub("'…'", first)[:limit]
+
+
+def describe(exc: BaseException) -> str:
+    """A parser exception as its class and position, never the document's text: `YAMLError at line 3 column
+    7: mapping values are not allowed here`. The position comes from the exception's mark, `lineno`/`colno` or
+    `position`; the detail is the library's problem statement with quoted text removed (`scrub`)."""
+    name = type(exc).__name__
+    mark = getattr(exc, "problem_mark", None)  # PyYAML: its str() quotes the offending lines
+    if mark is not None:
+        line, column = mark.line + 1, mark.column + 1
+    else:
+        line = getattr(exc, "lineno", None)
+        column = getattr(exc, "colno", None) or (getattr(exc, "position", None) or (None, None))[1]
+    where = f" at line {line}" + (f" column {column}" if column else "") if line else ""
+    detail = getattr(exc, "problem", None) or getattr(exc, "msg", None) if mark is not None else None
+    log = getattr(exc, "error_log", None)  # lxml: the libxml2 error type, not its message (which names tags)
+    if log is not None and getattr(log, "last_error", None) is not None:
+        detail = log.last_error.type_name
+    if detail is None:
+        detail = getattr(exc, "msg", None) if isinstance(getattr(exc, "msg", None), str) else str(exc)
+    text = scrub(str(detail))
+    return f"{name}{where}: {text}" if text else f"{name}{where}"
 
 
 @dataclass(slots=True)
@@ -65,14 +98,35 @@ PARSERS: dict[str, str] = {
     ".rst": "structured:parse_markup",
     ".org": "structured:parse_markup",
     ".docx": "word:parse_docx",
-    ".pptx": "office:parse_with_unstructured",
-    ".xlsx": "office:parse_with_unstructured",
+    ".pptx": "slides:parse_pptx",
+    ".xlsx": "sheets:parse_xlsx",
     ".html": "office:parse_with_unstructured",
     ".eml": "office:parse_with_unstructured",
     ".msg": "office:parse_with_unstructured",
     ".rtf": "convert:parse_with_pandoc",
     ".odt": "convert:parse_with_pandoc",
-    ".epub": "convert:parse_with_pandoc",
+    ".ods": "odf:parse_ods",
+    ".odp": "odf:parse_odp",
+    ".epub": "markup:parse_markup",
+    ".tex": "markup:parse_markup",
+    ".latex": "markup:parse_markup",
+    ".nxml": "markup:parse_markup",
+    ".jats": "markup:parse_markup",
+    ".dbk": "markup:parse_markup",
+    ".docbook": "markup:parse_markup",
+    ".fb2": "markup:parse_markup",
+    ".opml": "markup:parse_markup",
+    ".adoc": "markup:parse_markup",
+    ".asciidoc": "markup:parse_markup",
+    ".wiki": "markup:parse_markup",
+    ".mediawiki": "markup:parse_markup",
+    ".textile": "markup:parse_markup",
+    ".typ": "markup:parse_markup",
+    ".ipynb": "notebook:parse_notebook",
+    ".vtt": "captions:parse_captions",
+    ".srt": "captions:parse_captions",
+    ".rss": "feed:parse_feed",
+    ".atom": "feed:parse_feed",
     ".png": "ocr:parse_image",
     ".jpg": "ocr:parse_image",
     ".tiff": "ocr:parse_image",
@@ -82,7 +136,7 @@ PARSERS: dict[str, str] = {
     ".heic": "ocr:parse_image",
     ".doc": "",
     ".ppt": "",
-    ".xls": "",
+    ".xls": "sheets:parse_xls",
 }
 
 

@@ -7,7 +7,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, scrub
 from docmill.parsers.text import markdown_elements
 
 _PANDOC_FORMATS = {".rtf": "rtf", ".odt": "odt", ".epub": "epub"}
@@ -30,7 +30,7 @@ def parse_with_pandoc(path: Path, ext: str = "") -> Parsed:
         check=False,
     )
     if proc.returncode != 0:
-        raise ParseError(f"corrupt_{ext.lstrip('.')}", proc.stderr.decode(errors="replace")[:300])
+        raise ParseError(f"corrupt_{ext.lstrip('.')}", scrub(proc.stderr.decode(errors="replace")))
     elements = [e for e in markdown_elements(proc.stdout.decode("utf-8", errors="replace")) if e.text.strip()]
     if not elements:
         raise ParseError("empty", "pandoc found no text")

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe, scrub
 from docmill.records import Element
 
 
@@ -51,7 +51,7 @@ def ocr_png(png: bytes, languages: str | None = None) -> OcrPage:
         env={**os.environ, "OMP_THREAD_LIMIT": "1"},
     )
     if proc.returncode != 0:
-        raise ParseError("ocr_failed", proc.stderr.decode(errors="replace")[:300])
+        raise ParseError("ocr_failed", scrub(proc.stderr.decode(errors="replace")))
     paragraphs: dict[tuple[str, str], list[str]] = {}
     confidences: list[float] = []
     for line in proc.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
@@ -84,7 +84,7 @@ def parse_image(path: Path, ext: str = "") -> Parsed:
         image = Image.open(path)
         frames = getattr(image, "n_frames", 1)
     except (UnidentifiedImageError, OSError) as exc:
-        raise ParseError("corrupt_image", str(exc)[:300]) from exc
+        raise ParseError("corrupt_image", describe(exc)) from exc
     elements: list[Element] = []
     confidences: dict[int, float] = {}
     for number in range(frames):

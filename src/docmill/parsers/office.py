@@ -1,17 +1,21 @@
-"""Office, HTML and e-mail parsing through unstructured's partitioners (offline: see scripts/install.sh)."""
+"""HTML and e-mail parsing through unstructured's partitioners (offline: see scripts/install.sh), the
+OOXML container check shared by the DOCX/PPTX/XLSX parsers, and DOC/PPT through LibreOffice."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe, scrub
+from docmill.parsers.tables import html_table_markdown
 from docmill.records import Element
 
 _KINDS = {
@@ -27,22 +31,12 @@ _ZIP_FORMATS = {".docx", ".pptx", ".xlsx"}
 
 
 def _partition(path: Path, ext: str) -> list[Any]:
-    if ext == ".docx":
-        from unstructured.partition.docx import partition_docx
-
-        return partition_docx(filename=str(path))
-    if ext == ".pptx":
-        from unstructured.partition.pptx import partition_pptx
-
-        return partition_pptx(filename=str(path), include_slide_notes=True)
-    if ext == ".xlsx":
-        from unstructured.partition.xlsx import partition_xlsx
-
-        return partition_xlsx(filename=str(path))
     if ext == ".html":
         from unstructured.partition.html import partition_html
 
-        return partition_html(filename=str(path))
+        from docmill.parsers.html import prepared_html  # alt text, figures, deep nesting: see its docstring
+
+        return partition_html(text=prepared_html(path))
     if ext == ".eml":
         from unstructured.partition.email import partition_email
 
@@ -100,14 +94,15 @@ def _check_mail_encryption(path: Path, ext: str) -> None:
 
 def _element(raw: Any) -> Element | None:
     kind = _KINDS.get(raw.category, "text")
-    text = (raw.metadata.text_as_html if kind == "table" and raw.metadata.text_as_html else str(raw)).strip()
+    html = raw.metadata.text_as_html if kind == "table" else None
+    text = (html_table_markdown(html) if html else "") or str(raw).strip()
     if not kind or not text:
         return None
-    return Element(text, kind, page=raw.metadata.page_number)
+    return Element(text, kind, page=raw.metadata.page_number, html=html or None)
 
 
 def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
-    """Partition a DOCX/PPTX/XLSX/HTML/EML/MSG file (e-mail attachments are documents of their own, see
+    """Partition an HTML/EML/MSG file; tables come out as Markdown (e-mail attachments are documents of their own, see
     `docmill.containers`).
 
     Raises:
@@ -128,27 +123,21 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
             if isinstance(exc, (zipfile.BadZipFile, KeyError))
             else f"parse_failed:{type(exc).__name__}"
         )
-        raise ParseError(code, str(exc)[:500]) from exc
-    elements = []
-    sheets: list[str] = []
-    for raw in raw_elements:
-        sheet = getattr(raw.metadata, "page_name", None) if ext == ".xlsx" else None
-        if sheet and (not sheets or sheets[-1] != sheet):  # a sheet's name heads its tables
-            sheets.append(sheet)
-            elements.append(Element(f"Sheet: {sheet}", "title", page=raw.metadata.page_number))
-        element = _element(raw)
-        if element is not None:
-            elements.append(element)
-    if not any(e.kind != "title" or not e.text.startswith("Sheet: ") for e in elements):
+        raise ParseError(code, describe(exc)) from exc
+    elements = [e for e in (_element(raw) for raw in raw_elements) if e is not None]
+    if not elements:
         raise ParseError("empty", "the partitioner found no text")
+    if ext in (".eml", ".msg"):
+        from docmill.parsers.mail import header_element  # From/To/Date/Subject lead the text
+
+        header = header_element(path, ext, raw_elements[0].metadata)
+        elements[:0] = [header] if header else []
     metadata: dict[str, Any] = {}
     first = raw_elements[0].metadata
     for key in ("last_modified", "sent_from", "sent_to", "subject", "languages"):
         value = getattr(first, key, None)
         if value:
             metadata[key] = value
-    if sheets:
-        metadata["sheets"] = sheets
     pages = {e.page for e in elements if e.page}
     if pages:
         metadata["pages"] = max(pages)
@@ -163,9 +152,14 @@ def _soffice_profile() -> str:
     return Path(profile).as_uri()
 
 
-def parse_legacy_office(path: Path, ext: str) -> Parsed:
-    """DOC/PPT/XLS: convert with LibreOffice to the OOXML format, then partition."""
-    target = {".doc": "docx", ".ppt": "pptx", ".xls": "xlsx"}[ext]
+@contextlib.contextmanager
+def soffice_converted(path: Path, ext: str, target: str) -> Iterator[Path]:
+    """The file converted by headless LibreOffice to `target` (an extension without the dot), in a temporary
+    folder that lives as long as the context.
+
+    Raises:
+        ParseError: `corrupt_office` when LibreOffice cannot convert it.
+    """
     with tempfile.TemporaryDirectory(prefix="docmill-soffice-") as out:
         command = ["soffice", f"-env:UserInstallation={_soffice_profile()}", "--headless", "--norestore"]
         source = Path(out) / f"source{ext}"  # a name soffice cannot misread (leading dashes, odd characters)
@@ -178,8 +172,21 @@ def parse_legacy_office(path: Path, ext: str) -> Parsed:
         )
         converted = Path(out) / f"source.{target}"
         if proc.returncode != 0 or not converted.exists():
-            detail = (proc.stderr or proc.stdout).decode(errors="replace").strip()[:300]
+            detail = scrub((proc.stderr or proc.stdout).decode(errors="replace"))
             raise ParseError("corrupt_office", f"LibreOffice could not convert the {ext} file: {detail}")
-        parsed = parse_with_unstructured(converted, f".{target}")
+        yield converted
+
+
+def parse_legacy_office(path: Path, ext: str) -> Parsed:
+    """DOC/PPT: convert with LibreOffice to the OOXML format, then parse that (XLS is read by xlrd)."""
+    with soffice_converted(path, ext, {".doc": "docx", ".ppt": "pptx"}[ext]) as converted:
+        if ext == ".doc":
+            from docmill.parsers.word import parse_docx
+
+            parsed = parse_docx(converted)
+        else:
+            from docmill.parsers.slides import parse_pptx
+
+            parsed = parse_pptx(converted)
     parsed.parser += "+soffice"
     return parsed

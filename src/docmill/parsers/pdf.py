@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
 import pymupdf
 
-from docmill.parsers import OPTIONS, Parsed, ParseError
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe
+from docmill.parsers.pdf_tables import PageTable, Word, page_tables
 from docmill.records import Element
 
+log = logging.getLogger(__name__)
 _PDF_DATE = re.compile(r"D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
 
 
@@ -69,52 +72,56 @@ def has_ruled_grid(page: pymupdf.Page) -> bool:
     return horizontal >= 3 and vertical >= 3 and other <= horizontal + vertical
 
 
-def _tables(page: pymupdf.Page) -> list[tuple[pymupdf.Rect, str]]:
-    """Ruled tables as (bounding box, Markdown). The line-based finder only (pymupdf-layout's ONNX table
-    model would add ~0.25 s per page). Boxed page layouts also form grids: a table needs at least two rows
-    with text in two or more cells, otherwise its blocks stay text."""
-    found = []
-    for table in page.find_tables(use_layout=False).tables:
-        rows = table.extract()
-        if sum(1 for row in rows if sum(1 for cell in row if cell and cell.strip()) >= 2) >= 2:
-            found.append((pymupdf.Rect(table.bbox), table.to_markdown(clean=False).strip()))
-    return found
-
-
 def _page_elements(page: pymupdf.Page) -> list[Element]:
     """Text blocks with their vertical position (so repeated headers and footers can be found later).
 
-    Ruled tables (when `pdf_tables` is on and the page passes `has_ruled_grid`) become one `table` element
-    in Markdown each, in place of the text blocks they cover (where the first of those blocks stood)."""
+    Ruled tables (when `pdf_tables` is on, the page passes `has_ruled_grid` and the grid passes the checks of
+    `pdf_tables`) become one `table` element in Markdown each, where the first block holding their words stood;
+    the words of a block outside every table stay in that block's text."""
     height = page.rect.height or 1.0
     number = page.number + 1
-    tables = _tables(page) if OPTIONS.get("pdf_tables", True) and has_ruled_grid(page) else []
+    textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
+    blocks = page.get_text("blocks", sort=False, textpage=textpage)
+    tables: list[PageTable] = []
+    words: list[Word] = []
+    if OPTIONS.get("pdf_tables", True) and has_ruled_grid(page):
+        words = page.get_text("words", sort=False, textpage=textpage)
+        try:
+            tables = page_tables(page, words)
+        except Exception as exc:  # the table finder failing on a drawing must not lose the page: plain text stays
+            log.warning("page %d: table detection failed (%s: %s), kept as text", number, type(exc).__name__, exc)
     pending = {
-        i: Element(md, "table", number, top=round(r.y0 / height, 4), bottom=round(r.y1 / height, 4))
-        for i, (r, md) in enumerate(tables)
+        i: Element(t.markdown, "table", number, top=round(t.rect.y0 / height, 4), bottom=round(t.rect.y1 / height, 4))
+        for i, t in enumerate(tables)
     }
+    held = set().union(*(t.words for t in tables))
+    by_block: dict[int, list[Word]] = {}
+    for word in words if tables else ():
+        by_block.setdefault(word[5], []).append(word)
     elements = []
-    for block in page.get_text("blocks", sort=False):
+    for block in blocks:
         text = block[4].strip() if block[6] == 0 else ""  # block[6] == 1: an image block
         if not text:
             continue
+        mine = by_block.get(block[5], [])
+        if any(w[5:8] in held for w in mine):
+            keys = {w[5:8] for w in mine}
+            elements += [pending.pop(i) for i, t in enumerate(tables) if i in pending and not t.words.isdisjoint(keys)]
+            text = _words_text([w for w in mine if w[5:8] not in held])
+            if not text:
+                continue
         rect = pymupdf.Rect(block[:4])
-        covering = next((i for i, (table, _) in enumerate(tables) if _inside(rect, table)), None)
-        if covering is not None:
-            if covering in pending:
-                elements.append(pending.pop(covering))
-            continue
-        for i in [i for i in pending if tables[i][0].y1 <= rect.y0 and tables[i][0].x0 < rect.x1]:
-            elements.append(pending.pop(i))  # a table whose text is not among the blocks: before what follows
         kind = "title" if _looks_like_title(text) else "text"
         elements.append(Element(text, kind, number, top=round(rect.y0 / height, 4), bottom=round(rect.y1 / height, 4)))
     return elements + list(pending.values())
 
 
-def _inside(block: pymupdf.Rect, table: pymupdf.Rect) -> bool:
-    """Most of the block's area lies within the table."""
-    overlap = block & table
-    return not overlap.is_empty and overlap.get_area() >= 0.6 * max(block.get_area(), 1e-6)
+def _words_text(words: list[Word]) -> str:
+    """Words of one block as text: a line per text line, words one space apart."""
+    lines: dict[int, list[str]] = {}
+    for word in sorted(words, key=lambda w: w[5:8]):
+        lines.setdefault(word[6], []).append(word[4])
+    return "\n".join(" ".join(line) for line in lines.values())
 
 
 def _ocr_page(page: pymupdf.Page, dpi: int = 300) -> tuple[list[Element], float]:
@@ -137,7 +144,7 @@ def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:
-        raise ParseError("corrupt_pdf", f"pymupdf cannot open the file: {exc}") from exc
+        raise ParseError("corrupt_pdf", f"pymupdf cannot open the file: {describe(exc)}") from exc
     with doc:
         if doc.needs_pass:
             raise ParseError("encrypted", "PDF requires a password")
@@ -150,7 +157,7 @@ def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
             try:
                 found = _page_elements(page)
             except Exception as exc:
-                raise ParseError("corrupt_pdf", f"page {page.number + 1} unreadable: {exc}") from exc
+                raise ParseError("corrupt_pdf", f"page {page.number + 1} unreadable: {describe(exc)}") from exc
             if sum(len(e.text) for e in found) < 10 and page.get_images() and OPTIONS.get("ocr", True):
                 try:
                     found, ocr[page.number + 1] = _ocr_page(page)

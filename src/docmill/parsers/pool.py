@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 from docmill.workers import Work, WorkerPool
 
 _OUT_OF_MEMORY = ("bad_alloc", "failed to map segment", "Cannot allocate memory", "out of memory")
@@ -53,7 +53,7 @@ def parse_job(payload: tuple[str, str], max_memory_mb: int, _options: dict[str, 
         return ("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit")
     except Exception as exc:
         if max_memory_mb and any(s in str(exc) for s in _OUT_OF_MEMORY):  # a C library hit the limit
-            return ("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit: {exc}"[:500])
+            return ("err", "too_large", f"parser exceeded the {max_memory_mb} MB memory limit: {describe(exc)}")
         raise  # the step runner names the step and the exception
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import Parsed, ParseError
+from docmill.parsers import Parsed, ParseError, describe
 from docmill.parsers.text import read_text
 from docmill.records import Element
 
@@ -29,6 +29,12 @@ def _flatten(value: Any, prefix: str = "") -> list[str]:
 
 
 def _records(values: list[Any], parser: str, meta: dict[str, Any]) -> Parsed:
+    from docmill.parsers.richtext import is_rich_text, rich_text_elements
+
+    if values and is_rich_text(values):  # editor documents: their text, not their key paths
+        elements = [e for e in rich_text_elements(values) if e.text]
+        if elements:
+            return Parsed(elements, {**meta, "records": len(values), "rich_text": True}, parser)
     elements = [Element("\n".join(lines), "record") for value in values if (lines := _flatten(value))]
     if not elements:
         raise ParseError("empty", "no values in the structured file")
@@ -68,7 +74,7 @@ def parse_yaml(path: Path, ext: str = "") -> Parsed:
     try:
         values = [v for v in yaml.safe_load_all(text) if v is not None]
     except yaml.YAMLError as exc:
-        raise ParseError("corrupt_yaml", str(exc)[:300]) from exc
+        raise ParseError("corrupt_yaml", describe(exc)) from exc
     return _records(values, "docmill.yaml", {"encoding": encoding})
 
 
@@ -76,11 +82,18 @@ def parse_xml(path: Path, ext: str = "") -> Parsed:
     """XML: one element per child of the root, with its text (no entity expansion, no network)."""
     from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=False)
+    data = path.read_bytes()
     try:
-        root = etree.fromstring(path.read_bytes(), parser)
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, recover=False))
     except etree.XMLSyntaxError as exc:
-        raise ParseError("corrupt_xml", str(exc)[:300]) from exc
+        if "excessive depth" not in str(exc).lower():
+            raise ParseError("corrupt_xml", describe(exc)) from exc
+        # valid XML nested deeper than libxml2's default 256 levels: not corrupt; entities stay unexpanded
+        deep = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=True)
+        try:
+            root = etree.fromstring(data, deep)
+        except etree.XMLSyntaxError as again:
+            raise ParseError("corrupt_xml", describe(again)) from again
     elements = []
     for child in root if len(root) else [root]:
         text = " ".join(t.strip() for t in child.itertext() if t.strip())

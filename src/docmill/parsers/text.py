@@ -2,55 +2,17 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
 from pathlib import Path
 
 from docmill.parsers import Parsed, ParseError
+from docmill.parsers.encoding import decode_bytes
 from docmill.records import Element
 
-_BOMS = [
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-]
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
-
-
-def _wide_encoding(sample: bytes) -> str | None:
-    """UTF-16/32 without BOM: ASCII-range text leaves NUL bytes at fixed positions."""
-    nulls = sample.count(0)
-    if len(sample) < 4 or nulls < len(sample) // 4:
-        return None
-    if nulls >= len(sample) * 2 // 3:
-        return "utf-32-be" if sample[0] == 0 else "utf-32-le"
-    even = sample[0::2].count(0)
-    return "utf-16-be" if even > nulls - even else "utf-16-le"
-
-
-def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Decode bytes to text, detecting BOMs, UTF-8, and legacy code pages. Returns (text, encoding)."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data.decode(encoding), encoding
-    wide = _wide_encoding(data[:4096])
-    if wide:
-        return data.decode(wide, errors="replace"), wide
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is not None and best.encoding:
-        return str(best), best.encoding
-    return data.decode("cp1252", errors="replace"), "cp1252"
 
 
 def read_text(path: Path) -> tuple[str, str]:

@@ -15,10 +15,11 @@ import re
 import secrets
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import phonenumbers
 
-from docmill.pii.detect import NATIONAL_ID_DETECTORS, Finding, find_pii
+from docmill.pii.detect import NATIONAL_ID_DETECTORS, Finding, find_pii, find_pii_in_name
 from docmill.settings import PiiConfig, Settings
 
 __all__ = ["NATIONAL_ID_DETECTORS", "Finding", "Redactor", "find_pii", "key_fingerprint", "load_key", "make_redactor"]
@@ -79,6 +80,46 @@ class Redactor:
             pos = finding.end
         parts.append(text[pos:])
         return "".join(parts), counts
+
+    def name(self, name: str) -> str:
+        """A file, folder, archive-member or attachment name (or a path of them) with its PII replaced as
+        `apply` would (`redact` and `hash` modes; unchanged in `flag` and `off`); separators read as spaces for
+        detection (`invoice_jane@example.com_2024.pdf`, see `find_pii_in_name`), the name keeps them."""
+        if self._config.mode not in ("redact", "hash"):
+            return name
+        return "/".join(self._name_part(part) for part in name.split("/"))  # one folder or file name at a time
+
+    def _name_part(self, name: str) -> str:
+        findings = find_pii_in_name(name, self._config)
+        if not findings:
+            return name
+        parts: list[str] = []
+        pos = 0
+        for finding in findings:
+            parts += [name[pos : finding.start], self._placeholder(finding.kind, name[finding.start : finding.end])]
+            pos = finding.end
+        return "".join([*parts, name[pos:]])
+
+    def uri(self, uri: str) -> str:
+        """A source URI with the PII of its names replaced (see `name`): the percent-encoded parts are read
+        decoded, and archive members and attachments (`<container>!/<member>`) too."""
+        outer, *members = uri.split("!/")
+        split = urlsplit(outer)
+        path = unquote(split.path)
+        redacted_path = self.name(path)
+        netloc = unquote(split.netloc)
+        redacted_netloc = self.name(netloc)
+        if (redacted_path, redacted_netloc) != (path, netloc):
+            outer = urlunsplit(
+                (
+                    split.scheme,
+                    quote(redacted_netloc, safe=":@[]"),
+                    quote(redacted_path, safe="/:@!$&'()*+,;=~"),
+                    split.query,
+                    split.fragment,
+                )
+            )
+        return "!/".join([outer, *(self.name(m) for m in members)])
 
     def _placeholder(self, kind: str, value: str) -> str:
         if self._config.mode != "hash":

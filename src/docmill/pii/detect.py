@@ -10,8 +10,11 @@ Known limitations (precision choices, documented in the tests):
 - Phones: national formats are tried in the configured regions' order, so a number valid in two of them takes
   the first one's country code (also in its pseudonym); a national GB/DE/FR number must start with its trunk 0;
   libphonenumber rejects numbers it deems unassigned (e.g. some US 555 ranges); dates, year-led ids
-  (2024-000123), decimals, numbers after id words (invoice, order, ISBN, customer ...) and space-padded table
-  cells are not phones; bare 10-digit numbers with a valid US area code are.
+  (2024-000123), decimals, numbers after id words (invoice, order, ISBN, customer, patent, application,
+  control number, LCCN, approval, registration ...), patent numbers with a kind code (EP 2125551234 B1),
+  bare digit runs under a `label:` that names no phone (a CSV column, a record field: the same verdict in
+  every row) and space-padded table cells are not phones; other bare 10-digit numbers with a valid US area
+  code are.
 - IPv4: 0.0.0.0, 127.0.0.1, 255.x.x.x (broadcast, netmasks), networks in CIDR form (10.1.0.0/16), all-single-
   digit quads (outline numbering such as 3.1.4.1, and 8.8.8.8), quads after "version", "section" etc., and
   a.b.c.d when a.b.c also occurs alone in the text (numbering such as 2.3.59 / 2.3.59.9) are not flagged.
@@ -289,3 +292,18 @@ def find_pii(text: str, config: PiiConfig) -> list[Finding]:
         return []
     wanted = set(config.types)
     return [f for f in _resolve(_candidates(text, config)) if f.kind in wanted]
+
+
+# In a file or folder name, `_` separates words, and so do the extension's dot and a `-` or `.` between a word
+# and a number (`card-4111...`, `tel.+44...`); same-length replacements keep offsets.
+_NAME_EXTENSION = re.compile(r"\.(?=[A-Za-z][A-Za-z0-9]{0,5}$)")
+_NAME_JOINER = re.compile(r"(?<=[A-Za-z])[-.](?=[+(]?\d)")
+
+
+def find_pii_in_name(name: str, config: PiiConfig) -> list[Finding]:
+    """Find PII in one file, folder, archive-member or attachment name (no `/`): `find_pii` over the
+    name read with its separators as spaces, with and without the extension (an e-mail address as a folder name
+    ends in `.com`, a phone number as a file name is followed by `.pdf`), overlaps resolved as in `find_pii`."""
+    spaced = name.replace("_", " ")
+    views = {spaced, _NAME_JOINER.sub(" ", _NAME_EXTENSION.sub(" ", spaced))}
+    return _resolve(f for view in views for f in find_pii(view, config))

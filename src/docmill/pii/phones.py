@@ -18,9 +18,21 @@ _PHONE_NOT_PART = re.compile(r"[\[\]{}]|\((?=\+)")  # brackets that libphonenumb
 _GROUP_ZERO = re.compile(r"(?<!\d)0")
 _SPACE_RUN = re.compile(r"\s\s|\t")
 _PHONE_ID_CUE = re.compile(
-    r"(?i)\b(?:invoice|inv|order|ord|ref|reference|isbn|issn|doi|ean|gtin|upc|barcode|po|ticket|case|serial|sku|"
-    r"part|item|article|account|acct|routing|aba|customer|contract|policy|employee|member|patient|id|rechnung|"
-    r"bestellung|kd|kunde|facture|commande)\b\W{0,4}(?:no\b\.?|nr\b\.?|number|num|id|#)?\W{0,3}$"
+    r"(?i)(?<![^\W_])(?:invoice|inv|order|ord|ref|reference|isbn|issn|doi|ean|gtin|upc|barcode|po|ticket|case|"
+    r"serial|sku|part|item|article|account|acct|routing|aba|customer|contract|policy|employee|member|patient|id|"
+    r"rechnung|bestellung|kd|kunde|facture|commande|patent|pat|application|appl|publication|pub|priority|"
+    r"control|lccn|oclc|approval|authori[sz]ation|registration|reg|licen[cs]e|permit|certificate|cert|docket|"
+    r"accession|tracking|batch|lot|receipt|transaction|txn|record|claim|voucher|nda|anda|zulassung|aktenzeichen)"
+    r"(?![^\W_])[\W_]{0,4}(?:no\b\.?|nr\b\.?|number|num|id|#)?[\W_]{0,3}$"
+)
+# A patent publication's kind code after the number (EP 2125551234 B1, US 2019123456 A1).
+_PATENT_KIND = re.compile(r"[ \t]?[ABCUTY][1-9]?\b")
+# `label: value` (a CSV row, a record, a form): a bare digit run under a label that does not name a phone is an
+# identifier in every row alike, whatever libphonenumber thinks of each value's digits.
+_FIELD_LABEL = re.compile(r"(?:^|[;|\t\n,{])\s*([^:;|\t\n,={}]{1,40}?)\s*[:=]\s*[\"']?$")
+_PHONE_LABEL = re.compile(
+    r"(?i)phone|tel|fax|mobil|cell|contact|kontakt|call|hotline|ring|whatsapp|sms|handy|ruf|fernsprech|portable|"
+    r"office|home|work|direct|main|desk|reception|switchboard|pager|emergency|landline|voice|numéro|num[eé]ro"
 )
 # Year-led ids (2024-000123), dates with a 4-digit year (06-24-2002), decimals (0.296319737, 1678441216.0).
 _YEAR_IN_PARENS = re.compile(r"\((?:19|20)\d\d\)")
@@ -41,7 +53,10 @@ def _phone_plausible(text: str, start: int, end: int) -> bool:
     value = text[start:end]
     if value.count(".") == 1 or ("." in value and "/" in value) or _YEAR_IN_PARENS.match(value):
         return False  # a decimal (800.73), a version (270.4.10/1552), a citation year ((2019) 451-457)
-    return not _PHONE_ID_CUE.search(text, max(0, start - 30), start)
+    if _PHONE_ID_CUE.search(text, max(0, start - 30), start) or _PATENT_KIND.match(text, end):
+        return False
+    label = _FIELD_LABEL.search(text, max(0, start - 60), start)
+    return not (label and value.isdigit() and not _PHONE_LABEL.search(label.group(1)))
 
 
 @functools.cache

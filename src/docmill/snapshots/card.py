@@ -85,7 +85,7 @@ Row = tuple[str, Any, str | None]  # label, value, manifest path of the value (N
 
 
 def _sections(manifest: dict[str, Any], trainings: list[dict[str, Any]] | None) -> list[tuple[str, list[Row]]]:
-    """(title, rows) of the card."""
+    """(title, rows) of the card; a section with nothing to list says "none"."""
     m = manifest
     overview: list[Row] = [
         ("chunks", m["rows"], "rows"),
@@ -119,7 +119,7 @@ def _sections(manifest: dict[str, Any], trainings: list[dict[str, Any]] | None) 
     def counted(key: str) -> list[Row]:
         return [(k, v, f"{key}.{k}") for k, v in m[key].items()]
 
-    return [
+    sections = [
         ("Overview", overview),
         ("Splits", splits),
         ("Sources (documents per source folder)", counted("sources")),
@@ -133,8 +133,9 @@ def _sections(manifest: dict[str, Any], trainings: list[dict[str, Any]] | None) 
         ("Quarantine by reason", counted("quarantine")),
         ("Chunks left out by the filters", counted("excluded_chunks")),
         ("Lineage", lineage),
-        ("Trainings that used this version", used or [("(none recorded)", "", None)]),
+        ("Trainings that used this version", used or [("none recorded", "", None)]),
     ]
+    return [(title, rows or [("none", "", None)]) for title, rows in sections]
 
 
 def render_markdown(manifest: dict[str, Any], trainings: list[dict[str, Any]] | None, title: str) -> str:
@@ -142,7 +143,7 @@ def render_markdown(manifest: dict[str, Any], trainings: list[dict[str, Any]] | 
     lines = [f"# Dataset card: {title}", ""]
     for heading, rows in _sections(manifest, trainings):
         lines += [f"## {heading}", "", "| | |", "|---|---|"]
-        lines += [f"| {label} | {value} |" for label, value, _ in rows] or ["| (none) | |"]
+        lines += [f"| {label} | {value} |" for label, value, _ in rows]
         lines.append("")
     lines += ["## Files", "", "| file | bytes | sha256 |", "|---|---|---|"]
     lines += [f"| {n} | {f['bytes']} | `{f['sha256']}` |" for n, f in manifest["files"].items()]

@@ -17,6 +17,7 @@ from typing import Any
 
 from docmill import __version__
 from docmill.audit import AuditLog
+from docmill.audit_check import anchor_trailer
 from docmill.catalog import DUPLICATE_REASONS, Catalog
 from docmill.datarepo import DataRepo
 from docmill.records import config_hash
@@ -27,7 +28,7 @@ from docmill.stages.version import file_sha256
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-CARD_MD, CARD_HTML = "card.md", "card.html"
+CARD_HTML = "card.html"  # and README.md (`hfcard.README`): the Markdown card with Hugging Face front matter
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,8 @@ def create_snapshot(
     Raises:
         SnapshotError: when no chunk passes the filters.
     """
-    from docmill.snapshots.card import write_cards
+    from docmill.snapshots.card import render_html, render_markdown
+    from docmill.snapshots.hfcard import README, readme
 
     target = repo.dataset_dir(request.name)
     staging = target.with_name(target.name + ".staging")
@@ -131,11 +133,14 @@ def create_snapshot(
     facts = _catalog_facts(catalog, stats, request.filters)
     manifest = build_manifest(request, stats, files, staging, dimension, facts)
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    write_cards(staging, manifest, trainings=None)
+    card = render_markdown(manifest, None, request.name)
+    (staging / README).write_text(readme(manifest, card), encoding="utf-8")
+    (staging / CARD_HTML).write_text(render_html(manifest, None, request.name), encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     before = set(repo.tags(request.name))
     message = f"snapshot {request.name}: {stats.rows} chunks of {stats.documents} documents"
+    message += f"\n\n{anchor_trailer(audit.head())}"  # the audit trail's head, anchored in git (audit_check)
     version_id, tag = repo.commit_version(request.name, message, request.push)
     new = tag not in before
     if new:

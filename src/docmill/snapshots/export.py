@@ -6,8 +6,15 @@ same catalog content always gives the same bytes.
 Parquet columns: the dataset columns of the version stage (`chunk_id`, `doc_id`, `chunk_index`, `point_id`,
 `text`, `token_count`, `char_start`, `char_end`, `page_start`, `page_end`, `source_uri`, `title`, `file_type`,
 `language`, `department`, `category`, `model`, `metadata` as a JSON string, `embedding` as fixed-size float32
-list) plus `split`. JSONL rows: `JSONL_COLUMNS` (no embedding; `metadata` is a JSON string, so every row has
-the same schema whatever keys a document's metadata has).
+list) plus `run_id` (the run that wrote the chunk's Qdrant point, so `docmill index restore` rebuilds the exact
+payload) and `split`; one explicit schema for every split.
+
+JSONL rows: `JSONL_COLUMNS` (no embedding) with one JSON type per column in every row (`jsonl_schema`). JSON
+Lines carry no schema: a reader such as `datasets.load_dataset("json", ...)` infers each column's type from the
+first rows it reads, so a column that is null in every row of one split would get the type `null` there and
+clash with the other splits. A missing text is therefore written as "" and a missing page as 0 (pages count
+from 1); `metadata` is a JSON string, so every row has the same keys whatever a document's metadata holds.
+The Parquet files keep the nulls.
 """
 
 from __future__ import annotations
@@ -46,20 +53,32 @@ JSONL_COLUMNS = (
 )
 _ROW_COLUMNS: tuple[str, ...] = ("chunk_id", "doc_id", "chunk_index", "text", "token_count", "page_start")
 _ROW_COLUMNS += ("page_end", "char_start", "char_end")
+_META_COLUMNS = ("source_uri", "title", "file_type", "language", "department", "category", "model")
 
 
 def parquet_schema(dimension: int) -> pa.Schema:
-    """Columns of a snapshot's Parquet files."""
-    return arrow_schema(dimension).append(pa.field("split", pa.string()))
+    """Columns of a snapshot's Parquet files (the same for every split)."""
+    return arrow_schema(dimension).append(pa.field("run_id", pa.string())).append(pa.field("split", pa.string()))
+
+
+def jsonl_schema() -> pa.Schema:
+    """The type of every JSONL column (a column has the Parquet column's type where both have it)."""
+    types = {field.name: field.type for field in arrow_schema(1)}
+    types["split"] = pa.string()
+    return pa.schema([(name, types[name]) for name in JSONL_COLUMNS])
+
+
+_JSONL_TEXT = frozenset(f.name for f in jsonl_schema() if pa.types.is_string(f.type))
 
 
 def jsonl_row(row: Mapping[str, Any], meta: dict[str, Any], split: str) -> str:
-    """One JSONL line (sorted keys, no whitespace variations)."""
+    """One JSONL line: every column, in column order, with a value of the column's type (missing text "",
+    missing number 0)."""
     values = {name: row[name] for name in _ROW_COLUMNS}
-    values.update({k: meta.get(k) for k in ("source_uri", "title", "file_type", "language", "department")})
-    values.update({"category": meta.get("category"), "model": meta.get("model"), "split": split})
-    values["metadata"] = row["metadata"]
-    return json.dumps({k: values[k] for k in JSONL_COLUMNS}, ensure_ascii=False) + "\n"  # in column order
+    values.update({k: meta.get(k) for k in _META_COLUMNS})
+    values.update({"split": split, "metadata": row["metadata"] or "{}"})
+    typed = {k: values[k] if values[k] is not None else "" if k in _JSONL_TEXT else 0 for k in JSONL_COLUMNS}
+    return json.dumps(typed, ensure_ascii=False) + "\n"
 
 
 class _Writers:
@@ -78,6 +97,7 @@ class _Writers:
                     self.folder / f"{split}.parquet", self.schema, compression="zstd"
                 )
             table = rows_table(rows, arrow_schema(self.dimension), self.dimension)
+            table = table.append_column("run_id", pa.array([r["run_id"] for r in rows], pa.string()))
             table = table.append_column("split", pa.array([split] * len(rows), pa.string()))
             self.parquet[split].write_table(table, row_group_size=self.row_group)
         if "jsonl" in self.request.formats:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from docmill.audit import AuditLog
+from docmill.audit_check import open_log
 from docmill.catalog import Catalog
 from docmill.datarepo import DataRepo
 from docmill.locks import lock_data_dir
@@ -59,7 +59,7 @@ def create(settings: Settings, request: SnapshotRequest) -> core.SnapshotResult:
     try:
         with locked(settings, f"snapshot {request.name}") as repo:
             roots = [Path(p) for p in settings.ingest.sources]
-            return core.create_snapshot(catalog, repo, AuditLog(settings.paths.audit_log), request, roots)
+            return core.create_snapshot(catalog, repo, open_log(settings), request, roots)
     finally:
         catalog.close()
 
@@ -67,12 +67,12 @@ def create(settings: Settings, request: SnapshotRequest) -> core.SnapshotResult:
 def checkout(settings: Settings, ref: str) -> dict[str, Any]:
     """Restore a version in its folder (see `core.checkout`)."""
     with locked(settings, f"checkout {ref}") as repo:
-        return core.checkout(repo, AuditLog(settings.paths.audit_log), ref)
+        return core.checkout(repo, open_log(settings), ref)
 
 
 def registry(settings: Settings, repo: DataRepo | None = None) -> TrainingRegistry:
     """The training registry of these settings' data repository."""
-    return TrainingRegistry(repo or open_repo(settings), AuditLog(settings.paths.audit_log))
+    return TrainingRegistry(repo or open_repo(settings), open_log(settings))
 
 
 def record_training(settings: Settings, **fields: Any) -> dict[str, Any]:
@@ -90,3 +90,76 @@ def card(settings: Settings, ref: str, out: Path) -> list[Path]:
     manifest = core.read_manifest(repo, tag)
     trainings = registry(settings, repo).find(dataset=tag)
     return write_cards(out, manifest, trainings, title=tag, stem=tag.replace("@", "-"))
+
+
+def _store(settings: Settings, collection: str) -> Any:
+    """A store for `collection` on the configured Qdrant (never the live collection).
+
+    Raises:
+        SnapshotError: for the live collection's name.
+    """
+    import os
+
+    from docmill.store import QdrantStore
+
+    cfg = settings.embed
+    if collection == cfg.collection:
+        raise SnapshotError(
+            f"{collection!r} is the pipeline's live collection (embed.collection): restored indexes live next to it"
+        )
+    return QdrantStore(
+        collection,
+        url=cfg.qdrant_url,
+        path=settings.paths.data_dir / "qdrant",
+        api_key=os.environ.get(cfg.qdrant_api_key_env),
+        write_batch=cfg.write_batch,
+    )
+
+
+def restore_index(settings: Settings, ref: str, collection: str | None = None, replace: bool = False) -> dict[str, Any]:
+    """Rebuild a Qdrant collection (the configured server, or the embedded store under the data folder) from
+    version `ref`'s Parquet files, next to the live collection; see `docmill.snapshots.restore`.
+
+    The collection is `collection`, or `<embed.collection>-<NAME>-v<N>`; the live collection itself is refused.
+
+    Raises:
+        SnapshotError: on an unknown version, the live collection's name, an existing collection (without
+            `replace`), a version without Parquet files or a damaged file.
+    """
+    from docmill.snapshots.restore import restore
+
+    with locked(settings, f"index restore {ref}") as repo:
+        tag = core.resolve(repo, ref)
+        store = _store(settings, collection or f"{settings.embed.collection}-{tag.replace('@', '-')}")
+        try:
+            result = restore(repo, tag, store, replace)
+        finally:
+            store.close()
+        open_log(settings).append(
+            "index_restored",
+            dataset=tag.rsplit("@v", 1)[0],
+            tag=tag,
+            version=result["version"],
+            collection=store.collection,
+            points=result["points"],
+            location=store.location,
+        )
+    return {**result, "location": store.location}
+
+
+def drop_index(settings: Settings, collection: str) -> str:
+    """Delete a restored collection (never the live one); returns where it was.
+
+    Raises:
+        SnapshotError: for the live collection or a collection that does not exist.
+    """
+    with locked(settings, f"index drop {collection}"):
+        store = _store(settings, collection)
+        try:
+            if not store.exists():
+                raise SnapshotError(f"no collection {collection!r} at {store.location}")
+            store.drop()
+        finally:
+            store.close()
+        open_log(settings).append("index_dropped", collection=collection, location=store.location)
+    return str(store.location)

@@ -103,6 +103,13 @@ class SnapshotRequest(BaseModel):
     )
     seed: int = Field(0, description="Seed of the document -> split assignment.")
     push: bool = Field(True, description="Push the version to the DVC remote.")
+    license: str = Field(
+        "other", description="Licence on the dataset card (Hugging Face `license` id: other, cc-by-4.0, ...)."
+    )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="Languages on the dataset card (ISO 639-1); empty: the languages of the snapshot's documents.",
+    )
 
     @field_validator("name")
     @classmethod

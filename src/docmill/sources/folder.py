@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -15,11 +16,34 @@ from typing import Any
 from docmill import steps
 from docmill.records import Reject
 
+NOT_REGULAR = "not_a_regular_file"
+SYMLINK_ESCAPE = "symlink_escape"
+REPLACED = "replaced_after_listing"
+HARDLINK = "hardlink_refused"
+# Ingest reasons that say "these bytes must not be served": what earlier runs made of the item goes too.
+WITHDRAWING = frozenset({NOT_REGULAR, SYMLINK_ESCAPE, REPLACED, HARDLINK})
+
+
+def kind(mode: int) -> str:
+    """A file type in words, for messages (`FIFO`, `socket`, `character device`...)."""
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISLNK, "symbolic link"),
+    ):
+        if test(mode):
+            return name
+    return "regular file" if stat.S_ISREG(mode) else "special file"
+
 
 @dataclass(slots=True, frozen=True)
 class FileItem:
     """One item as listed by a source: `relative` is its stable id within the source, `version` its change
-    marker (mtime, etag, row version), `path` its local bytes (empty until a remote item is fetched)."""
+    marker (mtime, etag, row version), `path` its local bytes (empty until a remote item is fetched; for a
+    folder item the listed path, replaced by ingest with a private copy of the bytes it hashed)."""
 
     source_uri: str
     path: str
@@ -28,6 +52,13 @@ class FileItem:
     mtime: float
     version: str = ""
     metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    identity: tuple[int, int] | None = field(default=None, compare=False)  # (st_dev, st_ino) as listed
+    target: str = ""  # a folder item read through another path below the root (a link's target)
+
+    @property
+    def read_path(self) -> str:
+        """The path below the source root whose bytes this item is."""
+        return self.target or self.relative
 
 
 def glob_match(relative: str, pattern: str) -> bool:
@@ -47,8 +78,11 @@ class FolderSource:
 
     local = True
 
-    def __init__(self, root: Path, include: list[str], exclude: list[str], name: str | None = None) -> None:
+    def __init__(
+        self, root: Path, include: list[str], exclude: list[str], name: str | None = None, hardlinks: str = "allow"
+    ) -> None:
         self.root = root.resolve()
+        self.hardlinks = hardlinks  # `refuse`: a file with several hard links is quarantined when read
         self.include = include
         self.exclude = exclude
         self.name = name or str(root)
@@ -59,8 +93,9 @@ class FolderSource:
         return (item for item in self.list_items() if isinstance(item, FileItem))
 
     def list_items(self) -> Iterator[FileItem | Reject]:
-        """Walk the folder (symlinked folders are not followed; a symlinked file pointing outside the root is
-        refused as `symlink_escape`).
+        """Walk the folder. Every entry the globs select is a `FileItem` or an ingest reject: a FIFO, socket,
+        device or a link to a folder is `not_a_regular_file` (link folders are never followed), a link that
+        leaves the root `symlink_escape`. A link to a file inside the root is read through the target's path.
 
         Raises:
             FileNotFoundError: when the folder does not exist (a pipeline error, not a document error).
@@ -69,28 +104,64 @@ class FolderSource:
             raise FileNotFoundError(f"source folder does not exist: {self.root}")
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames.sort()
+            folder = Path(dirpath)
+            for name in [d for d in dirnames if (folder / d).is_symlink()]:
+                dirnames.remove(name)  # os.walk would not descend; say so instead of skipping silently
+                if selected((folder / name).relative_to(self.root).as_posix(), self.include, self.exclude):
+                    who = steps.Item(source_uri=(folder / name).as_uri())
+                    outcome = steps.attempt("ingest", "list", who, partial(self._link, folder / name, "folder"))
+                    yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
             for name in sorted(filenames):
-                path = Path(dirpath) / name
-                who = steps.Item(source_uri=path.as_uri())
-                outcome = steps.attempt("ingest", "list", who, partial(self._entry, path))
-                if outcome is not None:
+                path = folder / name
+                relative = path.relative_to(self.root).as_posix()
+                if selected(relative, self.include, self.exclude):
+                    who = steps.Item(source_uri=path.as_uri())
+                    outcome = steps.attempt("ingest", "list", who, partial(self._entry, path, relative))
                     yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
 
-    def _entry(self, path: Path) -> FileItem | Reject | None:
-        """One walked file: listed, refused (`symlink_escape`) or left out (None: not selected, not a regular
-        file, deleted while we walked)."""
-        relative = path.relative_to(self.root).as_posix()
-        if not selected(relative, self.include, self.exclude):
-            return None
-        if path.is_symlink() and not path.resolve().is_relative_to(self.root):
-            return Reject("ingest", "symlink_escape", "symbolic link leaves the source folder", None, path.as_uri())
-        if not path.is_file():
-            return None
+    def _entry(self, path: Path, relative: str) -> FileItem | Reject:
         try:
-            stat = path.stat()
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                return self._link(path, "file")
         except FileNotFoundError:  # deleted while we walked
-            return None
-        return FileItem(path.as_uri(), str(path), relative, stat.st_size, stat.st_mtime, f"{stat.st_mtime_ns}")
+            return Reject("ingest", REPLACED, "deleted while the folder was listed", None, path.as_uri())
+        if not stat.S_ISREG(info.st_mode):
+            return Reject("ingest", NOT_REGULAR, f"a {kind(info.st_mode)}, not a regular file", None, path.as_uri())
+        return FileItem(
+            path.as_uri(),
+            str(path),
+            relative,
+            info.st_size,
+            info.st_mtime,
+            f"{info.st_mtime_ns}",
+            identity=(info.st_dev, info.st_ino),
+        )
+
+    def _link(self, path: Path, what: str) -> FileItem | Reject:
+        """A symbolic link: refused unless it is a link to a regular file inside the root."""
+        uri = path.as_uri()
+        target = path.resolve()
+        if not target.is_relative_to(self.root):
+            return Reject("ingest", SYMLINK_ESCAPE, f"symbolic link ({what}) leaves the source folder", None, uri)
+        if what == "folder" or not target.is_file():
+            return Reject(
+                "ingest", NOT_REGULAR, f"symbolic link to a {what} inside the source (not followed)", None, uri
+            )
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            return Reject("ingest", REPLACED, "link target deleted while the folder was listed", None, uri)
+        return FileItem(
+            uri,
+            str(path),
+            path.relative_to(self.root).as_posix(),
+            info.st_size,
+            info.st_mtime,
+            f"{info.st_mtime_ns}",
+            identity=(info.st_dev, info.st_ino),
+            target=target.relative_to(self.root).as_posix(),
+        )
 
     def fetch(self, item: FileItem, dest: Path) -> None:
         """Copy the file (not needed by ingest: folder items are read in place)."""

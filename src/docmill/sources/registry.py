@@ -22,7 +22,36 @@ def select(cfg: IngestConfig, names: list[str]) -> IngestConfig:
     by_name = {c.name: c for c in cfg.connectors}
     chosen = [by_name[n] for n in names if n in by_name]
     folders = [Path(n) for n in names if n not in by_name]
+    roots = [*configured_folders(cfg), *(r.resolve() for r in cfg.allowed_roots)]
+    refused = [str(f) for f in folders if not any(f.resolve().is_relative_to(r) for r in roots)]
+    if refused:
+        raise ValueError(
+            f"run parameter sources {refused} are neither configured connectors nor folders under a configured "
+            f"source or `ingest.allowed_roots` ({[str(r) for r in roots]}): add the folder to the config file"
+        )
     return cfg.model_copy(update={"sources": folders, "connectors": chosen})
+
+
+def configured_folders(cfg: IngestConfig) -> list[Path]:
+    """Every local folder the settings ingest (resolved): `ingest.sources` and folder connectors."""
+    paths = [*cfg.sources, *(c.path for c in cfg.connectors if isinstance(c, FolderConnectorConfig))]
+    return [p.resolve() for p in paths]
+
+
+def refuse_data_dir_inside(cfg: IngestConfig, data_dir: Path) -> None:
+    """A data folder inside a source folder would ingest docmill's own catalog, Qdrant files and datasets
+    while they are being written (a run died of SIGBUS reading its SQLite files).
+
+    Raises:
+        ValueError: naming both folders.
+    """
+    data = data_dir.resolve()
+    for folder in configured_folders(cfg):
+        if data.is_relative_to(folder):
+            raise ValueError(
+                f"paths.data_dir {data} lies inside the source folder {folder}: docmill would ingest its own "
+                "catalog and stores. Move the data folder out of the source (or the source elsewhere)."
+            )
 
 
 def connectors(cfg: IngestConfig) -> list[Connector]:
@@ -34,10 +63,12 @@ def connectors(cfg: IngestConfig) -> list[Connector]:
     names = [c.name for c in cfg.connectors]
     if len(set(names)) != len(names):
         raise ValueError(f"ingest.connectors: names must be unique, got {names}")
-    out: list[Connector] = [FolderSource(root, cfg.include, cfg.exclude) for root in cfg.sources]
+    out: list[Connector] = [
+        FolderSource(root, cfg.include, cfg.exclude, hardlinks=cfg.hardlinks) for root in cfg.sources
+    ]
     for c in cfg.connectors:
         if isinstance(c, FolderConnectorConfig):
-            out.append(FolderSource(c.path, c.include, c.exclude, name=c.name))
+            out.append(FolderSource(c.path, c.include, c.exclude, name=c.name, hardlinks=cfg.hardlinks))
         elif isinstance(c, S3ConnectorConfig):
             from docmill.sources.s3 import S3Source
 

@@ -20,18 +20,21 @@ from typing import Any
 from docmill import steps
 from docmill.records import Reject
 from docmill.sources.base import Connector, ItemError, safe_name
-from docmill.sources.folder import FileItem, sha256_file
+from docmill.sources.folder import FileItem, FolderSource, sha256_file
+from docmill.sources.safeopen import open_listed
 
 
 @dataclass(slots=True)
 class Staged:
-    """Items with local paths, the sha256 of each staged path, rejects, and counts."""
+    """Items with local paths, the sha256 of each staged path, rejects, and counts (`copied`: folder items
+    given a new private copy)."""
 
     items: list[FileItem] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     rejects: list[Reject] = field(default_factory=list)
     fetched: int = 0
     not_refetched: int = 0
+    copied: int = 0
 
     def hasher(self, path: str) -> str:
         """The sha256 of a staged path (computed while fetching), else of the file."""
@@ -39,8 +42,9 @@ class Staged:
 
 
 def stage(connector: Connector, items: list[FileItem], known: Mapping[str, Any], root: Path) -> Staged:
-    """Give every item a local path: folder items as they are, remote items from the catalog's staged copy
-    when their version is unchanged, else fetched. Items that cannot be read become ingest rejects.
+    """Give every item a local path: folder items a private copy of the bytes read (and hashed) through a
+    descriptor opened without following links (`stage_listed`), remote items the catalog's staged copy when
+    their version is unchanged, else fetched. Items that cannot be read become ingest rejects.
 
     Args:
         connector: the source.
@@ -50,6 +54,17 @@ def stage(connector: Connector, items: list[FileItem], known: Mapping[str, Any],
     """
     out = Staged()
     for item in items:
+        if isinstance(connector, FolderSource):
+            work = partial(_listed, connector, item, known.get(item.source_uri), root)
+            listed = steps.attempt("ingest", "stage", steps.Item(source_uri=item.source_uri), work)
+            if not isinstance(listed, tuple):
+                out.rejects.append(steps.reject_of(listed))
+                continue
+            path, digest, copied = listed
+            out.items.append(replace(item, path=path, size=os.path.getsize(path)))
+            out.hashes[path] = digest
+            out.copied += copied
+            continue
         if connector.local or item.path:
             out.items.append(item)
             continue
@@ -72,11 +87,87 @@ def stage(connector: Connector, items: list[FileItem], known: Mapping[str, Any],
     return out
 
 
+def _listed(connector: FolderSource, item: FileItem, row: Any, root: Path) -> tuple[str, str, bool] | Reject:
+    try:
+        return stage_listed(connector, item, row, root)
+    except ItemError as exc:
+        return Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri)
+
+
 def _fetch(connector: Connector, item: FileItem, root: Path) -> tuple[str, str] | Reject:
     try:
         return fetch_into(connector, item, root)
     except ItemError as exc:
         return Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri)
+
+
+def stage_listed(connector: FolderSource, item: FileItem, row: Any, root: Path) -> tuple[str, str, bool]:
+    """Hash a folder item from a descriptor reached without links (`safeopen.open_listed`) and give it a
+    private copy `root/<sha256>/<name>` of exactly those bytes, which the parsers then read: a link swapped in
+    after the listing is refused, never followed. An unchanged file whose copy is still there is only hashed;
+    a new one is hashed while it is copied (one read). Returns (copy path, sha256, whether it was copied).
+
+    Raises:
+        ItemError: the file is not the regular file listed, or cannot be read.
+    """
+    with open_listed(str(connector.root), item.read_path, item.identity, connector.hardlinks) as fd:
+        if row is not None:
+            digest = _sha256_fd(fd)
+            dest = root / digest / copy_name(item.relative)
+            if digest == row["doc_id"] and _present(row["path"]) and Path(row["path"]).parent == dest.parent:
+                return str(row["path"]), digest, False
+            if dest.is_file():
+                return str(dest), digest, False
+            os.lseek(fd, 0, os.SEEK_SET)
+        path, digest = _copy_fd(fd, item, root)
+        return path, digest, True
+
+
+def hash_listed(connector: FolderSource, item: FileItem) -> str:
+    """The sha256 of a folder item, read as `stage_listed` reads it (no link followed, the listed file only).
+
+    Raises:
+        ItemError: the file is not the regular file listed, or cannot be read.
+    """
+    with open_listed(str(connector.root), item.read_path, item.identity, connector.hardlinks) as fd:
+        return _sha256_fd(fd)
+
+
+def copy_name(relative: str) -> str:
+    """The private copy's file name: the item's name made safe, its extension kept even when the name is long
+    (the extension picks the parser)."""
+    name = PurePosixPath(relative.replace("\\", "/")).name
+    suffix = safe_name(PurePosixPath(name).suffix.lstrip("."), "")[:20]
+    return safe_name(PurePosixPath(name).stem[:120]) + (f".{suffix}" if suffix else "")
+
+
+def _sha256_fd(fd: int, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    while chunk := os.read(fd, block):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _copy_fd(fd: int, item: FileItem, root: Path, block: int = 1 << 20) -> tuple[str, str]:
+    """Copy from `fd` into `root/<sha256 of what was read>/<name>`, hashing on the way; the copy keeps the
+    file's times (parsers report the modification time as the document's `last_modified`)."""
+    partial = root / ".partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    tmp = partial / uuid.uuid4().hex
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as out:
+            while chunk := os.read(fd, block):
+                digest.update(chunk)
+                out.write(chunk)
+        info = os.fstat(fd)
+        os.utime(tmp, ns=(info.st_atime_ns, info.st_mtime_ns))
+        dest = root / digest.hexdigest() / copy_name(item.relative)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return str(dest), digest.hexdigest()
 
 
 def _present(path: str | None) -> bool:
@@ -91,7 +182,7 @@ def fetch_into(connector: Connector, item: FileItem, root: Path) -> tuple[str, s
     try:
         connector.fetch(item, tmp)
         digest = sha256_file(str(tmp))
-        dest = root / digest / safe_name(PurePosixPath(item.relative).name)
+        dest = root / digest / copy_name(item.relative)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
     finally:

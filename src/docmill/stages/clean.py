@@ -25,14 +25,20 @@ import ftfy
 import numpy as np
 
 from docmill import quality, steps
-from docmill.boilerplate import EMAIL_TYPES, split_email, strip_headers_footers
+from docmill.boilerplate import EMAIL_TYPES, FIXED_LAYOUT_TYPES, split_email, strip_headers_footers
 from docmill.records import Document, Element, Reject, StageResult, sha256_hex
 from docmill.settings import CleanConfig
 
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+# Characters that separate text rather than decorate it: a vertical tab is PowerPoint's line break, a form feed
+# a page break, U+001C-U+001F the ASCII file/group/record/unit separators, U+2028/U+2029 Unicode's line and
+# paragraph separators. They become whitespace before ftfy (which deletes some of them and would glue words).
+_SEPARATORS = str.maketrans(
+    {"\v": "\n", "\f": "\n", "\x1c": "\n", "\x1d": "\n", "\x1e": "\n", "\x1f": " ", "\u2028": "\n", "\u2029": "\n\n"}
+)
 SEPARATOR = "\n\n"
 # document metadata that may carry personal data (e-mail headers, properties) and is redacted like text
 PII_METADATA = ("title", "subject", "author", "sent_from", "sent_to", "cc_recipient", "bcc_recipient")
@@ -56,7 +62,7 @@ class NearDuplicates(Protocol):
 
 def clean_text(text: str, config: CleanConfig) -> str:
     """Repair and normalise one piece of text."""
-    text = ftfy.fix_text(text)
+    text = ftfy.fix_text(text.translate(_SEPARATORS))
     text = unicodedata.normalize(config.unicode_form, text)
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if config.fix_hyphenation:
@@ -128,7 +134,8 @@ def clean_document(
             elements.append(element)
     stats: dict[str, Any] = {}
     if config.strip_headers_footers:
-        elements, stats["header_footer_lines"] = strip_headers_footers(elements, config)
+        fixed = doc.file_type.lower().lstrip(".") in FIXED_LAYOUT_TYPES
+        elements, stats["header_footer_lines"] = strip_headers_footers(elements, config, fixed)
     if doc.file_type in EMAIL_TYPES:
         elements, parts = split_email(elements, config)
         stats["email_parts"] = dict(parts)

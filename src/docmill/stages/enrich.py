@@ -7,13 +7,26 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import PurePath
-from typing import Any
-from urllib.parse import unquote, urlparse
+from typing import Any, Protocol
+from urllib.parse import unquote_to_bytes, urlparse
 
 from docmill import steps
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.settings import EnrichConfig
 from docmill.sources.folder import glob_match
+
+
+class NameRedactor(Protocol):
+    """PII in names (see `docmill.pii.Redactor.name` and `.uri`)."""
+
+    def name(self, name: str) -> str: ...
+
+    def uri(self, uri: str) -> str: ...
+
+
+# Version of the redaction of names in location metadata (`docmill.pii.Redactor.name`): part of the catalog's
+# config key, so raising it re-enriches every document (vectors are reused: the texts do not change).
+NAME_REDACTION = 1
 
 _CARRIED = ("author", "created", "modified", "last_modified", "subject", "sent_from", "sent_to", "encoding")
 
@@ -27,45 +40,68 @@ def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
     return {}
 
 
+def display_path(uri_path: str) -> str:
+    """A URI's path for people and payloads: decoded where it is UTF-8; bytes that are not (a POSIX file name
+    may hold any) stay percent-encoded, so nothing is lost and every output stays valid UTF-8."""
+    raw = unquote_to_bytes(uri_path).decode("utf-8", "surrogateescape")
+    return "".join(f"%{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else c for c in raw)
+
+
 def _origin_path(source: SourceFile) -> str:
-    """The file's path in its source folder (for an archive member: the archive's path)."""
-    outer = source.source_uri.split("!/", 1)[0]
-    remote = not outer.startswith("file:")  # a connector's item: its path in the source, not the staged copy
-    return unquote(urlparse(outer).path) if "!/" in source.source_uri or remote else source.path
+    """The file's path in its source (for an archive member: the archive's path), from its URI: the local
+    `path` is a private copy (folder items) or a staged download (connectors)."""
+    return display_path(urlparse(source.source_uri.split("!/", 1)[0]).path)
 
 
-def _title(doc: Document, source: SourceFile) -> str:
+def _source_path(source: SourceFile) -> str:
+    """Where the document's bytes are: the file in its folder, or the staged/derived copy of anything else."""
+    local = source.source_uri.startswith("file:") and "!/" not in source.source_uri
+    return _origin_path(source) if local else source.path
+
+
+def _title(doc: Document, source: SourceFile, names: NameRedactor | None) -> str:
     title = str(doc.metadata.get("title") or "").strip()
     if title:
         return title
     first = next((e.text for e in doc.elements if e.kind.endswith("title")), "")
-    return first.split("\n")[0][:200] if first else PurePath(source.path).stem
+    stem = PurePath(_source_path(source)).stem
+    return first.split("\n")[0][:200] if first else names.name(stem) if names else stem
 
 
-def location_metadata(source: SourceFile, config: EnrichConfig) -> dict[str, Any]:
+def location_metadata(source: SourceFile, config: EnrichConfig, names: NameRedactor | None = None) -> dict[str, Any]:
     """The metadata that depends on where the bytes are (not what they are): updated in place when a file
-    moves, without re-extracting or re-embedding it. `department` and `category` only when a rule matches."""
+    moves, without re-extracting or re-embedding it. `department` and `category` only when a rule matches
+    (on the raw path). With `names`, the PII in the URI, path and names is replaced: the chunks, their points
+    and every export carry the redacted names; only the catalog's sources and documents keep the raw ones."""
+    uri, path = source.source_uri, _source_path(source)
     meta: dict[str, Any] = {
-        "source_uri": source.source_uri,
-        "source_path": source.path,
-        "file_name": PurePath(source.path).name,
+        "source_uri": names.uri(uri) if names else uri,
+        "source_path": names.name(path) if names else path,
+        "file_name": names.name(PurePath(path).name) if names else PurePath(path).name,
         "file_mtime": datetime.fromtimestamp(source.mtime, UTC).isoformat(timespec="seconds"),
     }
+    if "!/" in uri:  # a member of an archive or an attachment: keep the way back to its container
+        container = uri.rsplit("!/", 1)[0]
+        meta["container_uri"] = names.uri(container) if names else container
     meta.update(path_labels(_origin_path(source), config))
     meta.update(source.metadata)  # from the connector: SQL columns, mail thread (message_id, thread_id, ...)
     return meta
 
 
 def document_metadata(
-    doc: Document, source: SourceFile, config: EnrichConfig, language: Callable[[str], str] | None
+    doc: Document,
+    source: SourceFile,
+    config: EnrichConfig,
+    language: Callable[[str], str] | None,
+    names: NameRedactor | None = None,
 ) -> dict[str, Any]:
-    """The metadata every chunk of `doc` carries."""
+    """The metadata every chunk of `doc` carries (names redacted with `names`, see `location_metadata`)."""
     meta: dict[str, Any] = {
-        **location_metadata(source, config),
+        **location_metadata(source, config, names),
         "file_type": doc.file_type,
         "sha256": source.doc_id,
         "size_bytes": source.size,
-        "title": _title(doc, source),
+        "title": _title(doc, source, names),
         "pages": doc.metadata.get("pages"),
         "parser": doc.parser,
     }
@@ -74,8 +110,6 @@ def document_metadata(
     for key, name in (("pii_counts", "pii"), ("quality", "document_quality"), ("near_duplicate_of", None)):
         if doc.metadata.get(key):
             meta[name or key] = doc.metadata[key]
-    if "!/" in source.source_uri:  # a member of an archive: keep the way back to it
-        meta["container_uri"] = source.source_uri.rsplit("!/", 1)[0]
     if language and config.detect_language:
         meta["language"] = doc.metadata.get("language") or language(doc.text[:5000])
     return meta
@@ -94,9 +128,14 @@ def chunk_languages(chunks: list[Chunk], config: EnrichConfig, language: Callabl
 
 
 def _enriched(
-    doc: Document, chunks: list[Chunk], source: SourceFile, config: EnrichConfig, language: Callable[[str], str] | None
+    doc: Document,
+    chunks: list[Chunk],
+    source: SourceFile,
+    config: EnrichConfig,
+    language: Callable[[str], str] | None,
+    names: NameRedactor | None,
 ) -> list[Chunk]:
-    meta = document_metadata(doc, source, config, language)
+    meta = document_metadata(doc, source, config, language, names)
     if language and config.detect_language:
         for item in chunks:
             if "chunk_language" not in item.metadata:
@@ -112,16 +151,17 @@ def enrich(
     sources: dict[str, SourceFile],
     config: EnrichConfig,
     language: Callable[[str], str] | None = None,
+    names: NameRedactor | None = None,
 ) -> StageResult[Chunk]:
-    """Give every chunk its document's metadata and its own language. A document whose enrichment fails is
-    rejected (`step_failed:enrich:<Exception>`) with its chunks."""
+    """Give every chunk its document's metadata (names redacted with `names`) and its own language. A document
+    whose enrichment fails is rejected (`step_failed:enrich:<Exception>`) with its chunks."""
     started = time.perf_counter()
     by_doc: dict[str, list[Chunk]] = {}
     for item in chunks:
         by_doc.setdefault(item.doc_id, []).append(item)
     result: StageResult[Chunk] = StageResult(records=[])
     for doc in docs:
-        work = partial(_enriched, doc, by_doc.get(doc.doc_id, []), sources[doc.doc_id], config, language)
+        work = partial(_enriched, doc, by_doc.get(doc.doc_id, []), sources[doc.doc_id], config, language, names)
         outcome = steps.attempt("enrich", "enrich", steps.Item(doc.doc_id, doc.source_uri), work)
         if isinstance(outcome, steps.Failure):
             result.rejects.append(outcome.reject)

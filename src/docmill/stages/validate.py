@@ -224,7 +224,8 @@ def check_documents(docs: list[Document], contract: str, config: ValidateConfig)
     schema = DOCUMENT_SCHEMAS[contract]
     frame = _document_frame(docs, contract)
     violations = failed_rows(schema, frame) if docs else {}
-    failed = enforce(schema, frame, config, [d.source_uri for d in docs]) if violations else {}
+    ids = [f"document {d.doc_id[:16]}" for d in docs]  # not its name: this message may reach logs and the UI
+    failed = enforce(schema, frame, config, ids) if violations else {}
     result: StageResult[Document] = StageResult(records=[])
     for index, doc in enumerate(docs):
         if index in failed:

@@ -103,6 +103,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _anchor(manifest: Mapping[str, Any]) -> str:
+    """The audit trail's head as a git trailer of the version's commit (see `docmill.audit_check`)."""
+    from docmill.audit_check import anchor_trailer
+
+    head = manifest.get("audit_head")
+    return f"\n\n{anchor_trailer((int(head['seq']), str(head['hash'])))}" if head else ""
+
+
 def version(
     pages: Iterable[list[Mapping[str, Any]]],
     config: VersionConfig,
@@ -129,6 +137,7 @@ def version(
             )
         # same data, but the last attempt stopped before commit, tag or push: finish that version
         message = f"dataset {config.dataset_name}: {rows} chunks (completed by run {manifest.get('run_id')})"
+        message += _anchor(manifest)
         version_id, tag = repo.commit_version(config.dataset_name, message, config.push)
         return StageResult(
             [version_id, tag], [], {"rows": rows, "new_version": 1, "seconds": time.perf_counter() - started}
@@ -144,7 +153,7 @@ def version(
     (staging / "manifest.json").write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    message = f"dataset {config.dataset_name}: {rows} chunks (run {manifest.get('run_id')})"
+    message = f"dataset {config.dataset_name}: {rows} chunks (run {manifest.get('run_id')})" + _anchor(manifest)
     version_id, tag = repo.commit_version(config.dataset_name, message, config.push)
     return StageResult(
         [version_id, tag], [], {"rows": rows, "new_version": 1, "seconds": time.perf_counter() - started}
