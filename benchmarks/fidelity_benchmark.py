@@ -73,7 +73,7 @@ def docmill_results(files: list[Path], timeout_s: float) -> list[dict[str, Any]]
             outcome = "extracted" if out["documents"] else f"quarantined:{reasons}"
             results.append({"seconds": time.perf_counter() - started, "outcome": outcome, "text": text})
     finally:
-        stagework.release_parsers(settings)
+        stagework.release_workers(settings)
     return results
 
 

@@ -21,7 +21,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from docmill import dryrun, metrics, quarantine, runstats, stagework
-from docmill.containers import expand_containers
+from docmill.containers import expand_containers, record_tree
 from docmill.faults import checkpoint
 from docmill.offline import apply_offline_defaults
 from docmill.params import PipelineParams
@@ -84,15 +84,18 @@ def _ingest_source(rt: Runtime, connector: Connector) -> Counter[str]:
 def _ingest_items(
     rt: Runtime, items: list[FileItem], depth: int, hasher: Callable[[str], str] = sha256_file
 ) -> Counter[str]:
-    """Hash and record listed files; archives among them are expanded and their members ingested too."""
+    """Hash and record listed files; the archives and e-mails among top-level ones are expanded (their whole
+    tree at once, see `docmill.containers`) and their members ingested too."""
     known = rt.catalog.known_sources([i.source_uri for i in items])
     result = ingest.ingest(items, known.get, hasher)
     stats: Counter[str] = Counter(result.stats)
     stats.update(rt.record_sources(result.records))
     rt.record_rejects(result.rejects)
-    members = expand_containers(rt, result.records, depth)
-    for start in range(0, len(members), 1000):
-        stats.update(_ingest_items(rt, members[start : start + 1000], depth + 1))
+    if depth == 0:
+        tree = expand_containers(rt, result.records)
+        for start in range(0, len(tree.members), 1000):
+            stats.update(_ingest_items(rt, tree.members[start : start + 1000], depth + 1, tree.hasher))
+        record_tree(rt, tree)
     return stats
 
 
@@ -202,8 +205,7 @@ def _process_batch(
     canonical = publishing.canonical_for_text()
     docs = keep("clean", clean_task(rt, quote(ahead.prepared), quote(canonical), n)).records
     chunks = keep("chunk", _recorded(rt, chunk.for_documents(ahead.chunked, docs))).records
-    kept = {c.doc_id for c in chunks}
-    docs = [d for d in docs if d.doc_id in kept]  # the rest were rejected by chunk
+    docs = _with_chunks(docs, chunks)  # the rest were rejected by chunk
     enriched = runners.submit(
         runner,
         enrich_task,
@@ -214,7 +216,8 @@ def _process_batch(
         pii_key=rt.pii_key,
         batch_no=n,
     )
-    chunks = keep("enrich", enriched.result()).records
+    chunks = keep("enrich", _recorded(rt, enriched.result())).records
+    docs = _with_chunks(docs, chunks)  # the rest failed enrichment
     known = publishing.known_vectors(sorted({c.text_hash for c in chunks}))
     embedding = runners.submit(runner, embed_task, settings=settings, chunks=chunks, known=known, batch_no=n)
     try:
@@ -227,6 +230,12 @@ def _process_batch(
     checkpoint("embed")
     chunks = keep("validate", validate_task(rt, quote(docs), quote(chunks), n)).records
     publishing.add(Validated(docs, chunks, n, len(sources)))  # the gate judges it before it is published
+
+
+def _with_chunks(docs: list[Document], chunks: list[Chunk]) -> list[Document]:
+    """The documents that still have chunks (a stage rejected the others, with their chunks)."""
+    kept = {c.doc_id for c in chunks}
+    return [d for d in docs if d.doc_id in kept]
 
 
 def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
@@ -362,7 +371,7 @@ def _batches(
             with publishing.on_failure():  # a batch that failed to prepare, a listing error, a failed turn
                 _prepare_ahead(rt, runner, batches, ahead)
                 if ahead and isinstance(runner, ThreadPoolTaskRunner):  # the runner's threads share this process's
-                    stagework.load_preparation(rt.settings)  # adapters: load them while the first batch parses
+                    stagework.load_preparation(rt.settings, rt.pii_key)  # while the first batch parses
                 while ahead:
                     n, batch, future = ahead.popleft()
                     prepared = future.result()

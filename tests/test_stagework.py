@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from docmill import stagework
-from docmill.settings import EmbedConfig, PathsConfig, PipelineConfig, Settings
+from docmill.settings import EmbedConfig, ExtractConfig, PathsConfig, PipelineConfig, Settings
 
 
 def _daemonic_parser_pool(queue: mp.Queue) -> None:  # type: ignore[type-arg]
@@ -30,9 +30,9 @@ def test_adapters_are_built_once_per_process_and_settings(tmp_path: Path) -> Non
 
     pool = stagework.parser_pool(settings)
     assert stagework.parser_pool(settings) is pool
-    stagework.release_parsers(settings)  # what Runtime.close does: the next run starts fresh workers
+    stagework.release_workers(settings)  # what Runtime.close does: the next run starts fresh workers
     assert stagework.parser_pool(settings) is not pool
-    stagework.release_parsers(settings)
+    stagework.release_workers(settings)
 
 
 def test_a_daemonic_worker_says_how_to_start_dask_workers() -> None:
@@ -94,3 +94,31 @@ def test_stage_work_redacts_only_with_the_flows_pii_key(monkeypatch: pytest.Monk
     with pytest.raises(RuntimeError, match="differs"):
         stagework.redactor(flow, fingerprint)  # a rotated key is never served from the cache
     assert stagework.redactor(flow, key_fingerprint(flow)) is not redactor
+
+
+def test_cleaning_and_chunking_are_bounded_per_document_like_parsing(tmp_path: Path) -> None:
+    """A document whose cleaning and chunking outlast `extract.timeout_s` or outgrow `extract.max_memory_mb` is
+    quarantined at the clean stage (its worker killed); the other documents of the batch go on."""
+    from docmill.records import SourceFile, sha256_hex
+    from docmill.samples import paragraphs
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    small = "Budget memo\n\n" + " ".join(paragraphs(5, 3, 4))
+    files = {"small.txt": small, "big.txt": "\n\n".join(paragraphs(6, 30_000, 5))}  # ~10 MB of prose
+    sources = []
+    for name, text in files.items():
+        (inbox / name).write_text(text)
+        doc_id = sha256_hex((inbox / name).read_bytes())
+        sources.append(SourceFile((inbox / name).as_uri(), str(inbox / name), len(text), 0.0, doc_id, ".txt"))
+    for extract, reason in ((ExtractConfig(timeout_s=10), "timeout"), (ExtractConfig(max_memory_mb=800), "too_large")):
+        settings = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), extract=extract)
+        stagework.load_preparation(settings)  # workers ready: the time limit counts documents, not imports
+        ahead = stagework.ahead_batch(settings, sources, None)
+        assert len(ahead.extracted.records) == 2, ahead.extracted.rejects  # parsing stays under both limits
+        assert [(r.stage, r.reason, r.source_uri) for r in ahead.prepared.rejects] == [
+            ("clean", reason, sources[1].source_uri)
+        ]
+        assert [d.source_uri for d in ahead.prepared.records] == [sources[0].source_uri]
+        assert {c.doc_id for c in ahead.chunked.records} == {sources[0].doc_id}
+        stagework.release_workers(settings)

@@ -22,7 +22,7 @@ from docmill.cli_common import load_cli_settings as _settings
 def _items(path: Path, settings: Any, scratch: Path) -> tuple[list[Any], list[Any]]:
     """The file (or an archive's members) as listed items, plus rejects of a refused archive or member."""
     from docmill.records import Reject
-    from docmill.sources.archives import ArchiveError, Limits, archive_kind, expand
+    from docmill.sources.archives import ArchiveError, Budget, Limits, archive_kind, expand
     from docmill.sources.folder import FileItem
 
     def item(file: Path, uri: str) -> FileItem:
@@ -35,7 +35,7 @@ def _items(path: Path, settings: Any, scratch: Path) -> tuple[list[Any], list[An
         return [item(path, uri)], []
     limits = Limits(cfg.archive_max_members, int(cfg.archive_max_total_mb * 1024**2), cfg.archive_max_ratio)
     try:
-        expanded = expand(path, scratch, limits)
+        expanded = expand(path, scratch, Budget(limits, path.stat().st_size))  # one level, as `docmill parse` shows
     except ArchiveError as exc:
         return [], [Reject("ingest", exc.reason, exc.message, source_uri=uri)]
     refused = [
@@ -52,7 +52,7 @@ def extract_file(path: Path, settings: Any, keep_pool: bool = False) -> dict[str
         path: the file.
         settings: docmill settings (`extract` and `ingest` archive limits are used).
         keep_pool: leave this process's parser pool running for the next call (the fidelity benchmark parses
-            file after file); the caller then stops it with `stagework.release_parsers(settings)`.
+            file after file); the caller then stops it with `stagework.release_workers(settings)`.
     """
     from docmill import stagework
     from docmill.sources.folder import sha256_file
@@ -66,7 +66,7 @@ def extract_file(path: Path, settings: Any, keep_pool: bool = False) -> dict[str
             result = stagework.extract_batch(settings, [source for source, _ in listed.records])
         finally:
             if not keep_pool:
-                stagework.release_parsers(settings)
+                stagework.release_workers(settings)
     documents = [
         {
             "source_uri": doc.source_uri,

@@ -6,6 +6,11 @@ recorded), `embed` (a batch embedded, nothing published), `publish` (a document'
 the catalog not yet committed), `version` (dataset folder added to DVC, pointer not yet committed). Unset in
 production; `tests/flows/test_crash_resume.py` uses it to prove that the next run converges to the state of
 an uninterrupted run.
+
+`DOCMILL_STEP_FAULT=<step>[:<text>][,<step>[:<text>]...]` makes a per-item step (`docmill.steps.STEPS`) raise
+`InjectedFault` on every item whose label (source URI, path or document id) contains `<text>` (every item
+without it): the step runner must turn it into that item's quarantine row and go on
+(`tests/flows/test_item_isolation.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,18 @@ from collections import Counter
 
 POINTS = ("ingest", "extract", "embed", "publish", "version")
 _reached: Counter[str] = Counter()
+
+
+class InjectedFault(RuntimeError):
+    """The exception `DOCMILL_STEP_FAULT` raises in a per-item step."""
+
+
+def step_fault(step: str, label: str) -> None:
+    """Raise `InjectedFault` when `DOCMILL_STEP_FAULT` names `step` (and a text found in `label`)."""
+    for target in filter(None, os.environ.get("DOCMILL_STEP_FAULT", "").split(",")):
+        name, _, text = target.partition(":")
+        if name == step and text in label:
+            raise InjectedFault(f"fault injected into step {step!r}")
 
 
 def checkpoint(point: str) -> None:

@@ -242,7 +242,7 @@ class Runtime:
 
     def close(self) -> None:
         """Release processes, locks and connections."""
-        stagework.release_parsers(self.settings)
+        stagework.release_workers(self.settings)
         if self._store is not None:
             self._store.close()
         self.catalog.close()

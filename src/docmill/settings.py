@@ -148,12 +148,28 @@ class IngestConfig(_Section):
         default_factory=lambda: ["**/.*", "**/~$*", "**/*.tmp"],
         description="Glob patterns that skip a file (hidden files, Office lock files, temporaries).",
     )
-    expand_archives: bool = Field(True, description="ZIP/tar/gzip members become child documents.")
-    archive_max_members: int = Field(
-        10_000, ge=1, description="More members: the archive is `archive_too_many_members`."
+    expand_archives: bool = Field(
+        True,
+        description="ZIP/tar (plain, gzip, bzip2, xz)/gzip/bzip2/xz members and e-mail attachments become child "
+        "documents.",
     )
-    archive_max_total_mb: float = Field(2048, gt=0, description="More uncompressed data: `archive_too_large`.")
-    archive_max_ratio: float = Field(200, gt=1, description="Higher compression ratio (over 1 MB): `archive_bomb`.")
+    archive_max_members: int = Field(
+        10_000,
+        ge=1,
+        description="More members in the whole expansion tree of one top-level item (archives in archives "
+        "included): the top-level item is `archive_too_many_members`.",
+    )
+    archive_max_total_mb: float = Field(
+        2048,
+        gt=0,
+        description="More bytes written by the whole expansion tree of one top-level item: `archive_too_large`.",
+    )
+    archive_max_ratio: float = Field(
+        200,
+        gt=1,
+        description="Higher ratio of bytes written (past the first 1 MB) to the top-level item's size, or of one "
+        "archive's decompressed bytes to its own size, checked while streaming: `archive_bomb`.",
+    )
     archive_max_depth: int = Field(3, ge=1, description="Deeper nesting of archives in archives: `archive_too_deep`.")
     connectors: list[ConnectorConfig] = Field(
         default_factory=list,
@@ -174,7 +190,11 @@ class IngestConfig(_Section):
 
 class ExtractConfig(_Section):
     workers: int = Field(2, ge=1, description="Parser worker processes (each can be killed on timeout).")
-    timeout_s: float = Field(120.0, gt=0, description="Per-document parse time limit; over it: `timeout`.")
+    timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="Per-document time limit of parsing, and separately of cleaning with chunking; over it: `timeout`.",
+    )
     max_file_mb: float = Field(512.0, gt=0, description="Larger files are quarantined as `too_large`.")
     ocr: bool = Field(True, description="OCR pages without a text layer and images with Tesseract.")
     ocr_languages: str = Field("eng", description="Tesseract languages, e.g. `eng+deu` (packs must be installed).")
@@ -185,7 +205,10 @@ class ExtractConfig(_Section):
         "or glue a word stays plain text).",
     )
     max_memory_mb: int = Field(
-        6144, ge=0, description="Address-space limit per parser worker (0 = none); exceeding it: `too_large`."
+        6144,
+        ge=0,
+        description="Address-space limit per parser worker and per cleaning-and-chunking worker (0 = none); "
+        "exceeding it: `too_large`.",
     )
     docx_comments: bool = Field(
         True,

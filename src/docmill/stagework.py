@@ -25,7 +25,7 @@ import numpy as np
 
 from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
 from docmill.settings import Settings, ValidateConfig
-from docmill.stages import chunk, clean, embed, enrich, extract, validate
+from docmill.stages import chunk, embed, enrich, extract, validate
 
 T = TypeVar("T")
 KEEP = 2  # adapters of this many settings per kind stay loaded in a process (older ones are closed)
@@ -35,8 +35,7 @@ _kind_locks: dict[str, threading.Lock] = {}
 # one extraction at a time per process: a parser pool is not thread-safe, and replacing one (other settings)
 # must not close it under a running extraction (a Dask worker with several threads, two runs on one cluster)
 _extracting = threading.Lock()
-# and one preparation after it: the tokenizer, the PII recognisers and the language identifier are shared by
-# the threads of a process and not all thread-safe (their work holds the GIL, so nothing is lost)
+# and one preparation after it: its worker pool is not thread-safe either
 _preparing = threading.Lock()
 
 
@@ -57,13 +56,11 @@ def _cached(kind: str, key: str, make: Callable[[], T]) -> T:
         return entries[key]  # type: ignore[no-any-return]
 
 
-def load_preparation(settings: Settings) -> None:
-    """Load this process's tokenizer and language identifier now (~2.5 s of imports), e.g. on a thread that
-    would otherwise wait for the first batch's parse; the first preparation then finds them loaded."""
-    from docmill.language import detect_language
-
-    tokenizer(settings)
-    detect_language("a sentence long enough to load the language identifier")
+def load_preparation(settings: Settings, pii_key: str | None = None) -> None:
+    """Start this process's cleaning-and-chunking workers now (each loads the tokenizer, the language identifier
+    and the PII recognisers, ~3 s), e.g. on a thread that would otherwise wait for the first batch's parse."""
+    with _preparing:
+        preparers(settings, pii_key).start()
 
 
 def _close(adapter: Any) -> None:
@@ -96,12 +93,15 @@ def parser_pool(settings: Settings) -> Any:
     )
 
 
-def release_parsers(settings: Settings) -> None:
-    """Stop this process's parser pool for `settings.extract`, if it has one."""
+def release_workers(settings: Settings) -> None:
+    """Stop this process's parser pool for `settings.extract` and its cleaning-and-chunking pools, if any."""
     with _extracting, _kind_lock("parsers"):
         pool = _cache.get("parsers", OrderedDict()).pop(config_hash(settings.extract), None)
-    if pool is not None:
-        pool.close()
+    with _preparing, _kind_lock("preparers"):
+        pools = list(_cache.pop("preparers", OrderedDict()).values())
+    for adapter in [pool, *pools]:
+        if adapter is not None:
+            adapter.close()
 
 
 @atexit.register
@@ -173,6 +173,7 @@ def max_tokens(settings: Settings) -> int:
 
 def contract(result: StageResult[Document], name: str, config: ValidateConfig) -> StageResult[Document]:
     """Keep the documents that meet their contract (`validate.<name>`); violations join the rejects."""
+
     checked = validate.check_documents(result.records, name, config)
     result.rejects = [*result.rejects, *checked.rejects]
     result.records = checked.records
@@ -208,16 +209,39 @@ class Ahead:
 
 def ahead_batch(settings: Settings, sources: list[SourceFile], pii_key: str | None) -> Ahead:
     """Extract, prepare and chunk a batch (see `Ahead`); `pii_key` is the flow's PII key fingerprint."""
-    from docmill.language import detect_language
 
     extracted = extract_batch(settings, sources)
-    detect = settings.enrich.detect_language or bool(settings.clean.quality.allowed_languages)
-    language = detect_language if detect else None
     with _preparing:
-        prepared = _here(clean.prepare(extracted.records, settings.clean, redactor(settings, pii_key), language))
-        chunked = chunk_batch(settings, prepared.records)
-        enrich.chunk_languages(chunked.records, settings.enrich, detect_language)
+        prepared, chunked = prepare_batch(settings, extracted.records, pii_key)
     return Ahead(extracted, prepared, chunked)
+
+
+def preparers(settings: Settings, pii_key: str | None) -> Any:
+    """This process's pool of cleaning-and-chunking workers for these settings (see `docmill.preparing`).
+
+    Raises:
+        RuntimeError: in a daemonic process (see `parser_pool`).
+    """
+    from docmill import preparing
+
+    if mp.current_process().daemon:
+        raise RuntimeError(
+            "cleaning and chunking need their own worker processes, which a daemonic process cannot start: run "
+            "Dask workers with DASK_DISTRIBUTED__WORKER__DAEMON=False (docs/operations.md, scale-out)"
+        )
+    return _cached(
+        "preparers", config_hash(preparing.options(settings, pii_key)), lambda: preparing.pool(settings, pii_key)
+    )
+
+
+def prepare_batch(
+    settings: Settings, docs: list[Document], pii_key: str | None
+) -> tuple[StageResult[Document], StageResult[Chunk]]:
+    """`clean.prepare` and chunking of each document in a killable worker, bounded like parsing."""
+    from docmill import preparing
+
+    prepared, chunked = preparing.prepare_batch(preparers(settings, pii_key), docs)
+    return _here(prepared), _here(chunked)  # like extraction: the process that ran the batch (and its pool)
 
 
 def chunk_batch(settings: Settings, docs: list[Document]) -> StageResult[Chunk]:

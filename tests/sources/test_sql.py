@@ -140,3 +140,16 @@ def test_missing_url_and_bad_query_are_clear(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("DOCS_DB_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(SourceUnavailable, match="source 'policies': listing failed: no such table: missing"):
         ingest_run(tmp_path / "data", "r1", [_sql("DOCS_DB_URL", table="missing", text_column="body")])
+
+
+def test_an_item_whose_staging_fails_is_quarantined_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'docs.db'}"
+    monkeypatch.setenv("DOCS_DB_URL", url)
+    _table(sa.create_engine(url))
+    monkeypatch.setenv("DOCMILL_STEP_FAULT", "stage:policies/2")
+    cfg = _sql("DOCS_DB_URL", query="SELECT id, body FROM policies", text_column="body")
+    rt, stats = ingest_run(tmp_path / "data", "r1", [cfg])
+    assert (stats["new"], stats["fetched"]) == (2, 2)
+    assert [(r["source_uri"], r["stage"], r["reason"]) for r in rt.catalog.quarantine()] == [
+        ("sql://policies/2", "ingest", "step_failed:stage:InjectedFault")
+    ]

@@ -114,3 +114,28 @@ def test_parser_workers_never_load_torch(shared_corpus: Path) -> None:
         maps = Path(f"/proc/{pool._workers[0].process.pid}/maps").read_text()
     assert all(not isinstance(r, ParseError) and r.elements for r in parsed.values()), parsed
     assert "libtorch" not in maps, "a parser process mapped libtorch"
+
+
+def test_a_truncated_image_is_corrupt_image_not_an_unexpected_error(shared_corpus: Path, tmp_path: Path) -> None:
+    """Pillow opens images lazily: the damage shows when the pixels are decoded, which must say `corrupt_image`."""
+    for name in ("DA-1p.jpg", "DA-1p.png"):
+        data = (shared_corpus / "img" / name).read_bytes()
+        (tmp_path / f"cut-{name}").write_bytes(data[: len(data) // 3])
+    with ParserPool(1, 120) as pool:
+        outcomes = dict(pool.parse_many([(p.name, str(p), p.suffix) for p in sorted(tmp_path.iterdir())]))
+    assert {k: getattr(v, "reason", "parsed") for k, v in outcomes.items()} == {
+        "cut-DA-1p.jpg": "corrupt_image",
+        "cut-DA-1p.png": "corrupt_image",
+    }
+
+
+def test_a_damaged_office_container_is_corrupt_office(shared_corpus: Path, tmp_path: Path) -> None:
+    """Bit flips inside a DOCX's deflated parts (zlib errors) and a bad CRC: the file's fault, named as such."""
+    data = bytearray((shared_corpus / "fake.docx").read_bytes())
+    start = data.index(b"PK\x03\x04", 100)  # the second member's compressed bytes
+    for offset in range(start + 80, start + 90):
+        data[offset] ^= 0x55
+    (tmp_path / "flipped.docx").write_bytes(bytes(data))
+    with ParserPool(1, 120) as pool:
+        outcome = dict(pool.parse_many([("d", str(tmp_path / "flipped.docx"), ".docx")]))["d"]
+    assert isinstance(outcome, ParseError) and outcome.reason == "corrupt_office", outcome

@@ -43,7 +43,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     loaded = load_settings(ROOT / "configs" / "docmill.yaml")
     loaded.paths.data_dir = tmp_path_factory.mktemp("data")
     yield loaded
-    stagework.release_parsers(loaded)
+    stagework.release_workers(loaded)
 
 
 def test_the_vectors_file_is_read() -> None:

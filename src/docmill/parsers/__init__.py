@@ -1,14 +1,17 @@
 """Parsers: adapters from file bytes to a list of structural elements plus document metadata.
 
 Every parser raises `ParseError(reason, message)` for a document-level failure; anything else that escapes
-is reported by the worker pool as `parser_error:<ExceptionType>`.
+is reported by the worker pool as `step_failed:parse:<ExceptionType>`.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import re
 import shutil
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,4 +164,17 @@ def parse_file(path: Path, extension: str) -> Parsed:
     parser = _parser(ext)
     if parser is None:
         raise ParseError(f"unsupported_type:{ext or '(none)'}", f"no parser for {ext or 'files without extension'}")
-    return parser(path, ext)
+    try:
+        return parser(path, ext)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged ZIP container or compressed stream
+        raise ParseError(_corrupt(ext), f"{type(exc).__name__}: {exc}"[:300]) from exc
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # a seek to a damaged offset; anything else is for the step runner
+            raise
+        raise ParseError(_corrupt(ext), f"{type(exc).__name__}: {exc}"[:300]) from exc
+
+
+def _corrupt(ext: str) -> str:
+    """The reason for a file whose container is damaged: `corrupt_office` for Office and OpenDocument files."""
+    office = {".docx", ".pptx", ".xlsx", ".odt", ".ods", ".odp", ".doc", ".xls", ".ppt"}
+    return "corrupt_office" if ext in office else f"corrupt_{ext.lstrip('.') or 'file'}"

@@ -88,9 +88,12 @@ def parse_image(path: Path, ext: str = "") -> Parsed:
     elements: list[Element] = []
     confidences: dict[int, float] = {}
     for number in range(frames):
-        image.seek(number)
         buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="PNG")
+        try:  # decoding is lazy: a truncated or damaged image fails here, not at open
+            image.seek(number)
+            image.convert("RGB").save(buffer, format="PNG")
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ParseError("corrupt_image", f"frame {number + 1}: {exc}"[:300]) from exc
         page = ocr_png(buffer.getvalue())
         confidences[number + 1] = round(page.confidence, 1)
         elements += [Element(text, "text", page=number + 1) for text in page.paragraphs]

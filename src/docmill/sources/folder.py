@@ -9,9 +9,11 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from docmill import steps
 from docmill.records import Reject
 
 NOT_REGULAR = "not_a_regular_file"
@@ -106,12 +108,16 @@ class FolderSource:
             for name in [d for d in dirnames if (folder / d).is_symlink()]:
                 dirnames.remove(name)  # os.walk would not descend; say so instead of skipping silently
                 if selected((folder / name).relative_to(self.root).as_posix(), self.include, self.exclude):
-                    yield self._link(folder / name, "folder")
+                    who = steps.Item(source_uri=(folder / name).as_uri())
+                    outcome = steps.attempt("ingest", "list", who, partial(self._link, folder / name, "folder"))
+                    yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
             for name in sorted(filenames):
                 path = folder / name
                 relative = path.relative_to(self.root).as_posix()
                 if selected(relative, self.include, self.exclude):
-                    yield self._entry(path, relative)
+                    who = steps.Item(source_uri=path.as_uri())
+                    outcome = steps.attempt("ingest", "list", who, partial(self._entry, path, relative))
+                    yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
 
     def _entry(self, path: Path, relative: str) -> FileItem | Reject:
         try:

@@ -13,9 +13,11 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from docmill import steps
 from docmill.records import Reject
 from docmill.sources.base import Connector, ItemError, safe_name
 from docmill.sources.folder import FileItem, FolderSource, sha256_file
@@ -53,11 +55,12 @@ def stage(connector: Connector, items: list[FileItem], known: Mapping[str, Any],
     out = Staged()
     for item in items:
         if isinstance(connector, FolderSource):
-            try:
-                path, digest, copied = stage_listed(connector, item, known.get(item.source_uri), root)
-            except ItemError as exc:
-                out.rejects.append(Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri))
+            work = partial(_listed, connector, item, known.get(item.source_uri), root)
+            listed = steps.attempt("ingest", "stage", steps.Item(source_uri=item.source_uri), work)
+            if not isinstance(listed, tuple):
+                out.rejects.append(steps.reject_of(listed))
                 continue
+            path, digest, copied = listed
             out.items.append(replace(item, path=path, size=os.path.getsize(path)))
             out.hashes[path] = digest
             out.copied += copied
@@ -71,15 +74,31 @@ def stage(connector: Connector, items: list[FileItem], known: Mapping[str, Any],
             out.hashes[row["path"]] = row["doc_id"]
             out.not_refetched += 1
             continue
-        try:
-            path, digest = fetch_into(connector, item, root)
-        except ItemError as exc:
-            out.rejects.append(Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri))
+        fetched = steps.attempt(
+            "ingest", "stage", steps.Item(source_uri=item.source_uri), partial(_fetch, connector, item, root)
+        )
+        if not isinstance(fetched, tuple):
+            out.rejects.append(steps.reject_of(fetched))
             continue
+        path, digest = fetched
         out.items.append(replace(item, path=path, size=os.path.getsize(path)))
         out.hashes[path] = digest
         out.fetched += 1
     return out
+
+
+def _listed(connector: FolderSource, item: FileItem, row: Any, root: Path) -> tuple[str, str, bool] | Reject:
+    try:
+        return stage_listed(connector, item, row, root)
+    except ItemError as exc:
+        return Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri)
+
+
+def _fetch(connector: Connector, item: FileItem, root: Path) -> tuple[str, str] | Reject:
+    try:
+        return fetch_into(connector, item, root)
+    except ItemError as exc:
+        return Reject("ingest", exc.reason, exc.message[:300], source_uri=item.source_uri)
 
 
 def stage_listed(connector: FolderSource, item: FileItem, row: Any, root: Path) -> tuple[str, str, bool]:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
-from docmill import quality
+from docmill import quality, steps
 from docmill.records import Chunk, Document, Reject, StageResult, config_hash, make_chunk_id
 from docmill.settings import ChunkConfig, QualityConfig
 
@@ -165,6 +166,14 @@ def _judge(chunks: list[Chunk], doc: Document, config: QualityConfig) -> list[Re
     return rejects
 
 
+def _chunked(
+    doc: Document, config: ChunkConfig, tokenizer: Tokenizer, checks: QualityConfig | None
+) -> tuple[list[Chunk], list[Reject]]:
+    """One document's chunks that pass the quality checks, and the rejects of those that do not."""
+    chunks = chunk_document(doc, config, tokenizer)
+    return chunks, _judge(chunks, doc, checks) if checks is not None else []
+
+
 def chunk(
     docs: list[Document], config: ChunkConfig, tokenizer: Tokenizer, checks: QualityConfig | None = None
 ) -> StageResult[Chunk]:
@@ -174,8 +183,12 @@ def chunk(
     result: StageResult[Chunk] = StageResult(records=[])
     dropped = 0
     for doc in docs:
-        chunks = chunk_document(doc, config, tokenizer)
-        failed = _judge(chunks, doc, checks) if checks is not None else []
+        work = partial(_chunked, doc, config, tokenizer, checks)
+        outcome = steps.attempt("chunk", "chunk", steps.Item(doc.doc_id, doc.source_uri), work)
+        if isinstance(outcome, steps.Failure):
+            result.rejects.append(outcome.reject)
+            continue
+        chunks, failed = outcome
         dropped += len(failed)
         result.rejects.extend(failed)
         if not chunks:

@@ -18,12 +18,13 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import ftfy
 import numpy as np
 
-from docmill import quality
+from docmill import quality, steps
 from docmill.boilerplate import EMAIL_TYPES, FIXED_LAYOUT_TYPES, split_email, strip_headers_footers
 from docmill.records import Document, Element, Reject, StageResult, sha256_hex
 from docmill.settings import CleanConfig
@@ -201,11 +202,16 @@ def prepare(
     result: StageResult[Document] = StageResult(records=[])
     pii: Counter[str] = Counter()
     for doc in docs:
-        clean_document(doc, config, redactor, result.rejects)
+        dropped: list[Reject] = []
+        work = partial(_prepared, doc, config, redactor, language, dropped)
+        outcome = steps.attempt("clean", "clean", steps.Item(doc.doc_id, doc.source_uri), work)
+        if isinstance(outcome, steps.Failure):
+            result.rejects.append(outcome.reject)
+            continue
+        result.rejects.extend(dropped)
         pii.update(doc.metadata.get("pii_counts", {}))
-        reject = _verdict(doc, config, language)
-        if reject is not None:
-            result.rejects.append(reject)
+        if outcome is not None:
+            result.rejects.append(outcome)
         else:
             result.records.append(doc)
     return result.finish(len(docs), started, **{f"pii_{kind}": n for kind, n in pii.items()})
@@ -227,18 +233,35 @@ def deduplicate(
     result: StageResult[Document] = StageResult(records=[])
     seen: dict[str, str] = {}
     for doc in docs:
-        first = seen.get(doc.text_hash) or canonical(doc.text_hash)
-        reject = None
-        if config.drop_exact_duplicates and first and first != doc.doc_id:
-            reject = _reject(doc, "duplicate", f"same text as document {first}")
-        if reject is None and near is not None and config.dedup.enabled:
-            reject = _near_duplicate(doc, config, near)
-        if reject is not None:
-            result.rejects.append(reject)
+        work = partial(_duplicate, doc, config, seen.get(doc.text_hash) or canonical(doc.text_hash), near)
+        outcome = steps.attempt("clean", "dedup", steps.Item(doc.doc_id, doc.source_uri), work)
+        if outcome is not None:
+            result.rejects.append(steps.reject_of(outcome))
             continue
         seen[doc.text_hash] = doc.doc_id
         result.records.append(doc)
     return result.finish(len(docs), started)
+
+
+def _prepared(
+    doc: Document,
+    config: CleanConfig,
+    redactor: Redactor | None,
+    language: Callable[[str], str] | None,
+    dropped: list[Reject],
+) -> Reject | None:
+    """Clean one document; its verdict (None: it goes on). Dropped pages are appended to `dropped`."""
+    clean_document(doc, config, redactor, dropped)
+    return _verdict(doc, config, language)
+
+
+def _duplicate(doc: Document, config: CleanConfig, first: str | None, near: NearDuplicates | None) -> Reject | None:
+    """`duplicate` of `first` (the earlier document with the same text), `near_duplicate`, or None."""
+    if config.drop_exact_duplicates and first and first != doc.doc_id:
+        return _reject(doc, "duplicate", f"same text as document {first}")
+    if near is not None and config.dedup.enabled:
+        return _near_duplicate(doc, config, near)
+    return None
 
 
 def merged(prepared: StageResult[Document], deduplicated: StageResult[Document]) -> StageResult[Document]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import PurePath
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes, urlparse
 
+from docmill import steps
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.settings import EnrichConfig
 from docmill.sources.folder import glob_match
@@ -116,10 +118,31 @@ def document_metadata(
 def chunk_languages(chunks: list[Chunk], config: EnrichConfig, language: Callable[[str], str] | None) -> None:
     """Give each chunk its own language (`chunk_language`), when detection is on. A function of the chunk's text
     alone, so the pipeline runs it with the chunking, ahead of the batch's turn; `enrich` fills in what is
-    missing."""
+    missing (a chunk whose detection failed here fails there again, as its document's reject)."""
     if language and config.detect_language:
         for item in chunks:
-            item.metadata["chunk_language"] = language(item.text)
+            who = steps.Item(item.doc_id, chunk_id=item.chunk_id)
+            outcome = steps.attempt("enrich", "enrich", who, partial(language, item.text))
+            if isinstance(outcome, str):
+                item.metadata["chunk_language"] = outcome
+
+
+def _enriched(
+    doc: Document,
+    chunks: list[Chunk],
+    source: SourceFile,
+    config: EnrichConfig,
+    language: Callable[[str], str] | None,
+    names: NameRedactor | None,
+) -> list[Chunk]:
+    meta = document_metadata(doc, source, config, language, names)
+    if language and config.detect_language:
+        for item in chunks:
+            if "chunk_language" not in item.metadata:
+                item.metadata["chunk_language"] = language(item.text)
+    for item in chunks:
+        item.metadata = {**meta, **item.metadata}
+    return chunks
 
 
 def enrich(
@@ -130,14 +153,18 @@ def enrich(
     language: Callable[[str], str] | None = None,
     names: NameRedactor | None = None,
 ) -> StageResult[Chunk]:
-    """Give every chunk its document's metadata (names redacted with `names`) and its own language."""
+    """Give every chunk its document's metadata (names redacted with `names`) and its own language. A document
+    whose enrichment fails is rejected (`step_failed:enrich:<Exception>`) with its chunks."""
     started = time.perf_counter()
-    per_doc = {d.doc_id: document_metadata(d, sources[d.doc_id], config, language, names) for d in docs}
-    chunk_languages([c for c in chunks if "chunk_language" not in c.metadata], config, language)
+    by_doc: dict[str, list[Chunk]] = {}
     for item in chunks:
-        item.metadata = {**per_doc[item.doc_id], **item.metadata}
-    return StageResult(
-        chunks,
-        [],
-        {"in": len(chunks), "out": len(chunks), "rejected": 0, "seconds": time.perf_counter() - started},
-    )
+        by_doc.setdefault(item.doc_id, []).append(item)
+    result: StageResult[Chunk] = StageResult(records=[])
+    for doc in docs:
+        work = partial(_enriched, doc, by_doc.get(doc.doc_id, []), sources[doc.doc_id], config, language, names)
+        outcome = steps.attempt("enrich", "enrich", steps.Item(doc.doc_id, doc.source_uri), work)
+        if isinstance(outcome, steps.Failure):
+            result.rejects.append(outcome.reject)
+        else:
+            result.records.extend(outcome)
+    return result.finish(len(chunks), started)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import PurePath
 
+from docmill import steps
 from docmill.records import Reject, SourceFile, StageResult
 from docmill.sources.folder import FileItem
 
@@ -41,17 +43,24 @@ def ingest(
     result: StageResult[tuple[SourceFile, str]] = StageResult(records=[])
     counts = {NEW: 0, CHANGED: 0, UNCHANGED: 0}
     for item in items:
-        try:
-            doc_id = hasher(item.path)
-        except OSError as exc:
-            result.rejects.append(Reject("ingest", read_error_reason(exc), str(exc), source_uri=item.source_uri))
-            continue
-        change = classify(known(item.source_uri), doc_id)
-        counts[change] += 1
-        extension = PurePath(item.path).suffix.lower()
-        source = SourceFile(
-            item.source_uri, item.path, item.size, item.mtime, doc_id, extension, item.version, item.metadata
+        outcome = steps.attempt(
+            "ingest", "hash", steps.Item(source_uri=item.source_uri), partial(_hashed, item, hasher)
         )
-        result.records.append((source, change))
+        if not isinstance(outcome, SourceFile):
+            result.rejects.append(steps.reject_of(outcome))
+            continue
+        change = classify(known(item.source_uri), outcome.doc_id)
+        counts[change] += 1
+        result.records.append((outcome, change))
     result.stats = {"listed": len(result.records) + len(result.rejects), **counts}
     return result
+
+
+def _hashed(item: FileItem, hasher: Callable[[str], str]) -> SourceFile | Reject:
+    """The item as a `SourceFile` (its bytes hashed), or an `unreadable`/`permission_denied` reject."""
+    try:
+        doc_id = hasher(item.path)
+    except OSError as exc:
+        return Reject("ingest", read_error_reason(exc), str(exc), source_uri=item.source_uri)
+    extension = PurePath(item.path).suffix.lower()
+    return SourceFile(item.source_uri, item.path, item.size, item.mtime, doc_id, extension, item.version, item.metadata)
