@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from operator import itemgetter
 
 import pymupdf
 
-from docmill.parsers.pdf_tables import PageTable, Word, markdown_words, render_markdown
+from docmill.parsers.pdf_tables import PageTable, Word, centre_in, markdown_words, render_markdown
 
 # gaps at least this many text heights wide separate columns (a space is ~0.2-0.3 of the height)
 _GUTTER = 1.0
@@ -36,47 +37,42 @@ _MIN_COLUMNS = 3
 _MIN_ROWS = 3
 
 
-def _height(words: list[Word]) -> float:
-    return sorted(w[3] - w[1] for w in words)[len(words) // 2]
-
-
 def _lines(words: list[Word]) -> list[list[Word]]:
-    """Words grouped into text lines by vertical centre, top to bottom, each line left to right."""
+    """Text lines, top to bottom, each left to right: pymupdf's own lines (its block and line numbers) joined
+    when their vertical centres are closer than half the text height (cells of one row are lines of their own)."""
+    spans: dict[tuple[int, int], list[Word]] = {}
+    for word in words:
+        spans.setdefault((word[5], word[6]), []).append(word)
     lines: list[list[Word]] = []
     centre = 0.0
-    for word in sorted(words, key=lambda w: (w[1] + w[3]) / 2):
-        middle = (word[1] + word[3]) / 2
-        if lines and middle - centre < 0.5 * (word[3] - word[1]):
-            lines[-1].append(word)
+    for span in sorted(spans.values(), key=lambda span: span[0][1] + span[0][3]):
+        middle = (span[0][1] + span[0][3]) / 2
+        if lines and middle - centre < 0.5 * (span[0][3] - span[0][1]):
+            lines[-1] += span
         else:
-            lines.append([word])
+            lines.append(span)
             centre = middle
-    return [sorted(line, key=lambda w: w[0]) for line in lines]
+    return [sorted(line, key=itemgetter(0)) for line in lines]
 
 
 def _pieces(line: list[Word], gutter: float) -> int:
     return 1 + sum(b[0] - a[2] >= gutter for a, b in itertools.pairwise(line))
 
 
-def _runs(lines: list[list[Word]], height: float) -> list[tuple[list[list[Word]], list[list[Word]]]]:
-    """Runs of close consecutive lines that start and end with a line of several pieces, each with the lines of
-    one piece that follow it (wrapped last cells, or text under the table)."""
-    runs: list[list[list[Word]]] = []
-    current: list[list[Word]] = []
-    last = None
-    for line in lines:
-        middle = (line[0][1] + line[0][3]) / 2
-        if current and last is not None and middle - last > _LINE_GAP * height:
-            runs.append(current)
-            current = []
-        last = middle
-        current.append(line)
-    runs.append(current)
+def _runs(lines: list[list[Word]], pieces: list[int], height: float) -> list[tuple[list[list[Word]], list[list[Word]]]]:
+    """Runs of close consecutive lines that start and end with a line of several pieces and hold at least
+    `_MIN_ROWS` lines of `_MIN_COLUMNS` pieces, each with the lines of one piece that follow it (wrapped last
+    cells, or text under the table)."""
+    centres = [(line[0][1] + line[0][3]) / 2 for line in lines]
     out = []
-    for run in runs:
-        split = [i for i, line in enumerate(run) if _pieces(line, _GUTTER * height) > 1]
-        if split:
-            out.append((run[split[0] : split[-1] + 1], run[split[-1] + 1 :]))
+    start = 0
+    for end in range(1, len(lines) + 1):
+        if end < len(lines) and centres[end] - centres[end - 1] <= _LINE_GAP * height:
+            continue
+        split = [i for i in range(start, end) if pieces[i] > 1]
+        if sum(pieces[i] >= _MIN_COLUMNS for i in split) >= _MIN_ROWS:
+            out.append((lines[split[0] : split[-1] + 1], lines[split[-1] + 1 : end]))
+        start = end
     return out
 
 
@@ -140,11 +136,6 @@ def _is_table(rows: list[list[list[Word]]], lines: list[list[Word]], columns: li
     return True
 
 
-def _horizontal(words: list[Word]) -> list[Word]:
-    """Words that run left to right (a word of four letters or more is wider than tall)."""
-    return [w for w in words if len(w[4]) < 4 or w[2] - w[0] > w[3] - w[1]]
-
-
 def displayed_words(page: pymupdf.Page, words: list[Word]) -> list[Word]:
     """The words in the frame where the text runs left to right: the displayed page when a /Rotate turns
     sideways text upright, else the unrotated page."""
@@ -160,12 +151,17 @@ def displayed_words(page: pymupdf.Page, words: list[Word]) -> list[Word]:
 def unruled_tables(page: pymupdf.Page, words: list[Word], held: set[tuple[int, int, int]]) -> list[PageTable]:
     """The unruled tables of a page (words not `held` by a ruled table) that pass every check (module docstring)."""
     words = displayed_words(page, words)
-    free = _horizontal([w for w in words if w[5:8] not in held and w[4].strip()])
+    # words that run left to right (a word of four letters or more is wider than tall)
+    free = [w for w in words if (len(w[4]) < 4 or w[2] - w[0] > w[3] - w[1]) and (not held or w[5:8] not in held)]
     if len(free) < _MIN_COLUMNS * _MIN_ROWS:
         return []
-    height = _height(free)
+    lines = _lines(free)
+    height = sorted(line[0][3] - line[0][1] for line in lines)[len(lines) // 2]
+    pieces = [_pieces(line, _GUTTER * height) for line in lines]
+    if sum(n >= _MIN_COLUMNS for n in pieces) < _MIN_ROWS:
+        return []
     found = []
-    for run, tail in _runs(_lines(free), height):
+    for run, tail in _runs(lines, pieces, height):
         columns = _columns(run, _GUTTER * height)
         run = run + _tail(tail, columns)
         rows = _rows(run, columns)
@@ -174,7 +170,7 @@ def unruled_tables(page: pymupdf.Page, words: list[Word], held: set[tuple[int, i
         box = [w for line in run for w in line]
         rect = pymupdf.Rect(min(w[0] for w in box), min(w[1] for w in box), max(w[2] for w in box), 0)
         rect.y1 = max(w[3] for w in box)
-        inside = [w for w in words if rect.contains(pymupdf.Point((w[0] + w[2]) / 2, (w[1] + w[3]) / 2))]
+        inside = [w for w in words if centre_in(w, (rect.x0, rect.y0, rect.x1, rect.y1))]
         text = [[" ".join(w[4] for w in cell).replace("|", "\\|") for cell in row] for row in rows]
         markdown = render_markdown(text)
         if markdown_words(markdown) != Counter(w[4] for w in inside):
