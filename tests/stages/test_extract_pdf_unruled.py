@@ -1,9 +1,12 @@
 """PDF tables without ruling lines (columns set by text alignment only) become `table` elements; prose in columns,
 lists and key: value forms stay text. Every PDF is generated here with pymupdf; every page keeps its words."""
 
+import unicodedata
+from collections import Counter
 from pathlib import Path
 
 import pymupdf
+import pytest
 
 from docmill.records import Element
 from tests.stages.test_extract_pdf_tables import _all_words, _page_words, _parse, _words_at
@@ -135,3 +138,27 @@ def test_references_in_two_columns_stay_text(tmp_path: Path) -> None:
     elements = _parse(doc, tmp_path)
     assert _all_words(elements) == _page_words(tmp_path / "doc.pdf")
     assert not _tables(elements)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["שם", "עיר", "גיל"], ["דוד כהן", "תל אביב", "30"], ["שרה לוי", "ירושלים", "25"]],
+        [["اسم", "مدينة", "رقم"], ["أحمد سعيد", "دبي", "مصر"], ["سارة حسن", "مسقط", "عمان"]],
+    ],
+    ids=["hebrew", "arabic"],
+)
+def test_unruled_right_to_left_cells_read_as_the_page_text(tmp_path: Path, rows: list[list[str]]) -> None:
+    doc = pymupdf.open()
+    page = doc.new_page()
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            page.insert_htmlbox(
+                pymupdf.Rect(76 + 130 * c, 104 + 16 * r, 198 + 130 * c, 120 + 16 * r), f'<p dir="rtl">{cell}</p>'
+            )
+    elements = _parse(doc, tmp_path)
+    with pymupdf.open(tmp_path / "doc.pdf") as pdf:  # get_text() glues a city and 30 across cells; words do not
+        assert _all_words(elements) == Counter(w[4] for w in pdf[0].get_text("words"))
+    (table,) = [unicodedata.normalize("NFKC", e.text) for e in elements if e.kind == "table"]
+    for row in rows:  # every cell as written: words in reading order, not reversed
+        assert "|" + "|".join(row) + "|" in table

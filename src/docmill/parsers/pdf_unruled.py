@@ -11,7 +11,7 @@ when
   holds prose (a line of more than `_PROSE_WORDS` words): prose set in two or three columns has long lines in
   every column (and numbered references, a label before each text, have two of prose), a bulleted list has two
   columns,
-- no column is a column of labels (most cells end with `:`): a key: value form stays text,
+- no column is a column of labels (half its cells or more end with `:`): a key: value form stays text,
 - and, as for ruled tables, the rendered Markdown holds exactly the words of the page text inside its box (the
   guard in `pdf_tables`). Otherwise the page's plain text blocks stay as they are.
 """
@@ -100,11 +100,16 @@ def _columns(run: list[list[Word]], gutter: float) -> list[tuple[float, float]]:
 
 
 def _rows(run: list[list[Word]], columns: list[tuple[float, float]]) -> list[list[list[Word]]]:
-    """Cells of words per row; a line with one cell right of the first, under a row holding it, continues it."""
+    """Cells of words per row; a line with one cell right of the first, under a row holding it, continues it.
+    In a cell's line, pymupdf's lines go left to right and the words of each keep the text layer's order (a
+    right-to-left script reads as in the page text)."""
     rows: list[list[list[Word]]] = []
     for line in run:
         cells: list[list[Word]] = [[] for _ in columns]
-        for word in line:
+        starts: dict[tuple[int, int], float] = {}
+        for word in line:  # left to right: the first word seen of a pymupdf line is its left end
+            starts.setdefault((word[5], word[6]), word[0])
+        for word in sorted(line, key=lambda w: (starts[w[5], w[6]], w[5], w[6], w[7])):
             cells[next(i for i, (a, b) in enumerate(columns) if a <= word[0] <= b)].append(word)
         filled = [i for i, cell in enumerate(cells) if cell]
         if rows and len(filled) == 1 and filled[0] > 0 and rows[-1][filled[0]]:
@@ -168,12 +173,11 @@ def unruled_tables(page: pymupdf.Page, words: list[Word], held: set[tuple[int, i
         if not _is_table(rows, run, columns):
             continue
         box = [w for line in run for w in line]
-        rect = pymupdf.Rect(min(w[0] for w in box), min(w[1] for w in box), max(w[2] for w in box), 0)
-        rect.y1 = max(w[3] for w in box)
-        inside = [w for w in words if centre_in(w, (rect.x0, rect.y0, rect.x1, rect.y1))]
+        edges = (min(w[0] for w in box), min(w[1] for w in box), max(w[2] for w in box), max(w[3] for w in box))
+        inside = [w for w in words if centre_in(w, edges)]
         text = [[" ".join(w[4] for w in cell).replace("|", "\\|") for cell in row] for row in rows]
         markdown = render_markdown(text)
         if markdown_words(markdown) != Counter(w[4] for w in inside):
             continue
-        found.append(PageTable(rect, markdown, {w[5:8] for w in inside}))
+        found.append(PageTable(pymupdf.Rect(edges), markdown, {w[5:8] for w in inside}))
     return found
