@@ -37,7 +37,8 @@ def outcomes(corpus: Path) -> dict[str, str]:
 
 # parser module -> what reads the format (docmill.parsers.PARSERS maps each extension to a module)
 LIBRARIES = {
-    "pdf": "pymupdf (text blocks; ruled tables from the page's words, behind a word guard); no text layer: Tesseract",
+    "pdf": "pymupdf (text blocks; ruled and unruled (aligned-column) tables from the page's words, behind a word "
+    "guard); no text layer: Tesseract",
     "ocr": "Tesseract OCR (pillow, pillow-heif)",
     "text": "docmill (encoding: BOMs, UTF-16/32 shape, EBCDIC, charset-normalizer)",
     "structured": "docmill (json, PyYAML, lxml); rich-text JSON (ProseMirror, Slate, Draft.js, Quill) as text",

@@ -200,9 +200,10 @@ class ExtractConfig(_Section):
     ocr_languages: str = Field("eng", description="Tesseract languages, e.g. `eng+deu` (packs must be installed).")
     pdf_tables: bool = Field(
         True,
-        description="Ruled PDF tables become one Markdown `table` element each (pymupdf `find_tables`, run only "
-        "on pages whose vector rules form a grid; cells hold the page's own words, and a grid that would add, drop "
-        "or glue a word stays plain text).",
+        description="PDF tables become one Markdown `table` element each: ruled ones (pymupdf `find_tables`, run "
+        "only on pages whose vector rules form a grid) and unruled ones (columns by text alignment, strict checks "
+        "against prose, lists and forms); cells hold the page's own words, and a table that would add, drop or glue "
+        "a word stays plain text.",
     )
     max_memory_mb: int = Field(
         6144,

@@ -11,6 +11,7 @@ import pymupdf
 
 from docmill.parsers import OPTIONS, Parsed, ParseError, describe
 from docmill.parsers.pdf_tables import PageTable, Word, page_tables
+from docmill.parsers.pdf_unruled import unruled_tables
 from docmill.records import Element
 
 log = logging.getLogger(__name__)
@@ -84,10 +85,11 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
     blocks = page.get_text("blocks", sort=False, textpage=textpage)
     tables: list[PageTable] = []
     words: list[Word] = []
-    if OPTIONS.get("pdf_tables", True) and has_ruled_grid(page):
+    if OPTIONS.get("pdf_tables", True):
         words = page.get_text("words", sort=False, textpage=textpage)
         try:
-            tables = page_tables(page, words)
+            tables = page_tables(page, words) if has_ruled_grid(page) else []
+            tables += unruled_tables(page, words, set().union(*(t.words for t in tables)))
         except Exception as exc:  # the table finder failing on a drawing must not lose the page: plain text stays
             log.warning("page %d: table detection failed (%s: %s), kept as text", number, type(exc).__name__, exc)
     pending = {

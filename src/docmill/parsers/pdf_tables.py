@@ -51,7 +51,8 @@ def markdown_words(text: str) -> Counter[str]:
     return Counter(word.replace("\\|", "|") for word in _UNESCAPED_PIPE.sub(" ", text).split())
 
 
-def _centre_in(word: Word, rect: tuple[float, float, float, float]) -> bool:
+def centre_in(word: Word, rect: tuple[float, float, float, float]) -> bool:
+    """Whether the centre of a word lies in a box (x0, y0, x1, y1)."""
     x, y = (word[0] + word[2]) / 2, (word[1] + word[3]) / 2
     return rect[0] <= x <= rect[2] and rect[1] <= y <= rect[3]
 
@@ -72,7 +73,7 @@ def _grid(table: Any, words: list[Word]) -> list[list[list[Word]]] | None:
     grid: list[list[list[Word]]] = [[[] for _ in row] for row in rows]
     for word in words:
         spot = next(
-            ((r, c) for r, row in enumerate(rows) for c, cell in enumerate(row) if cell and _centre_in(word, cell)),
+            ((r, c) for r, row in enumerate(rows) for c, cell in enumerate(row) if cell and centre_in(word, cell)),
             None,
         )
         if spot is None or _straddles(word, rows[spot[0]][spot[1]], rows[spot[0]]):
@@ -184,7 +185,7 @@ def page_tables(page: pymupdf.Page, words: list[Word]) -> list[PageTable]:
     tables, words = _found_tables(page, words)
     for table in tables:
         rect = pymupdf.Rect(table.bbox)
-        inside = [w for w in words if _centre_in(w, (rect.x0, rect.y0, rect.x1, rect.y1))]
+        inside = [w for w in words if centre_in(w, (rect.x0, rect.y0, rect.x1, rect.y1))]
         grid = _grid(table, inside)
         if grid is None:
             continue
