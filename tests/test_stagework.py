@@ -96,9 +96,13 @@ def test_stage_work_redacts_only_with_the_flows_pii_key(monkeypatch: pytest.Monk
     assert stagework.redactor(flow, key_fingerprint(flow)) is not redactor
 
 
-def test_cleaning_and_chunking_are_bounded_per_document_like_parsing(tmp_path: Path) -> None:
+def test_cleaning_and_chunking_are_bounded_per_document_like_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A document whose cleaning and chunking outlast `extract.timeout_s` or outgrow `extract.max_memory_mb` is
-    quarantined at the clean stage (its worker killed); the other documents of the batch go on."""
+    quarantined at the clean stage (its worker killed); the other documents of the batch go on. The time limit
+    is shown with a preparation that hangs on the big document (`DOCMILL_STEP_HANG`: how long the real work takes
+    depends on the machine), the memory limit with the real work on ~10 MB of prose."""
     from docmill.records import SourceFile, sha256_hex
     from docmill.samples import paragraphs
 
@@ -112,6 +116,10 @@ def test_cleaning_and_chunking_are_bounded_per_document_like_parsing(tmp_path: P
         doc_id = sha256_hex((inbox / name).read_bytes())
         sources.append(SourceFile((inbox / name).as_uri(), str(inbox / name), len(text), 0.0, doc_id, ".txt"))
     for extract, reason in ((ExtractConfig(timeout_s=10), "timeout"), (ExtractConfig(max_memory_mb=800), "too_large")):
+        if reason == "timeout":
+            monkeypatch.setenv("DOCMILL_STEP_HANG", "prepare:big.txt")  # workers inherit it when they start
+        else:
+            monkeypatch.delenv("DOCMILL_STEP_HANG")
         settings = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), extract=extract)
         stagework.load_preparation(settings)  # workers ready: the time limit counts documents, not imports
         ahead = stagework.ahead_batch(settings, sources, None)

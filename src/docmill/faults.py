@@ -10,13 +10,15 @@ an uninterrupted run.
 `DOCMILL_STEP_FAULT=<step>[:<text>][,<step>[:<text>]...]` makes a per-item step (`docmill.steps.STEPS`) raise
 `InjectedFault` on every item whose label (source URI, path or document id) contains `<text>` (every item
 without it): the step runner must turn it into that item's quarantine row and go on
-(`tests/flows/test_item_isolation.py`).
+(`tests/flows/test_item_isolation.py`). `DOCMILL_STEP_HANG` (same syntax) makes the step hang instead, as a
+pathological document would: only the killable worker's time limit ends it (`tests/test_stagework.py`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 
 POINTS = ("ingest", "extract", "embed", "publish", "version")
@@ -28,11 +30,20 @@ class InjectedFault(RuntimeError):
 
 
 def step_fault(step: str, label: str) -> None:
-    """Raise `InjectedFault` when `DOCMILL_STEP_FAULT` names `step` (and a text found in `label`)."""
-    for target in filter(None, os.environ.get("DOCMILL_STEP_FAULT", "").split(",")):
+    """Raise `InjectedFault` when `DOCMILL_STEP_FAULT` names `step` (and a text found in `label`); hang (an hour)
+    when `DOCMILL_STEP_HANG` does."""
+    if _named("DOCMILL_STEP_FAULT", step, label):
+        raise InjectedFault(f"fault injected into step {step!r}")
+    if _named("DOCMILL_STEP_HANG", step, label):
+        time.sleep(3600)
+
+
+def _named(variable: str, step: str, label: str) -> bool:
+    for target in filter(None, os.environ.get(variable, "").split(",")):
         name, _, text = target.partition(":")
         if name == step and text in label:
-            raise InjectedFault(f"fault injected into step {step!r}")
+            return True
+    return False
 
 
 def checkpoint(point: str) -> None:
