@@ -81,3 +81,24 @@ def audit_keyring(data: Path) -> Any:
     from docmill.audit_keys import load_keyring
 
     return load_keyring("DOCMILL_AUDIT_KEY", data / "secrets" / "audit.key", create=False)
+
+
+def rechain_plain(log: Path, edit: dict[str, Any], line: int, keep_key_field: bool = False) -> None:
+    """What a forger with write access to the data folder but not the audit key does: edit one entry of the
+    trail `log`, recompute every hash with plain sha256 and rewrite the head file."""
+    import hashlib
+    import json
+
+    entries = [json.loads(x) for x in log.read_text().splitlines()]
+    entries[line].update(edit)
+    prev = "0" * 64
+    for entry in entries:
+        if not keep_key_field:
+            entry.pop("key", None)
+        entry["prev"] = prev
+        body = {k: v for k, v in entry.items() if k != "hash"}
+        entry["hash"] = prev = hashlib.sha256(
+            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+    log.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in entries))
+    log.with_name(log.name + ".head").write_text(f"{entries[-1]['seq']} {prev}\n")

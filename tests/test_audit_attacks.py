@@ -1,7 +1,6 @@
 """Attacks on the audit trail by someone who can write the data folder (issue 20): re-chaining, cutting the
 tail, deleting the trail, corrupting lines; and the key file's rules (rights, environment, rotation)."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ from docmill.audit import AuditBroken, AuditLog
 from docmill.audit_check import acknowledge_gap, anchor_trailer, check
 from docmill.audit_keys import Keyring, load_keyring
 from docmill.catalog import Catalog
+from tests.helpers import rechain_plain
 
 KEYS = Keyring.of(b"the site's secret audit key 0001")
 
@@ -28,19 +28,7 @@ def _trail(tmp_path: Path, runs: int = 2) -> AuditLog:
 
 def _rechain_plain(log: AuditLog, edit: dict[str, object], line: int, keep_key_field: bool) -> None:
     """What a forger without the key does: edit, then recompute every hash with plain sha256 and the head."""
-    entries = [json.loads(x) for x in log.path.read_text().splitlines()]
-    entries[line].update(edit)
-    prev = "0" * 64
-    for entry in entries:
-        if not keep_key_field:
-            entry.pop("key", None)
-        entry["prev"] = prev
-        body = {k: v for k, v in entry.items() if k != "hash"}
-        entry["hash"] = prev = hashlib.sha256(
-            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
-    log.path.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in entries))
-    log.head_path.write_text(f"{entries[-1]['seq']} {prev}\n")
+    rechain_plain(log.path, edit, line, keep_key_field)
 
 
 @pytest.mark.parametrize("keep_key_field", [True, False])

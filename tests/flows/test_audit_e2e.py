@@ -4,7 +4,6 @@ message saying what to do; `docmill audit verify` agrees, and `docmill audit ack
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -13,6 +12,8 @@ from uuid import UUID
 
 import pytest
 import yaml
+
+from tests.helpers import rechain_plain
 
 pytestmark = pytest.mark.e2e
 
@@ -126,18 +127,9 @@ def test_a_deleted_trail_is_not_intact_while_the_catalog_holds_runs(world: dict[
 
 def test_a_trail_re_chained_with_plain_sha256_is_broken(world: dict[str, Any]) -> None:
     log: Path = world["log"]
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
-    entries[1]["source_uri"] = "file:///elsewhere/innocent.md"
-    prev = "0" * 64
-    for entry in entries:  # the forger has write access to the data folder, not the key
-        entry.pop("key", None)
-        entry["prev"] = prev
-        body = {k: v for k, v in entry.items() if k != "hash"}
-        entry["hash"] = prev = hashlib.sha256(
-            json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
-    log.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in entries))
-    log.with_name("audit.jsonl.head").write_text(f"{entries[-1]['seq']} {prev}\n")
+    rechain_plain(
+        log, {"source_uri": "file:///elsewhere/innocent.md"}, 1
+    )  # write access to the data folder, not the key
     verified = _cli(world["config"], "audit", "verify")
     assert verified.exit_code == 1 and "broken" in verified.output, verified.output
     assert _second_run(world).is_failed()
