@@ -445,6 +445,11 @@ class Runtime:
                     # unreadable now: keep what earlier runs made of it (a link, a special file or a swapped file
                     # is not: its source vanishes, so the documents earlier runs made of it are removed)
                     db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (self.run_id, r.source_uri))
+                    if r.source_uri.endswith("/"):  # a folder or mailbox that could not be listed: all under it
+                        db.execute(
+                            "UPDATE sources SET last_seen_run=? WHERE substr(source_uri, 1, ?) = ?",
+                            (self.run_id, len(r.source_uri), r.source_uri),
+                        )
                 if r.whole_document and r.doc_id:
                     status = DUPLICATE if r.reason in DUPLICATE_REASONS else QUARANTINED
                     extra = {"duplicate_of": r.message.rsplit(" ", 1)[-1]} if status == DUPLICATE else {}

@@ -56,10 +56,12 @@ def _as_nobody(root: Path) -> dict[str, list]:  # type: ignore[type-arg]
             os.setgroups([])
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
-            result = ingest(list(FolderSource(root, ["**/*"], []).list()), lambda uri: None, sha256_file)
+            listed = list(FolderSource(root, ["**/*"], []).list_items())
+            result = ingest([e for e in listed if isinstance(e, FileItem)], lambda uri: None, sha256_file)
+            refused = [e for e in listed if not isinstance(e, FileItem)] + result.rejects
             out = {
                 "ok": [s.source_uri for s, _ in result.records],
-                "rejects": [[r.reason, r.source_uri] for r in result.rejects],
+                "rejects": [[r.reason, r.source_uri] for r in refused],
             }
             os.write(write, json.dumps(out).encode())
             code = 0
@@ -87,6 +89,50 @@ def test_unreadable_file_is_permission_denied_for_an_unprivileged_reader() -> No
         assert result["rejects"] == [["permission_denied", (root / "closed.txt").as_uri()]]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_folder_that_cannot_be_listed_is_a_reject_not_silence() -> None:
+    """os.walk skipped a folder it could not read without a word (its files simply were not there, and earlier
+    runs' documents under it were taken for deleted); it is a `folder_unreadable` reject of the folder now."""
+    root = Path(tempfile.mkdtemp(prefix="docmill-perm-"))
+    try:
+        root.chmod(0o755)
+        (root / "open.txt").write_bytes(TEXT)
+        (root / "locked").mkdir()
+        (root / "locked" / "inside.txt").write_bytes(TEXT)
+        (root / "locked").chmod(0o000)
+        result = _as_nobody(root)
+        assert result["ok"] == [(root / "open.txt").as_uri()]
+        assert result["rejects"] == [["folder_unreadable", (root / "locked").as_uri() + "/"]]
+    finally:
+        (root / "locked").chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_files_under_a_folder_that_cannot_be_listed_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What an earlier run found under a folder that cannot be listed now stays (not `sources_deleted`)."""
+    root = tmp_path / "share"
+    (root / "deep").mkdir(parents=True)
+    (root / "top.txt").write_bytes(TEXT)
+    (root / "deep" / "kept.txt").write_bytes(TEXT.replace(b"east", b"west"))
+    data = tmp_path / "data"
+    ingest_run(data, "r1", [], sources=[str(root)])
+    real_walk = os.walk
+
+    def walk_that_cannot_read_deep(top, onerror=None, **kw):  # type: ignore[no-untyped-def]
+        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kw):
+            if "deep" in dirnames:  # as scandir would fail on it (EACCES as another user, ENAMETOOLONG, EIO)
+                dirnames.remove("deep")
+                onerror(PermissionError(13, "Permission denied", str(Path(dirpath) / "deep")))
+            yield dirpath, dirnames, filenames
+
+    monkeypatch.setattr("docmill.sources.folder.os.walk", walk_that_cannot_read_deep)
+    rt, second = ingest_run(data, "r2", [], sources=[str(root)])
+    assert second["sources_deleted"] == 0
+    assert rt.catalog.source((root / "deep" / "kept.txt").as_uri()) is not None
+    assert [(r["reason"], r["source_uri"]) for r in rt.catalog.quarantine()] == [
+        ("folder_unreadable", (root / "deep").as_uri() + "/")
+    ]
 
 
 def test_hard_links_follow_the_policy(tmp_path: Path) -> None:

@@ -94,3 +94,27 @@ def test_missing_mailbox_names_the_source(tmp_path: Path) -> None:
 
     with pytest.raises(SourceUnavailable, match="source 'inbox': no maildir mailbox at"):
         ingest_run(tmp_path / "data", "r1", [{"name": "inbox", "type": "maildir", "path": str(tmp_path / "none")}])
+
+
+def test_a_message_that_cannot_be_read_is_rejected_alone_and_keeps_what_earlier_runs_made(tmp_path: Path) -> None:
+    """A Maildir entry whose bytes cannot be read (here a link to nothing: a message a mail client removed while
+    the mailbox was listed) ended the whole listing with `FileNotFoundError`; it is now a `step_failed:list:`
+    reject of the mailbox, the other messages are listed, and what earlier runs made of this mailbox stays."""
+    path = tmp_path / "Maildir"
+    box = mailbox.Maildir(path)
+    keys = fill(box)
+    cfg = {"name": "team-mail", "type": "maildir", "path": str(path)}
+    data = tmp_path / "data"
+    ingest_run(data, "r1", [cfg])
+    scope = f"maildir://{path}/"
+    [entry] = [p for p in (path / "new").iterdir() if p.name.startswith(keys["reply"])]
+    entry.unlink()
+    entry.symlink_to(tmp_path / "removed")  # still a key of the Maildir, its bytes gone
+    box.add(message("<new@example.org>", "Lunch", "The canteen opens at noon from Monday onwards."))
+    box.flush()
+    rt, second = ingest_run(data, "r2", [cfg])
+    assert second["new"] == 1 and second["sources_deleted"] == 0
+    [reject] = rt.catalog.query("SELECT * FROM quarantine WHERE stage='ingest'")
+    assert (reject["reason"], reject["source_uri"]) == ("step_failed:list:FileNotFoundError", scope)
+    assert reject["message"].startswith(f"mailbox key {keys['reply']}: list raised FileNotFoundError")
+    assert rt.catalog.source(f"{scope}reply@example.org") is not None  # unreadable now, not deleted

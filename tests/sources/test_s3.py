@@ -157,3 +157,18 @@ def test_dry_run_judges_remote_items_by_etag_without_fetching(s3_server: S3Serve
         "s3://corp/docs/q4.txt": "new",
     }
     assert sorted(p.name for p in (data / "fetched").rglob("*") if p.is_file()) == staged_before  # nothing fetched
+
+
+def test_an_object_that_cannot_be_listed_is_its_reject_alone(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while turning one listed object into an item ended the bucket's listing; it is now that
+    object's reject, and the objects after it (on the same and the next listing pages) are listed."""
+    _fill(s3_server)
+    monkeypatch.setenv("DOCMILL_STEP_FAULT", "list:docs/q2.txt")
+    rt, stats = ingest_run(tmp_path / "data", "r1", [_connector(s3_server)])
+    assert (stats["new"], stats["fetched"]) == (2, 2)
+    assert _uris(rt) == {"s3://corp/docs/q1.txt", "s3://corp/docs/q3.txt"}
+    assert [(r["source_uri"], r["reason"]) for r in rt.catalog.quarantine()] == [
+        ("s3://corp/docs/q2.txt", "step_failed:list:InjectedFault")
+    ]

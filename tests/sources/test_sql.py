@@ -153,3 +153,37 @@ def test_an_item_whose_staging_fails_is_quarantined_alone(tmp_path: Path, monkey
     assert [(r["source_uri"], r["stage"], r["reason"]) for r in rt.catalog.quarantine()] == [
         ("sql://policies/2", "ingest", "step_failed:stage:InjectedFault")
     ]
+
+
+def test_a_row_that_cannot_be_listed_is_its_reject_and_the_listing_goes_on(
+    postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `timestamp without time zone` of year 1 (a placeholder some systems write) made `timestamp()` raise
+    and ended the listing of every row; an exception while listing one row is now that row's reject."""
+    monkeypatch.setenv("PG_URL", postgres.url)
+    engine = sa.create_engine(postgres.url)
+    meta = sa.MetaData()
+    table = sa.Table(
+        "notes", meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("body", sa.Text),
+        sa.Column("changed", sa.DateTime(timezone=False)),
+    )  # fmt: skip
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            table.insert(),
+            [
+                {"id": 1, "body": BODY.format(n=1), "changed": datetime(1, 1, 1)},
+                {"id": 2, "body": BODY.format(n=2), "changed": datetime(2026, 3, 1, 12)},
+                {"id": 3, "body": BODY.format(n=3), "changed": datetime(2026, 3, 2, 12)},
+            ],
+        )
+    engine.dispose()
+    cfg = _sql("PG_URL", table="notes", text_column="body", updated_at_column="changed")
+    monkeypatch.setenv("DOCMILL_STEP_FAULT", "list:policies/3")
+    rt, stats = ingest_run(tmp_path / "data", "r1", [cfg])
+    assert (stats["new"], stats["fetched"]) == (2, 2)
+    assert rt.catalog.source("sql://policies/1")["mtime"] == datetime(1, 1, 1, tzinfo=UTC).timestamp()
+    assert [(r["source_uri"], r["reason"]) for r in rt.catalog.quarantine()] == [
+        ("sql://policies/3", "step_failed:list:InjectedFault")
+    ]

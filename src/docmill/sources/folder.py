@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableSequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import partial
@@ -20,6 +21,7 @@ NOT_REGULAR = "not_a_regular_file"
 SYMLINK_ESCAPE = "symlink_escape"
 REPLACED = "replaced_after_listing"
 HARDLINK = "hardlink_refused"
+UNREADABLE_FOLDER = "folder_unreadable"  # kept: what earlier runs found under it stays
 # Ingest reasons that say "these bytes must not be served": what earlier runs made of the item goes too.
 WITHDRAWING = frozenset({NOT_REGULAR, SYMLINK_ESCAPE, REPLACED, HARDLINK})
 
@@ -102,7 +104,9 @@ class FolderSource:
         """
         if not self.root.is_dir():
             raise FileNotFoundError(f"source folder does not exist: {self.root}")
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        unlistable: MutableSequence[OSError] = []  # folders os.walk could not read, reported as they come
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=unlistable.append):
+            yield from self._unlistable(unlistable)
             dirnames.sort()
             folder = Path(dirpath)
             for name in [d for d in dirnames if (folder / d).is_symlink()]:
@@ -118,6 +122,25 @@ class FolderSource:
                     who = steps.Item(source_uri=path.as_uri())
                     outcome = steps.attempt("ingest", "list", who, partial(self._entry, path, relative))
                     yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
+
+        yield from self._unlistable(unlistable)
+
+    def _unlistable(self, errors: MutableSequence[OSError]) -> Iterator[Reject]:
+        """A folder that could not be read is a `folder_unreadable` reject of the folder (its URI ends with `/`):
+        the files earlier runs found under it are kept, not taken for deleted.
+
+        Raises:
+            OSError: when the source root itself cannot be read (nothing of the source could be listed).
+        """
+        while errors:
+            error = errors.pop(0)
+            folder = Path(str(error.filename or self.root))
+            if folder == self.root:
+                message = f"source folder cannot be listed: {os.strerror(error.errno or 0)}"
+                raise OSError(error.errno, message, str(folder))
+            uri = folder.as_uri().rstrip("/") + "/"
+            reason = errno.errorcode.get(error.errno or 0, type(error).__name__)
+            yield Reject("ingest", UNREADABLE_FOLDER, f"folder could not be listed ({reason})", None, uri)
 
     def _entry(self, path: Path, relative: str) -> FileItem | Reject:
         try:

@@ -8,10 +8,14 @@ import email.parser
 import email.policy
 import mailbox
 from collections.abc import Iterator
+from dataclasses import replace
+from email.message import Message
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from docmill import steps
 from docmill.connector_settings import MailboxConnectorConfig
 from docmill.records import Reject
 from docmill.sources.base import ItemError, SourceUnavailable, safe_name
@@ -66,8 +70,14 @@ class MailboxSource:
         listed: list[tuple[Any, str, str, int, dict[str, Any]]] = []
         parents: dict[str, str | None] = {}
         for key in sorted(box.keys(), key=str):
-            data = box.get_bytes(key)
-            headers = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
+            # a message that cannot be read is a reject of the whole mailbox's scope (its Message-ID, hence its
+            # URI, is unknown): earlier runs' documents of this mailbox are kept, the other messages go on
+            outcome = steps.attempt("ingest", "list", steps.Item(source_uri=self.scope), partial(self._message, key))
+            if isinstance(outcome, steps.Failure):
+                reject = outcome.reject
+                yield replace(reject, message=f"mailbox key {safe_name(str(key), 'message')}: {reject.message}")
+                continue
+            data, headers = outcome
             digest = sha256_bytes(data)
             message_id = next(iter(_ids(headers["Message-ID"])), f"sha256-{digest}")
             while message_id in parents:  # the same Message-ID twice: keep both messages
@@ -85,6 +95,11 @@ class MailboxSource:
             meta["thread_id"] = thread_of(message_id, parents)
             uri = f"{self.scope}{quote(message_id, safe='@')}"
             yield FileItem(uri, "", relative, size, 0.0, digest, meta)
+
+    def _message(self, key: Any) -> tuple[bytes, Message]:
+        """One message's bytes and headers."""
+        data = self._box.get_bytes(key)
+        return data, email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
 
     def fetch(self, item: FileItem, dest: Path) -> None:
         """Write the message's bytes.

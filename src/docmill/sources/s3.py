@@ -4,10 +4,12 @@ listing, etags as version markers. Source URIs are `s3://<bucket>/<key>` (never 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from docmill import steps
 from docmill.connector_settings import S3ConnectorConfig
 from docmill.records import Reject
 from docmill.sources.base import ItemError, Retry, SourceUnavailable, read_secret
@@ -80,17 +82,24 @@ class S3Source:
                 raise SourceUnavailable(
                     f"source {self.name!r}: listing s3://{self.cfg.bucket}/{self.cfg.prefix} refused: {_code(exc)}"
                 ) from None
-            for obj in page.get("Contents", []):
-                key: str = obj["Key"]
-                relative = key[len(self.cfg.prefix) :].lstrip("/")
-                if key.endswith("/") or not selected(relative, self.cfg.include, self.cfg.exclude):
-                    continue
-                uri = f"s3://{self.cfg.bucket}/{quote(key)}"
-                etag = str(obj.get("ETag", "")).strip('"')
-                yield FileItem(uri, "", key, int(obj["Size"]), obj["LastModified"].timestamp(), etag)
+            for obj in page.get("Contents", []):  # one object that cannot be listed is its reject alone
+                who = steps.Item(source_uri=f"s3://{self.cfg.bucket}/{quote(str(obj.get('Key', '')))}")
+                outcome = steps.attempt("ingest", "list", who, partial(self._item, obj))
+                if outcome is not None:
+                    yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
             if not page.get("IsTruncated"):
                 return
             args["ContinuationToken"] = page["NextContinuationToken"]
+
+    def _item(self, obj: dict[str, Any]) -> FileItem | None:
+        """One listed object as an item, or None when the globs leave it out (or it is a folder marker)."""
+        key: str = obj["Key"]
+        relative = key[len(self.cfg.prefix) :].lstrip("/")
+        if key.endswith("/") or not selected(relative, self.cfg.include, self.cfg.exclude):
+            return None
+        uri = f"s3://{self.cfg.bucket}/{quote(key)}"
+        etag = str(obj.get("ETag", "")).strip('"')
+        return FileItem(uri, "", key, int(obj["Size"]), obj["LastModified"].timestamp(), etag)
 
     def fetch(self, item: FileItem, dest: Path) -> None:
         """Stream one object to `dest`.

@@ -7,11 +7,13 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from docmill import steps
 from docmill.connector_settings import SqlConnectorConfig
 from docmill.records import Reject
 from docmill.sources.base import ItemError, Retry, SourceUnavailable, read_secret, scrub
@@ -102,9 +104,11 @@ class SqlSource:
             if last is not None:
                 query = query.where(rows.c[c.id_column] > last)
             page = self._run("listing", lambda q=query: self._all(q))
-            for row in page:
-                if (item := self._item(row)) is not None:
-                    yield item
+            for row in page:  # one row that cannot be listed is that row's reject, never the end of the listing
+                who = steps.Item(source_uri=f"{self.scope}{quote(str(row[c.id_column]), safe='')}")
+                outcome = steps.attempt("ingest", "list", who, partial(self._item, row))
+                if outcome is not None:
+                    yield steps.reject_of(outcome) if isinstance(outcome, steps.Failure) else outcome
             if len(page) < PAGE:
                 return
             last = page[-1][c.id_column]
@@ -132,7 +136,7 @@ class SqlSource:
         if c.updated_at_column:
             stamp = row[c.updated_at_column]
             version = _plain(stamp)
-            mtime = stamp.timestamp() if isinstance(stamp, datetime) else 0.0
+            mtime = _seconds(stamp) if isinstance(stamp, datetime) else 0.0
         elif c.path_column:  # the file's own change marker
             stat = _stat(row[self._content])
             version, mtime = (f"{stat.st_mtime_ns}-{stat.st_size}", stat.st_mtime) if stat else ("missing", 0.0)
@@ -173,6 +177,12 @@ class SqlSource:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _seconds(stamp: datetime) -> float:
+    """A timestamp's POSIX seconds; a naive one is read as UTC (`timestamp()` would read it in local time, and
+    raises for year 1, which a `timestamp without time zone` column may hold)."""
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
 def _stat(path: Any) -> os.stat_result | None:
