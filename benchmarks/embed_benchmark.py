@@ -27,9 +27,9 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 def corpus_chunks(corpus: Path, workdir: Path, limit: int, min_tokens: int = 200) -> list[str]:
     """Texts of the first `limit` chunks with at least `min_tokens` tokens (chunk-id order) from the corpus."""
-    from docmill.embedding import ModelTokenizer, default_model_path
+    from docmill.config.settings import ChunkConfig, CleanConfig, ExtractConfig
+    from docmill.embedding.encoder import ModelTokenizer, default_model_path
     from docmill.parsers.pool import ParserPool
-    from docmill.settings import ChunkConfig, CleanConfig, ExtractConfig
     from docmill.sources.folder import FolderSource, sha256_file
     from docmill.stages.chunk import chunk
     from docmill.stages.clean import clean
@@ -64,7 +64,7 @@ def timed(embedder: object, texts: list[str]) -> tuple[np.ndarray, float]:
 
 def main() -> None:
     """Run every backend on the same chunks, alternating them for `--rounds` rounds, and print the figures."""
-    from docmill.embedding import Embedder, default_model_path
+    from docmill.embedding.encoder import Embedder, default_model_path
 
     parser = argparse.ArgumentParser()
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)

@@ -36,8 +36,8 @@ def corpus_files(corpus: Path) -> list[Path]:
 def docmill_side(corpus: Path, timeout_s: float) -> tuple[float, Counter[str]]:
     """Seconds of the extract stage over the whole corpus as one batch, and outcome counts (`extracted` or
     a quarantine reason). Archives are parsed as files here (`unsupported_type`), as unstructured sees them."""
+    from docmill.config.settings import ExtractConfig
     from docmill.parsers.pool import ParserPool
-    from docmill.settings import ExtractConfig
     from docmill.sources.folder import FolderSource, sha256_file
     from docmill.stages.extract import extract
     from docmill.stages.ingest import ingest
@@ -59,7 +59,7 @@ def docmill_side(corpus: Path, timeout_s: float) -> tuple[float, Counter[str]]:
 def _unstructured_worker() -> None:
     """Child mode: read paths from stdin, partition each, print one JSON line per file (seconds, outcome and
     the elements' text, one element a paragraph)."""
-    from docmill.offline import apply_offline_defaults
+    from docmill.config.offline import apply_offline_defaults
 
     apply_offline_defaults()
     from unstructured.partition.auto import partition

@@ -57,9 +57,9 @@ for line in sys.stdin:
 
 def docmill_results(files: list[Path], timeout_s: float) -> list[dict[str, Any]]:
     """Each file as `docmill parse` extracts it (one parser pool for all files, default settings)."""
-    from docmill import stagework
-    from docmill.cli_parse import extract_file
-    from docmill.settings import load_settings
+    from docmill.cli.parse import extract_file
+    from docmill.config.settings import load_settings
+    from docmill.run import stagework
 
     settings = load_settings(ROOT / "configs" / "docmill.yaml")
     settings.extract.timeout_s = timeout_s

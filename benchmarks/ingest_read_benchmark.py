@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from docmill.records import FileItem
 from docmill.sources import staging
-from docmill.sources.folder import FileItem, FolderSource, sha256_file
+from docmill.sources.folder import FolderSource, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from docmill.neardup import NearDupIndex
-from docmill.settings import DedupConfig
+from docmill.config.settings import DedupConfig
+from docmill.text.neardup import NearDupIndex
 
 QUERIES = 500
 

@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    from docmill.offline import apply_offline_defaults
+    from docmill.config.offline import apply_offline_defaults
 
     apply_offline_defaults()
     files = sorted(p for corpus in CORPORA for p in corpus.rglob("*") if p.suffix.lower() in EXTENSIONS)

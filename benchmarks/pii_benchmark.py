@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from docmill.pii import find_pii
-from docmill.settings import PiiConfig
+from docmill.config.settings import PiiConfig
+from docmill.text.pii import find_pii
 from tests.planted import planted_document
 
 

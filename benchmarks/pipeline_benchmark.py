@@ -53,8 +53,8 @@ def docmill_extract(pdfs: list[Path], workdir: Path, ocr: bool = False) -> tuple
     default). Workers are warmed with one small PDF each first, as in a run where the pool lives across
     batches: the raw loop's process has pymupdf imported too.
     """
+    from docmill.config.settings import ExtractConfig
     from docmill.parsers.pool import ParserPool
-    from docmill.settings import ExtractConfig
     from docmill.sources.folder import FolderSource, sha256_file
     from docmill.stages.extract import extract
     from docmill.stages.ingest import ingest
@@ -78,7 +78,7 @@ def run_flow(corpus: Path, workdir: Path, batch_size: int, backend: str, spans: 
     """The real pipeline flow over a copy of the corpus, against a temporary Prefect server."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from docmill.offline import apply_offline_defaults
+    from docmill.config.offline import apply_offline_defaults
 
     apply_offline_defaults()
     inbox = workdir / "inbox"

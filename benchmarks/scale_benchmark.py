@@ -37,7 +37,7 @@ def tiny_model(target: Path) -> Path:
     """The bundled model with its first transformer layer only, saved as a sentence-transformers folder."""
     from sentence_transformers import SentenceTransformer
 
-    from docmill.embedding import default_model_path
+    from docmill.embedding.encoder import default_model_path
 
     model = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True)
     bert = model[0].auto_model
@@ -62,7 +62,7 @@ def _timer(spent: Counter[str], key: str, fn: Any) -> Any:
 def run_once(config: str) -> None:
     """(Subprocess) run the flow twice (full, then unchanged) with catalog and Prefect time accounting."""
     import flows.pipeline as fp
-    from docmill.catalog import Catalog
+    from docmill.state.catalog import Catalog
 
     spent: Counter[str] = Counter()
     for name in dir(Catalog):
@@ -141,13 +141,13 @@ def main() -> None:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from docmill.offline import apply_offline_defaults
+    from docmill.config.offline import apply_offline_defaults
 
     apply_offline_defaults()
     with tempfile.TemporaryDirectory(prefix="docmill-scale-") as tmp, prefect_test_harness(server_startup_timeout=180):
         base = Path(tmp)
         model = tiny_model(base / "minilm-1-layer")
-        from docmill.embedding import Embedder  # export once here: no size's peak RSS includes the export
+        from docmill.embedding.encoder import Embedder  # export once here: no size's peak RSS includes the export
 
         Embedder(model, "bench/minilm-1-layer", "cpu", 64, "onnx", "int8", base / "models").encode(["warm-up"])
         rows = []

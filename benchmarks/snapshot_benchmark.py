@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 def fill(path: Path, documents: int) -> object:
     """A catalog of `documents` documents of five chunks each (random unit vectors, real metadata keys)."""
-    from docmill.catalog import Catalog
     from docmill.records import Chunk, make_chunk_id, sha256_hex
+    from docmill.state.catalog import Catalog
 
     catalog = Catalog(path)
     rng = np.random.default_rng(0)
@@ -62,10 +62,10 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="docmill-snapbench-"))
     for var in ("DVC_SITE_CACHE_DIR", "DVC_GLOBAL_CONFIG_DIR", "DVC_SYSTEM_CONFIG_DIR"):
         os.environ[var] = str(base / var.lower())
-    from docmill.audit import AuditLog
-    from docmill.datarepo import DataRepo
     from docmill.snapshots import card, core
     from docmill.snapshots.spec import SnapshotRequest
+    from docmill.state.audit import AuditLog
+    from docmill.state.datarepo import DataRepo
 
     catalog = fill(base / "catalog.sqlite", documents)
     repo = DataRepo(base / "datasets", "local", str(base / "remote"))

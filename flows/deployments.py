@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from docmill.offline import apply_offline_defaults
-from docmill.settings import DEFAULT_CONFIG, Settings, load_settings
+from docmill.config.offline import apply_offline_defaults
+from docmill.config.settings import DEFAULT_CONFIG, Settings, load_settings
 
 apply_offline_defaults()
 log = logging.getLogger(__name__)

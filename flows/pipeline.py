@@ -20,19 +20,20 @@ from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from docmill import dryrun, metrics, quarantine, runstats, stagework
-from docmill.containers import expand_containers, record_tree
-from docmill.faults import checkpoint
-from docmill.offline import apply_offline_defaults
-from docmill.params import PipelineParams
-from docmill.records import Chunk, Document, SourceFile, StageResult
-from docmill.runtime import Runtime
-from docmill.settings import Settings
+from docmill.config.offline import apply_offline_defaults
+from docmill.config.settings import Settings
+from docmill.isolation.faults import checkpoint
+from docmill.records import Chunk, Document, FileItem, SourceFile, StageResult
+from docmill.run import dryrun, metrics, runstats, stagework
+from docmill.run.containers import expand_containers, record_tree
+from docmill.run.params import PipelineParams
+from docmill.run.runtime import Runtime
 from docmill.sources import registry, staging
 from docmill.sources.base import Connector
-from docmill.sources.folder import FileItem, sha256_file
+from docmill.sources.folder import sha256_file
 from docmill.stages import chunk, clean, ingest, validate, version
-from docmill.store import StoreUnavailable
+from docmill.state import quarantine
+from docmill.state.store import StoreUnavailable
 from flows import runners
 from flows.publishing import Publishing, Validated
 from flows.reporting import Progress, dry_run_artifacts, explain, mark_crashed, run_artifacts
@@ -85,7 +86,7 @@ def _ingest_items(
     rt: Runtime, items: list[FileItem], depth: int, hasher: Callable[[str], str] = sha256_file
 ) -> Counter[str]:
     """Hash and record listed files; the archives and e-mails among top-level ones are expanded (their whole
-    tree at once, see `docmill.containers`) and their members ingested too."""
+    tree at once, see `docmill.run.containers`) and their members ingested too."""
     known = rt.catalog.known_sources([i.source_uri for i in items])
     result = ingest.ingest(items, known.get, hasher)
     stats: Counter[str] = Counter(result.stats)
@@ -402,7 +403,7 @@ def _prepare_ahead(
 
 
 def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:
-    """Report what a run would process; nothing is parsed or written (see docmill.dryrun)."""
+    """Report what a run would process; nothing is parsed or written (see docmill.run.dryrun)."""
     plan = dryrun.plan(settings, params.reprocess_quarantined)
     dry_run_artifacts(plan)
     get_run_logger().info("dry run: %s", plan["counts"])

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from docmill.records import Chunk, Document
-from docmill.runtime import Runtime
+from docmill.run.runtime import Runtime
 from flows import runners
 
 

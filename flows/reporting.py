@@ -14,9 +14,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from docmill.audit import AuditBroken
-from docmill.runstats import stage_rows
-from docmill.store import StoreUnavailable
+from docmill.run.runstats import stage_rows
+from docmill.state.audit import AuditBroken
+from docmill.state.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

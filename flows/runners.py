@@ -12,8 +12,8 @@ from prefect.cache_policies import NONE
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from docmill.settings import PipelineConfig, Settings
-from docmill.store import StoreUnavailable
+from docmill.config.settings import PipelineConfig, Settings
+from docmill.state.store import StoreUnavailable
 
 TASK = {"cache_policy": NONE, "persist_result": False}  # the options of every pipeline task
 IO_RETRIES = 3

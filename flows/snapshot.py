@@ -14,9 +14,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
-from docmill.offline import apply_offline_defaults
-from docmill.params import allowed_config
-from docmill.settings import load_settings
+from docmill.config.offline import apply_offline_defaults
+from docmill.config.settings import load_settings
+from docmill.run.params import allowed_config
 from docmill.snapshots import service
 from docmill.snapshots.spec import SnapshotRequest
 

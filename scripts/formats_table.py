@@ -15,10 +15,10 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "unstructured-example-docs"
 
 def outcomes(corpus: Path) -> dict[str, str]:
     """Relative path -> `extracted` or the quarantine reason."""
-    from docmill.offline import apply_offline_defaults
+    from docmill.config.offline import apply_offline_defaults
+    from docmill.config.settings import ExtractConfig
     from docmill.parsers import ParseError
     from docmill.parsers.pool import ParserPool
-    from docmill.settings import ExtractConfig
 
     apply_offline_defaults()
     files = sorted(p for p in corpus.rglob("*") if p.is_file())

@@ -23,11 +23,11 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "unstructured-example-docs"
 
 def parse_corpus(corpus: Path) -> list[Any]:
     """Every extracted file of the corpus as a Document (id: the relative path)."""
-    from docmill.offline import apply_offline_defaults
+    from docmill.config.offline import apply_offline_defaults
+    from docmill.config.settings import ExtractConfig
     from docmill.parsers import ParseError
     from docmill.parsers.pool import ParserPool
     from docmill.records import Document
-    from docmill.settings import ExtractConfig
 
     apply_offline_defaults()
     files = sorted(p for p in corpus.rglob("*") if p.is_file())
@@ -44,11 +44,11 @@ def parse_corpus(corpus: Path) -> list[Any]:
 
 def report(docs: list[Any]) -> dict[str, Any]:
     """Clean the documents with the default settings; verdicts, timings and PII findings."""
-    from docmill.language import detect_language
-    from docmill.neardup import NearDupIndex
-    from docmill.pii import find_pii
-    from docmill.settings import CleanConfig, PiiConfig
+    from docmill.config.settings import CleanConfig, PiiConfig
     from docmill.stages.clean import clean
+    from docmill.text.language import detect_language
+    from docmill.text.neardup import NearDupIndex
+    from docmill.text.pii import find_pii
 
     config = CleanConfig()
     texts = {d.doc_id: [e.text for e in d.elements] for d in docs}

@@ -45,7 +45,7 @@ SUBSET = [
 
 
 def _isolate_tools(base: Path) -> None:
-    from docmill.offline import apply_offline_defaults
+    from docmill.config.offline import apply_offline_defaults
 
     apply_offline_defaults()
     for var, sub in (
@@ -102,7 +102,7 @@ def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_folder() -> Path:
     """The bundled embedding model."""
-    from docmill.embedding import default_model_path
+    from docmill.embedding.encoder import default_model_path
 
     return default_model_path()
 
@@ -110,7 +110,7 @@ def model_folder() -> Path:
 @pytest.fixture(scope="session")
 def tokenizer(model_folder: Path):  # type: ignore[no-untyped-def]
     """The real model tokenizer."""
-    from docmill.embedding import ModelTokenizer
+    from docmill.embedding.encoder import ModelTokenizer
 
     return ModelTokenizer(model_folder)
 
@@ -118,7 +118,7 @@ def tokenizer(model_folder: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def embedder(model_folder: Path):  # type: ignore[no-untyped-def]
     """The real embedding model on CPU."""
-    from docmill.embedding import Embedder
+    from docmill.embedding.encoder import Embedder
 
     return Embedder(model_folder, "sentence-transformers/all-MiniLM-L6-v2", "cpu", 32)
 
@@ -137,8 +137,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, model_folder: Path) -> 
     """A model cache with the bundled model exported to ONNX (fp32 and int8) once per session."""
     import time
 
-    from docmill.embedding import model_revision
-    from docmill.embedding_onnx import cache_folder, ensure_export
+    from docmill.embedding.encoder import model_revision
+    from docmill.embedding.onnx import cache_folder, ensure_export
 
     root = tmp_path_factory.mktemp("models")
     for precision in ("fp32", "int8"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from docmill.config.settings import CleanConfig, ExtractConfig
 from docmill.records import Document, SourceFile
-from docmill.settings import CleanConfig, ExtractConfig
 from docmill.sources.folder import FolderSource, sha256_file
 from docmill.stages.clean import clean
 from docmill.stages.extract import extract
@@ -78,7 +78,7 @@ def comparable(value: Any, base: Path) -> Any:
 def audit_keyring(data: Path) -> Any:
     """The audit keys a run with data folder `data` created (`<data>/secrets/audit.key`), unless
     DOCMILL_AUDIT_KEY is set."""
-    from docmill.audit_keys import load_keyring
+    from docmill.state.audit_keys import load_keyring
 
     return load_keyring("DOCMILL_AUDIT_KEY", data / "secrets" / "audit.key", create=False)
 

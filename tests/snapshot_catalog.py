@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from docmill.catalog import Catalog
 from docmill.records import Chunk, make_chunk_id, sha256_hex
+from docmill.state.catalog import Catalog
 
 DIM = 8
 

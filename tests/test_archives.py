@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from docmill.runtime import Runtime
-from docmill.settings import IngestConfig, PathsConfig, Settings
+from docmill.config.settings import IngestConfig, PathsConfig, Settings
+from docmill.run.runtime import Runtime
 from docmill.sources.folder import FolderSource
 from flows.pipeline import _ingest_items
 

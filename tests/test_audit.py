@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from docmill.audit import AuditLog
-from docmill.audit_keys import Keyring
+from docmill.state.audit import AuditLog
+from docmill.state.audit_keys import Keyring
 
 KEYS = Keyring.of(b"k" * 32)
 
@@ -77,7 +77,7 @@ def test_a_cut_tail_is_caught_by_the_head(tmp_path: Path) -> None:
 
 
 def test_a_rehashed_forgery_still_breaks_the_chain(tmp_path: Path) -> None:
-    from docmill.audit import entry_hash
+    from docmill.state.audit import entry_hash
 
     log = _log(tmp_path)
     lines = _lines(log)

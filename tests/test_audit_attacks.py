@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from docmill.audit import AuditBroken, AuditLog
-from docmill.audit_check import acknowledge_gap, anchor_trailer, check
-from docmill.audit_keys import Keyring, load_keyring
-from docmill.catalog import Catalog
+from docmill.state.audit import AuditBroken, AuditLog
+from docmill.state.audit_check import acknowledge_gap, anchor_trailer, check
+from docmill.state.audit_keys import Keyring, load_keyring
+from docmill.state.catalog import Catalog
 from tests.helpers import rechain_plain
 
 KEYS = Keyring.of(b"the site's secret audit key 0001")

@@ -6,8 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from docmill.catalog import Catalog
 from docmill.records import Reject
+from docmill.state.catalog import Catalog
 
 
 def test_an_older_catalog_gains_the_part_column_and_keeps_its_rows(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from docmill.cli import app
+from docmill.cli.main import app
 from docmill.samples import make_pdf
 
 TABLE = [["Asset", "Owner", "Cost"], ["Laptop", "IT", "1200"], ["Badge", "Facilities", "15"]]

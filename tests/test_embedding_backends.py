@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from docmill import embedding_onnx
-from docmill.embedding import Embedder, memory_batch_size, resolve_plan
-from docmill.embedding_onnx import cache_folder, ensure_export, read_pipeline
+from docmill.config.settings import ChunkConfig, EmbedConfig
+from docmill.embedding import onnx as embedding_onnx
+from docmill.embedding.encoder import Embedder, memory_batch_size, resolve_plan
+from docmill.embedding.onnx import cache_folder, ensure_export, read_pipeline
 from docmill.records import Chunk
-from docmill.settings import ChunkConfig, EmbedConfig
 from docmill.stages.chunk import chunk
 from docmill.stages.embed import embed
 from tests.helpers import cleaned
@@ -101,7 +101,7 @@ def test_a_fusion_that_differs_or_fails_leaves_the_traced_graph(
         monkeypatch.setattr(optimizer, "optimize_model", broken)
         expected = "fusion failed"
     target = tmp_path / "m-rev-fp32"
-    with caplog.at_level("WARNING", logger="docmill.embedding_onnx"):
+    with caplog.at_level("WARNING", logger="docmill.embedding.onnx"):
         ensure_export(model_folder, target, "fp32")
     assert expected in caplog.text
     assert json.loads((target / "export.json").read_text())["fused"] == {}

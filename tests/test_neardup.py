@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from docmill.neardup import EMPTY_VALUE, FN_WEIGHT, FP_WEIGHT, NearDupIndex, _optimal_bands, shingles
-from docmill.settings import DedupConfig
+from docmill.config.settings import DedupConfig
+from docmill.text.neardup import EMPTY_VALUE, FN_WEIGHT, FP_WEIGHT, NearDupIndex, _optimal_bands, shingles
 
 CONFIG = DedupConfig()  # threshold 0.8, shingle_size 5, num_perm 128
 _ONSETS = ["b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "v", "w", "br", "st", "tr", "pl", "ch"]
@@ -167,7 +167,7 @@ def test_parameter_change_empties_the_index(conn: sqlite3.Connection, caplog: py
     index.add("doc", index.signature(_text(_document(random.Random(2)))))
     conn.commit()
     assert len(NearDupIndex(conn, CONFIG)) == 1
-    with caplog.at_level(logging.WARNING, logger="docmill.neardup"):
+    with caplog.at_level(logging.WARNING, logger="docmill.text.neardup"):
         changed = NearDupIndex(conn, CONFIG.model_copy(update={"shingle_size": 3}))
     assert changed.stale and len(changed) == 0
     assert "index emptied" in caplog.text

@@ -16,8 +16,8 @@ from typing import Literal
 import phonenumbers
 import pytest
 
-from docmill.pii import NATIONAL_ID_DETECTORS, Finding, Redactor, find_pii, load_key, make_redactor
-from docmill.settings import PiiConfig, Settings
+from docmill.config.settings import PiiConfig, Settings
+from docmill.text.pii import NATIONAL_ID_DETECTORS, Finding, Redactor, find_pii, load_key, make_redactor
 from tests.planted import KINDS, Planted, planted_document, planted_pii
 
 KEY = b"test-key"
@@ -312,7 +312,7 @@ def test_names_and_organisations_with_the_local_ner_model_are_opt_in() -> None:
 
 
 def test_a_missing_ner_model_is_a_clear_error(tmp_path: Path) -> None:
-    from docmill.pii.ner import NerModelMissing
+    from docmill.text.pii.ner import NerModelMissing
 
     settings = Settings.model_validate(
         {"paths": {"data_dir": str(tmp_path)}, "clean": {"pii": {"types": ["person"], "ner_model": "xx_missing_sm"}}}

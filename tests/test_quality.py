@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from docmill.boilerplate import split_email, strip_headers_footers
-from docmill.quality import failures, signals
+from docmill.config.settings import CleanConfig, QualityConfig
 from docmill.records import Document, Element
-from docmill.settings import CleanConfig, QualityConfig
 from docmill.stages.clean import clean
+from docmill.text.boilerplate import split_email, strip_headers_footers
+from docmill.text.quality import failures, signals
 
 PROSE = (
     "The finance team reviews supplier contracts before the end of each month and keeps the evidence in the "
@@ -108,7 +108,7 @@ def test_email_quotes_and_signatures(mode: str) -> None:
 
 
 def test_separated_quotes_are_chunks_of_their_own(tokenizer) -> None:  # type: ignore[no-untyped-def]
-    from docmill.settings import ChunkConfig
+    from docmill.config.settings import ChunkConfig
     from docmill.stages.chunk import chunk
 
     doc = Document("e" * 64, "file:///m.eml", "eml", [Element(e.text, e.kind) for e in EMAIL])

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from docmill.catalog import Catalog
 from docmill.records import Reject
+from docmill.state.catalog import Catalog
 
 DEPARTMENTS = ("finance", "human-resources", "legal")
 NAMES = ("Q3 Überblick Vertrag Nr 4711 endgültig.pdf", "supplier-framework-agreement-2024-signed.docx", "notes.txt")

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from docmill.catalog import DUPLICATE, EMBEDDED, SUPERSEDED
-from docmill.locks import holder_gone
+from docmill.config.settings import PathsConfig, Settings
 from docmill.records import Chunk, Document, Reject, make_chunk_id
-from docmill.runtime import Runtime
-from docmill.settings import PathsConfig, Settings
+from docmill.run.runtime import Runtime
 from docmill.sources.folder import FolderSource, sha256_file
 from docmill.stages.ingest import ingest
+from docmill.state.catalog import DUPLICATE, EMBEDDED, SUPERSEDED
+from docmill.state.locks import holder_gone
 
 
 def _ingest(rt: Runtime, roots: list[Path]) -> dict[str, int]:

@@ -44,7 +44,7 @@ def test_spacy_model_loads_offline() -> None:
 
 
 def test_bundled_model_loads_with_hub_offline(model_folder: Path) -> None:
-    from docmill.embedding import max_sequence_length, model_revision
+    from docmill.embedding.encoder import max_sequence_length, model_revision
 
     assert (model_folder / "model.safetensors").exists()
     assert max_sequence_length(model_folder) == 256

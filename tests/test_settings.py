@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from docmill.configdoc import render
-from docmill.settings import Settings, load_settings
+from docmill.config.doc import render
+from docmill.config.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def test_every_setting_is_described_in_the_generated_reference() -> None:
 
 
 def test_operations_time_zone_must_exist() -> None:
-    from docmill.settings import OperationsConfig
+    from docmill.config.settings import OperationsConfig
 
     assert OperationsConfig(timezone="Europe/Berlin").timezone == "Europe/Berlin"
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from docmill.cli import app
+from docmill.cli.main import app
 from docmill.snapshots.spec import split_of
 from tests.snapshot_catalog import DIM, fill_catalog
 

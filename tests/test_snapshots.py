@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from docmill.audit import AuditLog
-from docmill.audit_keys import Keyring
-from docmill.datarepo import DataRepo
 from docmill.snapshots.core import create_snapshot, read_manifest
 from docmill.snapshots.diff import diff
 from docmill.snapshots.spec import SnapshotError, SnapshotRequest, parse_filters, parse_splits, split_of
+from docmill.state.audit import AuditLog
+from docmill.state.audit_keys import Keyring
+from docmill.state.datarepo import DataRepo
 from tests.snapshot_catalog import fill_catalog
 
 
@@ -140,7 +140,7 @@ def s3(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 
 def test_s3_remote_push_delete_cache_pull_identical_bytes(tmp_path: Path, s3: tuple) -> None:
-    from docmill.settings import VersionConfig
+    from docmill.config.settings import VersionConfig
 
     endpoint, client = s3
     config = VersionConfig(remote_name="store", remote_url="s3://datasets/docmill", remote_endpoint_url=endpoint)

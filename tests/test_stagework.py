@@ -1,4 +1,4 @@
-"""Stage work away from the flow (docmill.stagework, flows.runners): adapters per process and settings, the
+"""Stage work away from the flow (docmill.run.stagework, flows.runners): adapters per process and settings, the
 daemonic-worker guard, and the runner a config selects."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from docmill import stagework
-from docmill.settings import EmbedConfig, ExtractConfig, PathsConfig, PipelineConfig, Settings
+from docmill.config.settings import EmbedConfig, ExtractConfig, PathsConfig, PipelineConfig, Settings
+from docmill.run import stagework
 
 
 def _daemonic_parser_pool(queue: mp.Queue) -> None:  # type: ignore[type-arg]
@@ -74,7 +74,7 @@ def test_a_remote_cluster_refuses_relative_paths() -> None:
 
 
 def test_stage_work_redacts_only_with_the_flows_pii_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from docmill.pii import key_fingerprint
+    from docmill.text.pii import key_fingerprint
 
     monkeypatch.delenv("DOCMILL_PII_KEY", raising=False)
     flow = Settings(paths={"data_dir": tmp_path / "flow"}, clean={"pii": {"mode": "hash"}})

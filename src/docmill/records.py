@@ -43,6 +43,28 @@ def config_hash(config: Any) -> str:
     return sha256_hex(json.dumps(data, sort_keys=True, default=str))[:16]
 
 
+@dataclass(slots=True, frozen=True)
+class FileItem:
+    """One item as listed by a source: `relative` is its stable id within the source, `version` its change
+    marker (mtime, etag, row version), `path` its local bytes (empty until a remote item is fetched; for a
+    folder item the listed path, replaced by ingest with a private copy of the bytes it hashed)."""
+
+    source_uri: str
+    path: str
+    relative: str
+    size: int
+    mtime: float
+    version: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    identity: tuple[int, int] | None = field(default=None, compare=False)  # (st_dev, st_ino) as listed
+    target: str = ""  # a folder item read through another path below the root (a link's target)
+
+    @property
+    def read_path(self) -> str:
+        """The path below the source root whose bytes this item is."""
+        return self.target or self.relative
+
+
 @dataclass(slots=True)
 class SourceFile:
     """One file found by ingest. `doc_id` is the sha256 of its bytes."""

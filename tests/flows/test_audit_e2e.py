@@ -23,7 +23,7 @@ NOTE = "The facilities team reviewed the {} plan and agreed on the next steps fo
 def _cli(config: str, *args: str) -> Any:
     from typer.testing import CliRunner
 
-    from docmill.cli import app
+    from docmill.cli.main import app
 
     return CliRunner().invoke(app, [*args, "--config", config])
 

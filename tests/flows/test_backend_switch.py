@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from docmill.embedding_onnx import EXPORT_VERSION
+from docmill.embedding.onnx import EXPORT_VERSION
 from tests.helpers import qdrant_points
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from docmill.params import PipelineParams
+from docmill.run.params import PipelineParams
 from tests.helpers import qdrant_points
 
 pytestmark = pytest.mark.e2e
@@ -77,7 +77,7 @@ def test_a_batch_is_published_while_the_next_embeds_and_the_next_sees_it(
     prefect_api: str, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flows.pipeline as module
-    from docmill.runtime import Runtime
+    from docmill.run.runtime import Runtime
     from flows import runners
 
     calls: list[tuple[str, int]] = []  # the flow's order of submissions
@@ -126,7 +126,7 @@ def test_a_batch_that_fails_first_publishes_the_validated_batch_before_it(
     prefect_api: str, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flows.pipeline as module
-    from docmill import stagework
+    from docmill.run import stagework
 
     enrich = stagework.enrich_batch
 

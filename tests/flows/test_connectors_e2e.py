@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from docmill.params import PipelineParams
-from docmill.pii import Redactor
-from docmill.settings import PiiConfig
+from docmill.config.settings import PiiConfig
+from docmill.run.params import PipelineParams
+from docmill.text.pii import Redactor
 from tests.helpers import qdrant_points
 from tests.sources.conftest import S3Server, free_port, secrets_absent
 from tests.sources.test_mail import message

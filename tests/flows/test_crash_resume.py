@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from docmill.audit import AuditLog
-from docmill.faults import POINTS
+from docmill.isolation.faults import POINTS
+from docmill.state.audit import AuditLog
 from tests.helpers import audit_keyring, comparable, qdrant_points
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from docmill.sources.folder import FileItem, FolderSource
+from docmill.records import FileItem
+from docmill.sources.folder import FolderSource
 from tests.helpers import qdrant_points
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +59,7 @@ def _texts(data: Path) -> dict[str, str]:
 
 
 def _quarantine(config: Path) -> dict[str, str]:
-    from docmill.cli import app
+    from docmill.cli.main import app
 
     listed = CliRunner().invoke(app, ["quarantine", "list", "--config", str(config), "--json"])
     assert listed.exit_code == 0, listed.output

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from docmill.audit import AuditLog
-from docmill.params import PipelineParams
+from docmill.run.params import PipelineParams
+from docmill.state.audit import AuditLog
 from tests.helpers import qdrant_points
 
 TEXTS = {

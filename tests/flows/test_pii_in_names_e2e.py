@@ -105,7 +105,7 @@ def _prefect_text(run_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def world(prefect_api: str, tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> dict[str, Any]:
-    from docmill.params import PipelineParams
+    from docmill.run.params import PipelineParams
     from flows.pipeline import pipeline
 
     root = tmp_path_factory.mktemp("pii-names")
@@ -128,7 +128,7 @@ def world(prefect_api: str, tmp_path_factory: pytest.TempPathFactory, models_dir
 def test_no_pii_in_names_leaves_the_catalog(world: dict[str, Any]) -> None:
     from typer.testing import CliRunner
 
-    from docmill.cli import app
+    from docmill.cli.main import app
 
     data, values = world["data"], list(IN_NAMES)
     points = qdrant_points(data)
@@ -156,7 +156,7 @@ def test_no_pii_in_names_leaves_the_catalog(world: dict[str, Any]) -> None:
 def test_a_parser_message_quotes_no_document_text(world: dict[str, Any]) -> None:
     from typer.testing import CliRunner
 
-    from docmill.cli import app
+    from docmill.cli.main import app
 
     db = sqlite3.connect(world["data"] / "catalog.sqlite")
     rows = db.execute("SELECT reason, message FROM quarantine WHERE source_uri LIKE '%settings.yaml'").fetchall()

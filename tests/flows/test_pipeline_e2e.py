@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from docmill.audit import AuditLog
-from docmill.datarepo import DataRepo
 from docmill.records import POINT_NAMESPACE
+from docmill.state.audit import AuditLog
+from docmill.state.datarepo import DataRepo
 from tests.helpers import audit_keyring, comparable, qdrant_points
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from docmill import server
-from docmill.params import PipelineParams
+from docmill.run import server
+from docmill.run.params import PipelineParams
 from tests.flows.test_operations import free_port
 from tests.flows.test_params_and_dry_run import write_small_corpus
 

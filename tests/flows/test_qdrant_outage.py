@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from docmill.params import PipelineParams
+from docmill.run.params import PipelineParams
 from tests.flows.test_params_and_dry_run import write_small_corpus
 from tests.helpers import qdrant_points
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from docmill.neardup import shingles
+from docmill.text.neardup import shingles
 from tests.helpers import qdrant_points
 from tests.planted import KINDS, planted_pii
 
@@ -382,7 +382,7 @@ def test_quarantine_cli_lists_shows_and_replays(planted_run: dict[str, Any]) -> 
     """Runs last: the replay changes the planted run's catalog."""
     from typer.testing import CliRunner
 
-    from docmill.cli import app
+    from docmill.cli.main import app
     from flows.pipeline import pipeline
 
     config = str(planted_run["root"] / "docmill.yaml")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from docmill.params import PipelineParams
+from docmill.run.params import PipelineParams
 
 pytestmark = pytest.mark.e2e
 TEXT = "Safety briefing: the evacuation assembly point moved to the east car park.\n"
@@ -93,7 +93,7 @@ def test_a_deployment_run_without_config_in_its_params_reads_the_deployments_con
     from the server-side merge of parameters, not the project's default config and data folder."""
     from prefect.client.orchestration import get_client
 
-    from docmill.settings import load_settings
+    from docmill.config.settings import load_settings
     from flows import deployments
     from flows.pipeline import pipeline
 

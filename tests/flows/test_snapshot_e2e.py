@@ -19,8 +19,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from docmill.audit import AuditLog
-from docmill.cli import app
+from docmill.cli.main import app
+from docmill.state.audit import AuditLog
 from tests.helpers import audit_keyring, qdrant_records
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from docmill.runtime import Runtime
-from docmill.settings import IngestConfig, PathsConfig, Settings
+from docmill.config.settings import IngestConfig, PathsConfig, Settings
+from docmill.run.runtime import Runtime
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_PASSWORD = "pg-Secret-7f3e9a"  # a distinctive value: tests look for it where it must never appear

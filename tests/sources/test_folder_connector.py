@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from docmill.records import FileItem
 from docmill.sources.base import Connector
-from docmill.sources.folder import FileItem, FolderSource
+from docmill.sources.folder import FolderSource
 from tests.sources.conftest import ingest_run
 
 TEXT = b"Site inspection notes: the east stairwell needs new handrails before winter.\n"
@@ -173,8 +174,8 @@ def test_a_folder_swapped_for_a_link_after_listing_is_not_walked_through(tmp_pat
 def test_dry_run_never_blocks_on_a_fifo_swapped_in_after_listing(tmp_path: Path) -> None:
     import threading
 
-    from docmill import dryrun
-    from docmill.settings import IngestConfig, PathsConfig, Settings
+    from docmill.config.settings import IngestConfig, PathsConfig, Settings
+    from docmill.run import dryrun
 
     root = tmp_path / "share"
     root.mkdir()

@@ -117,7 +117,7 @@ def test_unreachable_store_names_the_source(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_missing_object_is_quarantined_and_the_source_goes_on(s3_server: S3Server, tmp_path: Path) -> None:
-    from docmill.sources.folder import FileItem
+    from docmill.records import FileItem
     from docmill.sources.staging import stage
 
     _fill(s3_server)
@@ -131,14 +131,14 @@ def test_missing_object_is_quarantined_and_the_source_goes_on(s3_server: S3Serve
 
 
 def test_endpoint_with_credentials_is_refused() -> None:
-    from docmill.connector_settings import S3ConnectorConfig
+    from docmill.config.connectors import S3ConnectorConfig
 
     with pytest.raises(ValueError, match="must not contain credentials"):
         S3ConnectorConfig(name="x", type="s3", bucket="b", endpoint_url="http://key:secret@minio:9000")
 
 
 def test_dry_run_judges_remote_items_by_etag_without_fetching(s3_server: S3Server, tmp_path: Path) -> None:
-    from docmill import dryrun
+    from docmill.run import dryrun
 
     client = _fill(s3_server)
     data = tmp_path / "data"

@@ -1,8 +1,8 @@
 import itertools
 from pathlib import Path
 
+from docmill.config.settings import ChunkConfig, CleanConfig
 from docmill.records import Document, Element
-from docmill.settings import ChunkConfig, CleanConfig
 from docmill.stages.chunk import chunk, chunk_document
 from docmill.stages.clean import clean_document
 from tests.helpers import cleaned
@@ -118,7 +118,7 @@ def test_a_long_table_is_cut_between_rows_without_overlap(tokenizer) -> None:
 
 
 def test_chunks_made_ahead_for_documents_dropped_later_are_left_out(corpus_subset: Path, parser_pool, tokenizer):
-    from docmill.settings import QualityConfig
+    from docmill.config.settings import QualityConfig
     from docmill.stages.chunk import for_documents
 
     docs = cleaned(corpus_subset, parser_pool)

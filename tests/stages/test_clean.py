@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from docmill.config.settings import CleanConfig
 from docmill.records import Document, Element
-from docmill.settings import CleanConfig
 from docmill.stages.clean import SEPARATOR, clean, clean_document, clean_text
 from tests.helpers import extracted
 
@@ -83,7 +83,7 @@ def test_header_footer_removal_keeps_docx_body_list_items(tmp_path: Path) -> Non
 
 
 def test_header_footer_removal_runs_on_fixed_layout_pages_without_positions() -> None:
-    from docmill.boilerplate import strip_headers_footers
+    from docmill.text.boilerplate import strip_headers_footers
 
     bodies = ["Minutes of the board.", "Budget for next year.", "Hiring plan.", "Open questions."]
     pages = [[Element("ACME scan header", page=n), Element(bodies[n - 1], page=n)] for n in range(1, 5)]

@@ -1,7 +1,7 @@
 import numpy as np
 
+from docmill.config.settings import EmbedConfig
 from docmill.records import Chunk, make_chunk_id
-from docmill.settings import EmbedConfig
 from docmill.stages.embed import embed
 
 

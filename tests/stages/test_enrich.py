@@ -1,9 +1,9 @@
 from pathlib import Path
 
-from docmill.language import detect_language
-from docmill.settings import ChunkConfig, EnrichConfig, PathRule
+from docmill.config.settings import ChunkConfig, EnrichConfig, PathRule
 from docmill.stages.chunk import chunk
 from docmill.stages.enrich import enrich, path_labels
+from docmill.text.language import detect_language
 from tests.helpers import cleaned, sources_of
 
 

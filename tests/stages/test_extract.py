@@ -1,10 +1,10 @@
 import shutil
 from pathlib import Path
 
+from docmill.config.settings import ExtractConfig
 from docmill.parsers import ParseError
 from docmill.parsers.pool import ParserPool
 from docmill.parsers.text import decode_bytes
-from docmill.settings import ExtractConfig
 from docmill.stages.extract import extract
 from tests.helpers import extracted, sources_of
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pymupdf
 import pytest
 
+from docmill.config.settings import ExtractConfig
 from docmill.parsers import ParseError, parse_file
 from docmill.parsers.pool import ParserPool
 from docmill.parsers.sniff import detect_type
 from docmill.samples import paragraphs
-from docmill.settings import ExtractConfig
 
 WORDS = " ".join(paragraphs(11, 2, 3))
 

@@ -2,7 +2,8 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from docmill.sources.folder import FolderSource, glob_match, sha256_file
+from docmill.config.globs import glob_match
+from docmill.sources.folder import FolderSource, sha256_file
 from docmill.stages.ingest import ingest
 
 

@@ -37,8 +37,8 @@ def _param(vector: Any) -> Any:
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Default settings with a private data folder; the module's parser pool is stopped at the end."""
-    from docmill import stagework
-    from docmill.settings import load_settings
+    from docmill.config.settings import load_settings
+    from docmill.run import stagework
 
     loaded = load_settings(ROOT / "configs" / "docmill.yaml")
     loaded.paths.data_dir = tmp_path_factory.mktemp("data")
@@ -54,7 +54,7 @@ def test_the_vectors_file_is_read() -> None:
 
 @pytest.mark.parametrize("vector", [_param(v) for v in _vectors()])
 def test_markitdown_vector(vector: Any, settings: Any) -> None:
-    from docmill.cli_parse import extract_file
+    from docmill.cli.parse import extract_file
 
     out = extract_file(vector_file(vector, SHARED), settings, keep_pool=True)
     text = "\n\n".join(e["text"] for doc in out["documents"] for e in doc["elements"])

@@ -3,8 +3,8 @@ import math
 import pytest
 from pandera.errors import SchemaErrors
 
+from docmill.config.settings import ValidateConfig
 from docmill.records import Chunk, Document, Element, make_chunk_id
-from docmill.settings import ValidateConfig
 from docmill.stages.validate import (
     ContractViolation,
     RejectRateExceeded,

@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from docmill.datarepo import DataRepo
-from docmill.settings import VersionConfig
+from docmill.config.settings import VersionConfig
 from docmill.stages.version import version
+from docmill.state.datarepo import DataRepo
 
 DIM = 3
 

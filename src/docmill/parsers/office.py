@@ -103,7 +103,7 @@ def _element(raw: Any) -> Element | None:
 
 def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
     """Partition an HTML/EML/MSG file; tables come out as Markdown (e-mail attachments are documents of their own, see
-    `docmill.containers`).
+    `docmill.run.containers`).
 
     Raises:
         ParseError: `encrypted`, `corrupt_office`, `parse_failed:<Type>` or `empty`.

@@ -2,8 +2,8 @@
 
 A parser that hangs is killed after `timeout_s` (`timeout`); one that exhausts its address-space limit
 reports `too_large`; one that dies (segfault in a C library) reports `parser_crashed`; any other exception
-becomes `step_failed:parse:<Exception>` through the step runner (`docmill.steps`). The pool replaces the
-worker and goes on with the next document (the mechanism is `docmill.workers`, shared with cleaning and
+becomes `step_failed:parse:<Exception>` through the step runner (`docmill.isolation.steps`). The pool replaces the
+worker and goes on with the next document (the mechanism is `docmill.isolation.workers`, shared with cleaning and
 chunking). Each worker leads its own process group, so the external tools it runs (soffice, tesseract,
 pandoc) die with it.
 """
@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from docmill.isolation.workers import Work, WorkerPool
 from docmill.parsers import Parsed, ParseError, describe
-from docmill.workers import Work, WorkerPool
 
 _OUT_OF_MEMORY = ("bad_alloc", "failed to map segment", "Cannot allocate memory", "out of memory")
 # never imported in a parser process: no parser needs them, but spaCy (through thinc, under unstructured's

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from docmill import __version__
-from docmill.audit import AuditLog
-from docmill.audit_check import anchor_trailer
-from docmill.catalog import DUPLICATE_REASONS, Catalog
-from docmill.datarepo import DataRepo
 from docmill.records import config_hash
 from docmill.snapshots.export import JSONL_COLUMNS, parquet_schema, write_files
 from docmill.snapshots.spec import SnapshotError, SnapshotFilter, SnapshotRequest
 from docmill.snapshots.stats import SnapshotStats
 from docmill.stages.version import file_sha256
+from docmill.state.audit import AuditLog
+from docmill.state.audit_check import anchor_trailer
+from docmill.state.catalog import DUPLICATE_REASONS, Catalog
+from docmill.state.datarepo import DataRepo
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
@@ -81,7 +81,7 @@ def build_manifest(
     request: SnapshotRequest, stats: SnapshotStats, files: list[str], folder: Path, dimension: int, facts: dict
 ) -> dict[str, Any]:
     """The manifest of a snapshot: request, content summary, files with their sha256, lineage, versions."""
-    from docmill.runtime import component_versions
+    from docmill.run.runtime import component_versions
 
     summary = stats.summary()
     summary["lineage"] = {

@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from docmill.datarepo import DataRepo
 from docmill.snapshots.core import read_manifest, resolve
+from docmill.state.datarepo import DataRepo
 
 _COLUMNS = ["chunk_id", "doc_id", "chunk_index", "source_uri", "split", "metadata"]
 

@@ -18,14 +18,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from docmill.datarepo import DataRepo
 from docmill.snapshots.core import read_manifest
 from docmill.snapshots.spec import SnapshotError
-from docmill.store import row_payload
+from docmill.state.datarepo import DataRepo
+from docmill.state.store import row_payload
 
 
 class PointSink(Protocol):
-    """What a restore writes to (see `docmill.store.QdrantStore`)."""
+    """What a restore writes to (see `docmill.state.store.QdrantStore`)."""
 
     collection: str
     write_batch: int

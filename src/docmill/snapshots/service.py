@@ -8,14 +8,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from docmill.audit_check import open_log
-from docmill.catalog import Catalog
-from docmill.datarepo import DataRepo
-from docmill.locks import lock_data_dir
-from docmill.settings import Settings
+from docmill.config.settings import Settings
 from docmill.snapshots import core
 from docmill.snapshots.spec import SnapshotError, SnapshotFilter, SnapshotRequest
 from docmill.snapshots.trainings import TrainingRegistry
+from docmill.state.audit_check import open_log
+from docmill.state.catalog import Catalog
+from docmill.state.datarepo import DataRepo
+from docmill.state.locks import lock_data_dir
 
 
 def open_repo(settings: Settings) -> DataRepo:
@@ -100,7 +100,7 @@ def _store(settings: Settings, collection: str) -> Any:
     """
     import os
 
-    from docmill.store import QdrantStore
+    from docmill.state.store import QdrantStore
 
     cfg = settings.embed
     if collection == cfg.collection:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from docmill.sources.folder import glob_match
+from docmill.config.globs import glob_match
 
 Format = Literal["parquet", "jsonl", "both"]
 RESERVED_NAMES = ("trainings", "cards")

@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 
 from docmill import __version__
-from docmill.audit import AuditLog
-from docmill.datarepo import DataRepo
 from docmill.records import sha256_hex
 from docmill.snapshots.core import read_manifest, resolve
 from docmill.snapshots.spec import SnapshotError
+from docmill.state.audit import AuditLog
+from docmill.state.datarepo import DataRepo
 
 FOLDER = "trainings"
 

@@ -18,8 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
-from docmill.records import Reject
-from docmill.sources.folder import FileItem
+from docmill.records import FileItem, Reject
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -8,14 +8,12 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator, MutableSequence
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from docmill import steps
-from docmill.records import Reject
+from docmill.config.globs import selected
+from docmill.isolation import steps
+from docmill.records import FileItem, Reject
 
 NOT_REGULAR = "not_a_regular_file"
 SYMLINK_ESCAPE = "symlink_escape"
@@ -39,40 +37,6 @@ def kind(mode: int) -> str:
         if test(mode):
             return name
     return "regular file" if stat.S_ISREG(mode) else "special file"
-
-
-@dataclass(slots=True, frozen=True)
-class FileItem:
-    """One item as listed by a source: `relative` is its stable id within the source, `version` its change
-    marker (mtime, etag, row version), `path` its local bytes (empty until a remote item is fetched; for a
-    folder item the listed path, replaced by ingest with a private copy of the bytes it hashed)."""
-
-    source_uri: str
-    path: str
-    relative: str
-    size: int
-    mtime: float
-    version: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-    identity: tuple[int, int] | None = field(default=None, compare=False)  # (st_dev, st_ino) as listed
-    target: str = ""  # a folder item read through another path below the root (a link's target)
-
-    @property
-    def read_path(self) -> str:
-        """The path below the source root whose bytes this item is."""
-        return self.target or self.relative
-
-
-def glob_match(relative: str, pattern: str) -> bool:
-    """Match a POSIX relative path against a glob where `**/` may also match zero folders."""
-    if fnmatchcase(relative, pattern):
-        return True
-    return pattern.startswith("**/") and glob_match(relative, pattern[3:])
-
-
-def selected(relative: str, include: list[str], exclude: list[str]) -> bool:
-    """True when `relative` matches an include glob and no exclude glob."""
-    return any(glob_match(relative, p) for p in include) and not any(glob_match(relative, p) for p in exclude)
 
 
 class FolderSource:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from docmill import steps
-from docmill.connector_settings import MailboxConnectorConfig
-from docmill.records import Reject
+from docmill.config.connectors import MailboxConnectorConfig
+from docmill.config.globs import selected
+from docmill.isolation import steps
+from docmill.records import FileItem, Reject
 from docmill.sources.base import ItemError, SourceUnavailable, safe_name
-from docmill.sources.folder import FileItem, selected
 from docmill.sources.staging import sha256_bytes
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docmill.connector_settings import (
+from docmill.config.connectors import (
     FolderConnectorConfig,
     MailboxConnectorConfig,
     S3ConnectorConfig,
     SqlConnectorConfig,
 )
-from docmill.settings import IngestConfig
+from docmill.config.settings import IngestConfig
 from docmill.sources.base import Connector
 from docmill.sources.folder import FolderSource
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from docmill import steps
-from docmill.connector_settings import S3ConnectorConfig
-from docmill.records import Reject
+from docmill.config.connectors import S3ConnectorConfig
+from docmill.config.globs import selected
+from docmill.isolation import steps
+from docmill.records import FileItem, Reject
 from docmill.sources.base import ItemError, Retry, SourceUnavailable, read_secret
-from docmill.sources.folder import FileItem, selected
 
 _THROTTLE = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable", "InternalError"}
 _DENIED = {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}

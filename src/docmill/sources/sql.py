@@ -13,11 +13,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from docmill import steps
-from docmill.connector_settings import SqlConnectorConfig
-from docmill.records import Reject
+from docmill.config.connectors import SqlConnectorConfig
+from docmill.config.globs import selected
+from docmill.isolation import steps
+from docmill.records import FileItem, Reject
 from docmill.sources.base import ItemError, Retry, SourceUnavailable, read_secret, scrub
-from docmill.sources.folder import FileItem, selected
 from docmill.sources.staging import sha256_bytes
 
 PAGE = 1000

@@ -17,10 +17,10 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from docmill import steps
-from docmill.records import Reject
+from docmill.isolation import steps
+from docmill.records import FileItem, Reject
 from docmill.sources.base import Connector, ItemError, safe_name
-from docmill.sources.folder import FileItem, FolderSource, sha256_file
+from docmill.sources.folder import FolderSource, sha256_file
 from docmill.sources.safeopen import open_listed
 
 

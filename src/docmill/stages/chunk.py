@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from docmill import quality, steps
+from docmill.config.settings import ChunkConfig, QualityConfig
+from docmill.isolation import steps
 from docmill.records import Chunk, Document, Reject, StageResult, config_hash, make_chunk_id
-from docmill.settings import ChunkConfig, QualityConfig
+from docmill.text import quality
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 OWN_CHUNK_KINDS = ("table", "quoted", "signature")  # elements that never share a chunk with other elements
 
 
 class Tokenizer(Protocol):
-    """Token offsets from the embedding model's own tokenizer (see `docmill.embedding.ModelTokenizer`)."""
+    """Token offsets from the embedding model's own tokenizer (see `docmill.embedding.encoder.ModelTokenizer`)."""
 
     max_tokens: int
 

@@ -24,10 +24,11 @@ from typing import Any, Protocol
 import ftfy
 import numpy as np
 
-from docmill import quality, steps
-from docmill.boilerplate import EMAIL_TYPES, FIXED_LAYOUT_TYPES, split_email, strip_headers_footers
+from docmill.config.settings import CleanConfig
+from docmill.isolation import steps
 from docmill.records import Document, Element, Reject, StageResult, sha256_hex
-from docmill.settings import CleanConfig
+from docmill.text import quality
+from docmill.text.boilerplate import EMAIL_TYPES, FIXED_LAYOUT_TYPES, split_email, strip_headers_footers
 
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
@@ -45,13 +46,13 @@ PII_METADATA = ("title", "subject", "author", "sent_from", "sent_to", "cc_recipi
 
 
 class Redactor(Protocol):
-    """PII redaction (see `docmill.pii.Redactor`)."""
+    """PII redaction (see `docmill.text.pii.Redactor`)."""
 
     def apply(self, text: str) -> tuple[str, Counter[str]]: ...
 
 
 class NearDuplicates(Protocol):
-    """A persistent MinHash LSH index (see `docmill.neardup.NearDupIndex`)."""
+    """A persistent MinHash LSH index (see `docmill.text.neardup.NearDupIndex`)."""
 
     def signature(self, text: str) -> np.ndarray: ...
 

@@ -8,12 +8,12 @@ from typing import Protocol
 
 import numpy as np
 
+from docmill.config.settings import EmbedConfig
 from docmill.records import Chunk, StageResult
-from docmill.settings import EmbedConfig
 
 
 class Encoder(Protocol):
-    """What embed needs from a model (see `docmill.embedding.Embedder`)."""
+    """What embed needs from a model (see `docmill.embedding.encoder.Embedder`)."""
 
     model_key: str
     model_name: str

@@ -10,21 +10,21 @@ from pathlib import PurePath
 from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes, urlparse
 
-from docmill import steps
+from docmill.config.globs import glob_match
+from docmill.config.settings import EnrichConfig
+from docmill.isolation import steps
 from docmill.records import Chunk, Document, SourceFile, StageResult
-from docmill.settings import EnrichConfig
-from docmill.sources.folder import glob_match
 
 
 class NameRedactor(Protocol):
-    """PII in names (see `docmill.pii.Redactor.name` and `.uri`)."""
+    """PII in names (see `docmill.text.pii.Redactor.name` and `.uri`)."""
 
     def name(self, name: str) -> str: ...
 
     def uri(self, uri: str) -> str: ...
 
 
-# Version of the redaction of names in location metadata (`docmill.pii.Redactor.name`): part of the catalog's
+# Version of the redaction of names in location metadata (`docmill.text.pii.Redactor.name`): part of the catalog's
 # config key, so raising it re-enriches every document (vectors are reused: the texts do not change).
 NAME_REDACTION = 1
 

@@ -6,9 +6,9 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
+from docmill.config.settings import ExtractConfig
 from docmill.parsers import Parsed, ParseError
 from docmill.records import Document, Reject, SourceFile, StageResult
-from docmill.settings import ExtractConfig
 
 
 class Parser(Protocol):

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import PurePath
 
-from docmill import steps
-from docmill.records import Reject, SourceFile, StageResult
-from docmill.sources.folder import FileItem
+from docmill.isolation import steps
+from docmill.records import FileItem, Reject, SourceFile, StageResult
 
 NEW, CHANGED, UNCHANGED = "new", "changed", "unchanged"
 

@@ -21,8 +21,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from docmill.config.settings import ValidateConfig
 from docmill.records import Chunk, Document, Reject, StageResult
-from docmill.settings import ValidateConfig
 
 log = logging.getLogger(__name__)
 

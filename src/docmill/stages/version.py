@@ -18,22 +18,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from docmill.config.settings import VersionConfig
 from docmill.records import StageResult
-from docmill.settings import VersionConfig
 
 DATA_FILE = "chunks.parquet"
 _COLUMNS = ("source_uri", "title", "file_type", "language", "department", "category", "model")
 
 
 class Repository(Protocol):
-    """What version needs from the data repository (see `docmill.datarepo.DataRepo`)."""
+    """What version needs from the data repository (see `docmill.state.datarepo.DataRepo`)."""
 
     def dataset_dir(self, name: str) -> Path: ...
     def manifest(self, name: str) -> dict[str, Any] | None: ...
     def version_id(self, name: str) -> str | None: ...
     def current_tag(self, name: str) -> str | None: ...
     def is_committed(self, name: str) -> bool: ...
-    def commit_version(self, name: str, message: str, push: bool) -> tuple[str, str]: ...
+    def commit_version(
+        self, name: str, message: str, push: bool, audit_head: Mapping[str, Any] | None = None
+    ) -> tuple[str, str]: ...
 
 
 def arrow_schema(dimension: int) -> pa.Schema:
@@ -103,14 +105,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _anchor(manifest: Mapping[str, Any]) -> str:
-    """The audit trail's head as a git trailer of the version's commit (see `docmill.audit_check`)."""
-    from docmill.audit_check import anchor_trailer
-
-    head = manifest.get("audit_head")
-    return f"\n\n{anchor_trailer((int(head['seq']), str(head['hash'])))}" if head else ""
-
-
 def version(
     pages: Iterable[list[Mapping[str, Any]]],
     config: VersionConfig,
@@ -137,8 +131,7 @@ def version(
             )
         # same data, but the last attempt stopped before commit, tag or push: finish that version
         message = f"dataset {config.dataset_name}: {rows} chunks (completed by run {manifest.get('run_id')})"
-        message += _anchor(manifest)
-        version_id, tag = repo.commit_version(config.dataset_name, message, config.push)
+        version_id, tag = repo.commit_version(config.dataset_name, message, config.push, manifest.get("audit_head"))
         return StageResult(
             [version_id, tag], [], {"rows": rows, "new_version": 1, "seconds": time.perf_counter() - started}
         )
@@ -153,8 +146,8 @@ def version(
     (staging / "manifest.json").write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    message = f"dataset {config.dataset_name}: {rows} chunks (run {manifest.get('run_id')})" + _anchor(manifest)
-    version_id, tag = repo.commit_version(config.dataset_name, message, config.push)
+    message = f"dataset {config.dataset_name}: {rows} chunks (run {manifest.get('run_id')})"
+    version_id, tag = repo.commit_version(config.dataset_name, message, config.push, manifest.get("audit_head"))
     return StageResult(
         [version_id, tag], [], {"rows": rows, "new_version": 1, "seconds": time.perf_counter() - started}
     )
