@@ -139,3 +139,16 @@ def test_a_damaged_office_container_is_corrupt_office(shared_corpus: Path, tmp_p
     with ParserPool(1, 120) as pool:
         outcome = dict(pool.parse_many([("d", str(tmp_path / "flipped.docx"), ".docx")]))["d"]
     assert isinstance(outcome, ParseError) and outcome.reason == "corrupt_office", outcome
+
+
+def test_csv_with_bare_carriage_returns_is_read_row_by_row(tmp_path: Path) -> None:
+    """Classic Mac line ends (a lone `\\r`, still written by some exports) made the csv module raise
+    "new-line character seen in unquoted field": the file ended `step_failed:parse:Error`."""
+    from docmill.parsers.text import parse_delimited
+
+    path = tmp_path / "stock.csv"
+    path.write_bytes(b'item,qty\rapple,3\rpear,5\r"note, quoted",7\r')
+    parsed = parse_delimited(path)
+    assert [e.text for e in parsed.elements] == ["item | qty", "item: apple; qty: 3", "item: pear; qty: 5",
+                                                 "item: note, quoted; qty: 7"]  # fmt: skip
+    assert parsed.metadata["rows"] == 3

@@ -133,6 +133,26 @@ def parse_file(path: Path, extension: str) -> Parsed:
         if exc.errno != errno.EINVAL:  # a seek to a damaged offset; anything else is for the step runner
             raise
         raise ParseError(_corrupt(ext), f"{type(exc).__name__}: {exc}"[:300]) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if not _raised_by_a_library(exc):
+            raise  # docmill's own code failed: the step runner's `step_failed:parse:<Exception>` (a bug to report)
+        raise ParseError(f"parse_failed:{type(exc).__name__}", describe(exc)) from exc
+
+
+_OWN_CODE = Path(__file__).resolve().parents[1]  # src/docmill
+
+
+def _raised_by_a_library(exc: BaseException) -> bool:
+    """True when the exception was raised inside a library (xlrd, pymupdf, zipfile...), not in docmill's code: the
+    library could not read this file, which `parse_failed:<Exception>` says."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_OWN_CODE)
 
 
 def _corrupt(ext: str) -> str:

@@ -158,13 +158,14 @@ def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
         for page in doc.pages():
             try:
                 found = _page_elements(page)
-            except Exception as exc:
+                scanned = sum(len(e.text) for e in found) < 10 and bool(page.get_images())
+                if scanned and OPTIONS.get("ocr", True):
+                    try:
+                        found, ocr[page.number + 1] = _ocr_page(page)
+                    except ParseError as exc:
+                        missing_ocr = exc
+            except Exception as exc:  # a damaged page object (its text, its image list or its rendering)
                 raise ParseError("corrupt_pdf", f"page {page.number + 1} unreadable: {describe(exc)}") from exc
-            if sum(len(e.text) for e in found) < 10 and page.get_images() and OPTIONS.get("ocr", True):
-                try:
-                    found, ocr[page.number + 1] = _ocr_page(page)
-                except ParseError as exc:
-                    missing_ocr = exc
             elements += found
         if not elements:
             if missing_ocr:

@@ -53,7 +53,7 @@ def _zip_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError):  # ValueError: a damaged directory (e.g. undecodable names)
         return ".zip"
     for prefix, ext in _OOXML.items():
         if any(n.startswith(prefix) for n in names):

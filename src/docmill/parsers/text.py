@@ -67,7 +67,8 @@ def parse_delimited(path: Path, ext: str = "") -> Parsed:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel_tab if (ext or path.suffix.lower()) == ".tsv" else csv.excel
-    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in row)]
+    # newline="": the csv module splits records itself (a lone "\r" ends a row, a quoted one stays in its cell)
+    rows = [row for row in csv.reader(io.StringIO(text, newline=""), dialect) if any(cell.strip() for cell in row)]
     if not rows:
         raise ParseError("empty", "no rows")
     header = [h.strip() or f"column_{i + 1}" for i, h in enumerate(rows[0])]
