@@ -41,3 +41,35 @@ def test_chunks_carry_document_metadata(sample_corpus: Path, parser_pool, tokeni
     assert "department" not in by_file["runbook.md"] and by_file["runbook.md"]["title"] == "Data Platform Runbook"
     assert all(m["file_mtime"] and m["language"] for m in by_file.values())
     assert {name for name, m in by_file.items() if m["language"] != "en"} == {"inventory.csv"}  # a table: und
+
+
+def test_metadata_values_are_redacted_like_the_text() -> None:
+    """With `clean.pii.mode: redact`, e-mail headers (`sent_from`, `sent_to`, `subject`), document properties
+    (`author`, `title`) and connector metadata (SQL columns, mail thread ids) went into every chunk's payload and
+    export raw: they are redacted like the text now (the catalog keeps the raw values for lineage)."""
+    from docmill.config.settings import PiiConfig
+    from docmill.records import Document, Element, SourceFile
+    from docmill.stages.enrich import document_metadata
+    from docmill.text.pii import Redactor
+
+    names = Redactor(PiiConfig(mode="redact"), b"test-key")
+    source = SourceFile(
+        "mbox:///srv/mail/box.mbox/msg-1", "/tmp/staged/msg-1.eml", 10, 0.0, "d" * 64, ".eml",
+        metadata={"message_id": "ann.lee@example.org", "owner_email": "bob.stone@example.com", "row": 7},
+    )  # fmt: skip
+    doc = Document(
+        "d" * 64, source.source_uri, "eml", [Element("Body text.", "text")],
+        metadata={
+            "title": "Card 4111 1111 1111 1111 refund", "author": "carol.diaz@example.net",
+            "sent_from": "ann.lee@example.org", "sent_to": ["bob.stone@example.com", "team"],
+            "subject": "Call me on +1 415 555 0132", "created": "2024-03-01T10:00:00",
+        },
+    )  # fmt: skip
+    meta = document_metadata(doc, source, EnrichConfig(detect_language=False), None, names)
+    shown = repr(meta)
+    for raw in ("ann.lee@", "bob.stone@", "carol.diaz@", "4111 1111", "555 0132"):
+        assert raw not in shown, (raw, meta)
+    assert meta["sent_to"][1] == "team" and meta["row"] == 7 and meta["created"] == "2024-03-01T10:00:00"
+    assert meta["sent_from"] == "<EMAIL>" and meta["title"].endswith(" refund")  # a placeholder, the rest kept
+    raw = document_metadata(doc, source, EnrichConfig(detect_language=False), None, None)
+    assert raw["sent_from"] == "ann.lee@example.org"  # without a redactor (pii mode off) nothing changes

@@ -23,12 +23,15 @@ class NameRedactor(Protocol):
 
     def uri(self, uri: str) -> str: ...
 
+    def value(self, value: Any) -> Any: ...
+
 
 # Version of the redaction of names in location metadata (`docmill.text.pii.Redactor.name`): part of the catalog's
 # config key, so raising it re-enriches every document (vectors are reused: the texts do not change).
-NAME_REDACTION = 1
+NAME_REDACTION = 2  # 2: metadata values too (connector columns, e-mail headers, document properties)
 
 _CARRIED = ("author", "created", "modified", "last_modified", "subject", "sent_from", "sent_to", "encoding")
+_CARRIED_TEXT = ("author", "subject", "sent_from", "sent_to")  # free text: redacted like the document's text
 
 
 def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
@@ -62,7 +65,7 @@ def _source_path(source: SourceFile) -> str:
 def _title(doc: Document, source: SourceFile, names: NameRedactor | None) -> str:
     title = str(doc.metadata.get("title") or "").strip()
     if title:
-        return title
+        return str(names.value(title)) if names else title
     first = next((e.text for e in doc.elements if e.kind.endswith("title")), "")
     stem = PurePath(_source_path(source)).stem
     return first.split("\n")[0][:200] if first else names.name(stem) if names else stem
@@ -84,7 +87,8 @@ def location_metadata(source: SourceFile, config: EnrichConfig, names: NameRedac
         container = uri.rsplit("!/", 1)[0]
         meta["container_uri"] = names.uri(container) if names else container
     meta.update(path_labels(_origin_path(source), config))
-    meta.update(source.metadata)  # from the connector: SQL columns, mail thread (message_id, thread_id, ...)
+    # from the connector: SQL columns, mail thread (message_id, thread_id, ...); their text redacted like names
+    meta.update({k: names.value(v) for k, v in source.metadata.items()} if names else source.metadata)
     return meta
 
 
@@ -105,7 +109,8 @@ def document_metadata(
         "pages": doc.metadata.get("pages"),
         "parser": doc.parser,
     }
-    meta.update({k: doc.metadata[k] for k in _CARRIED if doc.metadata.get(k)})
+    carried = {k: doc.metadata[k] for k in _CARRIED if doc.metadata.get(k)}
+    meta.update({k: names.value(v) if names and k in _CARRIED_TEXT else v for k, v in carried.items()})
     # from the clean stage: PII counts by type (never values), document quality signals, near-duplicate link
     for key, name in (("pii_counts", "pii"), ("quality", "document_quality"), ("near_duplicate_of", None)):
         if doc.metadata.get(key):

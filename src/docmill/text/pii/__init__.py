@@ -15,6 +15,7 @@ import re
 import secrets
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import phonenumbers
@@ -80,6 +81,15 @@ class Redactor:
             pos = finding.end
         parts.append(text[pos:])
         return "".join(parts), counts
+
+    def value(self, value: Any) -> Any:
+        """A metadata value (connector columns, e-mail headers, document properties) with the PII of its text
+        replaced as `apply` would; lists element-wise; numbers, dates and flags unchanged."""
+        if isinstance(value, str):
+            return self.apply(value)[0]
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        return value
 
     def name(self, name: str) -> str:
         """A file, folder, archive-member or attachment name (or a path of them) with its PII replaced as
