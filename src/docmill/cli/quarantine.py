@@ -129,6 +129,6 @@ def quarantine_replay(
     queued = quarantine.replay(catalog, open_log(settings), doc_ids)
     console.print(f"{queued} of {len(doc_ids)} selected documents queued for the next run")
     if run_now and queued:
-        from docmill.cli.main import run
+        from docmill.cli.running import run_pipeline
 
-        run(config=config)
+        run_pipeline(config)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from docmill.parsers import OPTIONS, Parsed, ParseError, describe, scrub
+from docmill.parsers import OPTIONS, Parsed, ParseError, describe, ooxml, scrub
 from docmill.parsers.tables import html_table_markdown
 from docmill.records import Element
 
@@ -27,7 +27,6 @@ _KINDS = {
     "PageBreak": "",
     "Image": "",
 }
-_ZIP_FORMATS = {".docx", ".pptx", ".xlsx"}
 
 
 def _partition(path: Path, ext: str) -> list[Any]:
@@ -46,18 +45,6 @@ def _partition(path: Path, ext: str) -> list[Any]:
 
         return partition_msg(filename=str(path), process_attachments=False)
     raise ParseError(f"unsupported_type:{ext}", "no unstructured partitioner configured")
-
-
-def check_office_container(path: Path, ext: str) -> None:
-    """OOXML files: an OLE container means password protection; anything else but a ZIP is corrupt."""
-    if ext not in _ZIP_FORMATS:
-        return
-    with path.open("rb") as handle:
-        head = handle.read(8)
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ParseError("encrypted", f"{ext} is an OLE container: password-protected Office file")
-    if not zipfile.is_zipfile(path):
-        raise ParseError("corrupt_office", f"{ext} is not a valid ZIP container")
 
 
 _ENCRYPTED_MAIL = (
@@ -111,7 +98,7 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
     import unstructured
 
     ext = ext or path.suffix.lower()
-    check_office_container(path, ext)
+    ooxml.check_container(path, ext)
     try:
         _check_mail_encryption(path, ext)
         raw_elements = _partition(path, ext)

@@ -12,6 +12,8 @@ import io
 import zipfile
 from pathlib import Path
 
+from docmill.isolation.errors import ParseError
+
 _STRICT = b"http://purl.oclc.org/ooxml/"
 _TRANSITIONAL = [
     (
@@ -68,3 +70,18 @@ def open_package(path: Path) -> Path | io.BytesIO:
             target.writestr(member, data)
     out.seek(0)
     return out
+
+
+ZIP_FORMATS = {".docx", ".pptx", ".xlsx"}
+
+
+def check_container(path: Path, ext: str) -> None:
+    """OOXML files: an OLE container means password protection; anything else but a ZIP is corrupt."""
+    if ext not in ZIP_FORMATS:
+        return
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ParseError("encrypted", f"{ext} is an OLE container: password-protected Office file")
+    if not zipfile.is_zipfile(path):
+        raise ParseError("corrupt_office", f"{ext} is not a valid ZIP container")

@@ -124,10 +124,9 @@ def parse_xlsx(path: Path, ext: str = ".xlsx") -> Parsed:
     """
     import openpyxl
 
-    from docmill.parsers.office import check_office_container
-    from docmill.parsers.ooxml import open_package
+    from docmill.parsers.ooxml import check_container, open_package
 
-    check_office_container(path, ".xlsx")
+    check_container(path, ".xlsx")
     try:
         layout = _xlsx_layout(path)
         book = openpyxl.load_workbook(open_package(path), read_only=True, data_only=True)

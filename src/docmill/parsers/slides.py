@@ -93,10 +93,9 @@ def parse_pptx(path: Path, ext: str = ".pptx") -> Parsed:
     import pptx
     from pptx.exc import PackageNotFoundError
 
-    from docmill.parsers.office import check_office_container
-    from docmill.parsers.ooxml import open_package
+    from docmill.parsers.ooxml import check_container, open_package
 
-    check_office_container(path, ".pptx")
+    check_container(path, ".pptx")
     try:
         presentation = pptx.Presentation(open_package(path))  # type: ignore[arg-type]
     except (PackageNotFoundError, KeyError, ValueError, AttributeError, zipfile.BadZipFile) as exc:

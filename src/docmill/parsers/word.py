@@ -70,10 +70,9 @@ def _open(path: Path) -> Any:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    from docmill.parsers.office import check_office_container
-    from docmill.parsers.ooxml import open_package
+    from docmill.parsers.ooxml import check_container, open_package
 
-    check_office_container(path, ".docx")
+    check_container(path, ".docx")
     try:
         return docx.Document(open_package(path))  # type: ignore[arg-type]
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
