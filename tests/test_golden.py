@@ -20,7 +20,7 @@ def mismatch(name: str, now: dict[str, Any], folder: Path = files.GOLDEN_DIR) ->
     """The failure report when `now` differs from the golden file of `name` in `folder`, else None."""
     if not files.path_of(name, folder).exists():
         return f"no golden file for {name}: create it with `{files.REGENERATE} {name}`"
-    found = files.differences(files.load(name, folder), now)
+    found = files.differences(files.load(name, folder), now, limit=100)
     return files.report(name, found) if found else None
 
 

@@ -85,7 +85,11 @@ def record(
     before = {d.doc_id: d.metadata for d in extracted.records}
     out[CLEAN] = _documents(cleaned, scrub, lambda d: _cleaned_document(d, before.get(d.doc_id, {})))
     chunks = chunk.for_documents(chunked, cleaned.records)
-    out[CHUNK] = {"chunks": [_chunk(c) for c in chunks.records], "rejects": _rejects(chunks.rejects, scrub)}
+    out[CHUNK] = {
+        "chunk_config": sorted({c.metadata.get("chunk_config", "") for c in chunks.records}),  # once, not per chunk
+        "chunks": [_chunk(c) for c in chunks.records],
+        "rejects": _rejects(chunks.rejects, scrub),
+    }
     docs = [d for d in cleaned.records if any(c.doc_id == d.doc_id for c in chunks.records)]
     metadata = {c.chunk_id: dict(c.metadata) for c in chunks.records}  # enrich replaces each chunk's metadata
     enriched = stagework.enrich_batch(settings, docs, chunks.records, [source], None)
@@ -157,7 +161,7 @@ def _chunk(item: Chunk) -> dict[str, Any]:
         "token_count": item.token_count,
         "page_start": item.page_start,
         "page_end": item.page_end,
-        "metadata": plain(item.metadata),
+        "metadata": plain({k: v for k, v in item.metadata.items() if k != "chunk_config"}),
     }
 
 

@@ -75,11 +75,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 2 * EXCERPT else text[: 2 * EXCERPT] + "..."
 
 
-def report(name: str, found: list[str]) -> str:
-    """The message of a golden test that failed: the file, the first differences, and how to regenerate."""
-    lines = "\n".join(f"  {line}" for line in found)
+def report(name: str, found: list[str], shown: int = 10) -> str:
+    """The message of a golden test that failed: the file, the first `shown` differences, and how to regenerate."""
+    lines = "\n".join(f"  {line}" for line in found[:shown])
+    more = f"\n  ... {len(found) - shown} more" if len(found) > shown else ""
     return (
         f"{path_of(name).relative_to(GOLDEN_DIR.parents[1])} no longer matches what the stages produce; first "
-        f"differences:\n{lines}\nIf the change is intended, regenerate with `{REGENERATE}` (from the repository "
-        "root) and review `git diff tests/golden` before committing."
+        f"differences:\n{lines}{more}\nIf the change is intended, regenerate with `{REGENERATE}` (from the "
+        "repository root) and review `git diff tests/golden` before committing."
     )
