@@ -211,3 +211,20 @@ def test_a_ruled_header_band_over_an_unruled_body_is_read_by_alignment(tmp_path:
     assert table[3:] == [
         f"|DHAW2019{line:04d}|09/{line + 1:02d}/2019|CITIBANK - TRAVEL CBA CARD|{411 + line}.49|" for line in range(20)
     ]
+
+
+def test_positions_on_a_rotated_page_are_as_shown(shared_root: Path, tmp_path: Path) -> None:
+    """Text coordinates are in the unrotated page: on a page with `/Rotate 90` (senate-expenditures.pdf, a
+    landscape table on a portrait sheet) `bottom` reached 1.17 and a line at the shown top read as mid-page."""
+    from docmill.parsers.pdf import parse_pdf
+
+    senate = parse_pdf(shared_root / "pdfplumber-tests" / "tests" / "pdfs" / "senate-expenditures.pdf")
+    assert all(0 <= e.top <= e.bottom <= 1 for e in senate.elements), [(e.top, e.bottom) for e in senate.elements]
+    doc = pymupdf.open()
+    page = doc.new_page(width=612, height=792)
+    page.insert_text((20, 200), "Quarterly facilities report, page header line")
+    page.insert_text((545, 600), "Page 1 of 3")
+    page.set_rotation(90)  # shown landscape: unrotated x becomes the shown vertical position
+    doc.save(tmp_path / "rotated.pdf")
+    header, footer = parse_pdf(tmp_path / "rotated.pdf").elements
+    assert header.top < 0.1 and 0.85 < footer.top <= footer.bottom <= 1, (header, footer)

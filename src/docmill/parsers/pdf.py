@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,8 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
     Ruled tables (when `pdf_tables` is on, the page passes `has_ruled_grid` and the grid passes the checks of
     `pdf_tables`) become one `table` element in Markdown each, where the first block holding their words stood;
     the words of a block outside every table stay in that block's text."""
-    height = page.rect.height or 1.0
     number = page.number + 1
+    shown = _shown_position(page)
     textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
     blocks = page.get_text("blocks", sort=False, textpage=textpage)
     tables: list[PageTable] = []
@@ -93,7 +94,7 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
         except Exception as exc:  # the table finder failing on a drawing must not lose the page: plain text stays
             log.warning("page %d: table detection failed (%s: %s), kept as text", number, type(exc).__name__, exc)
     pending = {
-        i: Element(t.markdown, "table", number, top=round(t.rect.y0 / height, 4), bottom=round(t.rect.y1 / height, 4))
+        i: Element(t.markdown, "table", number, **shown(_union([w for w in words if w[5:8] in t.words])))
         for i, t in enumerate(tables)
     }
     held = set().union(*(t.words for t in tables))
@@ -112,10 +113,31 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
             text = _words_text([w for w in mine if w[5:8] not in held])
             if not text:
                 continue
-        rect = pymupdf.Rect(block[:4])
         kind = "title" if _looks_like_title(text) else "text"
-        elements.append(Element(text, kind, number, top=round(rect.y0 / height, 4), bottom=round(rect.y1 / height, 4)))
+        elements.append(Element(text, kind, number, **shown(pymupdf.Rect(block[:4]))))
     return elements + list(pending.values())
+
+
+def _shown_position(page: pymupdf.Page) -> Callable[[pymupdf.Rect], dict[str, float]]:
+    """`top` and `bottom` of a rectangle as a share of the page's height as shown: text coordinates are in the
+    unrotated page, so a page with `/Rotate` (a landscape table printed on a portrait sheet) is turned first."""
+    height = page.rect.height or 1.0
+    turn = page.rotation_matrix
+
+    def position(rect: pymupdf.Rect) -> dict[str, float]:
+        turned = rect * turn
+        return {"top": round(turned.y0 / height, 4), "bottom": round(turned.y1 / height, 4)}
+
+    return position
+
+
+def _union(words: list[Word]) -> pymupdf.Rect:
+    """The rectangle around words, in the text layer's (unrotated) frame: a table's position on the page (the
+    table finders' own rectangles may be in the displayed frame, see `pdf_tables._found_tables`)."""
+    rect = pymupdf.Rect(words[0][:4]) if words else pymupdf.Rect()
+    for word in words[1:]:
+        rect |= pymupdf.Rect(word[:4])
+    return rect
 
 
 def _words_text(words: list[Word]) -> str:
