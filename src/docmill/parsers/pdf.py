@@ -81,7 +81,7 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
     `pdf_tables`) become one `table` element in Markdown each, where the first block holding their words stood;
     the words of a block outside every table stay in that block's text."""
     number = page.number + 1
-    shown = _shown_position(page)
+    placed = _placer(page)
     textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
     blocks = page.get_text("blocks", sort=False, textpage=textpage)
     tables: list[PageTable] = []
@@ -94,8 +94,7 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
         except Exception as exc:  # the table finder failing on a drawing must not lose the page: plain text stays
             log.warning("page %d: table detection failed (%s: %s), kept as text", number, type(exc).__name__, exc)
     pending = {
-        i: Element(t.markdown, "table", number, **shown(_union([w for w in words if w[5:8] in t.words])))
-        for i, t in enumerate(tables)
+        i: placed(t.markdown, "table", _union([w for w in words if w[5:8] in t.words])) for i, t in enumerate(tables)
     }
     held = set().union(*(t.words for t in tables))
     by_block: dict[int, list[Word]] = {}
@@ -114,21 +113,23 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
             if not text:
                 continue
         kind = "title" if _looks_like_title(text) else "text"
-        elements.append(Element(text, kind, number, **shown(pymupdf.Rect(block[:4]))))
+        elements.append(placed(text, kind, pymupdf.Rect(block[:4])))
     return elements + list(pending.values())
 
 
-def _shown_position(page: pymupdf.Page) -> Callable[[pymupdf.Rect], dict[str, float]]:
-    """`top` and `bottom` of a rectangle as a share of the page's height as shown: text coordinates are in the
-    unrotated page, so a page with `/Rotate` (a landscape table printed on a portrait sheet) is turned first."""
+def _placer(page: pymupdf.Page) -> Callable[[str, str, pymupdf.Rect], Element]:
+    """An element of the page at a rectangle; its `top` and `bottom` are the rectangle's, as a share of the
+    page's height as shown: text coordinates are in the unrotated page, so on a page with `/Rotate` (a
+    landscape table printed on a portrait sheet) the rectangle is turned into the displayed frame first."""
     height = page.rect.height or 1.0
     turn = page.rotation_matrix
 
-    def position(rect: pymupdf.Rect) -> dict[str, float]:
+    def placed(text: str, kind: str, rect: pymupdf.Rect) -> Element:
         turned = rect * turn
-        return {"top": round(turned.y0 / height, 4), "bottom": round(turned.y1 / height, 4)}
+        top, bottom = round(turned.y0 / height, 4), round(turned.y1 / height, 4)
+        return Element(text, kind, page.number + 1, top=top, bottom=bottom)
 
-    return position
+    return placed
 
 
 def _union(words: list[Word]) -> pymupdf.Rect:
