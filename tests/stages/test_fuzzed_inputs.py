@@ -64,3 +64,41 @@ def test_our_own_bugs_stay_step_failed(tmp_path: Path, monkeypatch: pytest.Monke
     path.write_text("Plain text that a broken parser cannot read.")
     with pytest.raises(TypeError):
         parse_file(path, ".txt")
+
+
+def test_a_truncated_utf16_or_utf32_text_keeps_what_it_holds(tmp_path: Path) -> None:
+    """A text with a UTF-16/32 byte-order mark cut mid-character (a log copied while written, a download cut
+    short) raised UnicodeDecodeError in docmill's decoder; the readable text is kept now, the rest is U+FFFD
+    (which the quality signals count)."""
+    body = "Shift report: boiler pressure normal, valve 7 replaced.\n" * 3
+    for codec in ("utf-16", "utf-32"):
+        path = tmp_path / f"report-{codec}.txt"
+        path.write_bytes(body.encode(codec)[:-3])
+        parsed = parse_file(path, ".txt")
+        assert "valve 7 replaced" in " ".join(e.text for e in parsed.elements)
+        table = tmp_path / f"stock-{codec}.csv"
+        table.write_bytes("item,qty\napple,3\npear,5\n".encode(codec)[:-1])
+        assert "item: apple; qty: 3" in [e.text for e in parse_file(table, ".csv").elements]
+
+
+def test_a_yaml_reader_error_is_corrupt_yaml_with_its_position(tmp_path: Path) -> None:
+    """PyYAML's reader error (a control character) carries its position as a character offset: `describe`
+    indexed it like a (line, column) pair and raised TypeError, so the file ended `step_failed:parse:TypeError`."""
+    path = tmp_path / "settings.yaml"
+    path.write_bytes(b"owner: facilities\nnote: call\x07 the desk\n")
+    with pytest.raises(ParseError) as raised:
+        parse_file(path, ".yaml")
+    assert raised.value.reason == "corrupt_yaml"
+    assert raised.value.message.startswith("ReaderError at character 28: unacceptable character")
+
+
+def test_an_html_table_with_control_characters_is_read() -> None:
+    """A table with C0 control bytes in a cell (a damaged scrape; e.g. `example-10k-1p.html` spliced with another
+    file) made lxml refuse the text that docmill's table reader set back into the tree (ValueError: not XML
+    compatible), so the page ended `parse_failed:ValueError` although its text was fine."""
+    from docmill.parsers.tables import html_table_rows
+
+    rows = html_table_rows(
+        "<table><tr><th>Item</th><th>Qty</th></tr><tr><td>Bolts<br>\x0bM8</td><td>40</td></tr></table>"
+    )
+    assert rows == [["Item", "Qty"], ["Bolts M8", "40"]]

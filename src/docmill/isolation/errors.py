@@ -37,8 +37,11 @@ def describe(exc: BaseException) -> str:
         line, column = mark.line + 1, mark.column + 1
     else:
         line = getattr(exc, "lineno", None)
-        column = getattr(exc, "colno", None) or (getattr(exc, "position", None) or (None, None))[1]
+        position = getattr(exc, "position", None)  # a (line, column) pair, or a character offset (PyYAML reader)
+        column = getattr(exc, "colno", None) or (position[1] if isinstance(position, tuple) else None)
     where = f" at line {line}" + (f" column {column}" if column else "") if line else ""
+    if not where and isinstance(getattr(exc, "position", None), int):
+        where = f" at character {exc.position}"  # type: ignore[attr-defined]
     detail = getattr(exc, "problem", None) or getattr(exc, "msg", None) if mark is not None else None
     log = getattr(exc, "error_log", None)  # lxml: the libxml2 error type, not its message (which names tags)
     if log is not None and getattr(log, "last_error", None) is not None:

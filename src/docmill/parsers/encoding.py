@@ -55,8 +55,8 @@ def is_single_byte_text(sample: bytes) -> bool:
 def decode_bytes(data: bytes) -> tuple[str, str]:
     """Decode bytes to text, detecting BOMs, UTF-8, EBCDIC and legacy code pages. Returns (text, encoding)."""
     for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data.decode(encoding), encoding
+        if data.startswith(bom):  # a damaged or truncated file keeps its readable text (U+FFFD for the rest)
+            return data.decode(encoding, errors="replace"), encoding
     wide = wide_encoding(data[:4096])
     if wide:
         return data.decode(wide, errors="replace"), wide

@@ -40,6 +40,10 @@ def markdown_table(rows: Sequence[Sequence[object]]) -> str:
 _BLOCKS = {"p", "div", "li", "br", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dd", "dt"}
 
 
+# characters XML 1.0 forbids: the HTML parser keeps them from a damaged page, lxml refuses them when set again
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
 def _html_cell_text(cell: Any) -> str:
     """A cell's text: line breaks and blocks become spaces; a table nested in the cell is flattened into it,
     its cells separated by `; ` (the element is modified in place: it is a throw-away parse)."""
@@ -47,9 +51,9 @@ def _html_cell_text(cell: Any) -> str:
         if not isinstance(node.tag, str):
             node.text = ""  # comments and processing instructions are no text
         elif node.tag.lower() in ("td", "th"):
-            node.tail = "; " + (node.tail or "")
+            node.tail = "; " + _NOT_XML.sub("", node.tail or "")
         elif node.tag.lower() in _BLOCKS:
-            node.tail = " " + (node.tail or "")
+            node.tail = " " + _NOT_XML.sub("", node.tail or "")
     return _SPACE.sub(" ", "".join(cell.itertext())).strip(" ;")
 
 
