@@ -96,10 +96,11 @@ def test_missing_mailbox_names_the_source(tmp_path: Path) -> None:
         ingest_run(tmp_path / "data", "r1", [{"name": "inbox", "type": "maildir", "path": str(tmp_path / "none")}])
 
 
-def test_a_message_that_cannot_be_read_is_rejected_alone_and_keeps_what_earlier_runs_made(tmp_path: Path) -> None:
+def test_a_message_that_cannot_be_read_is_rejected_alone_and_the_listing_goes_on(tmp_path: Path) -> None:
     """A Maildir entry whose bytes cannot be read (here a link to nothing: a message a mail client removed while
     the mailbox was listed) ended the whole listing with `FileNotFoundError`; it is now a `step_failed:list:`
-    reject of the mailbox, the other messages are listed, and what earlier runs made of this mailbox stays."""
+    reject of the mailbox, and the other messages are listed. It never blocks the mailbox's deletions: what earlier
+    runs made of the unreadable message goes like a deleted message's, and comes back when it reads again."""
     path = tmp_path / "Maildir"
     box = mailbox.Maildir(path)
     keys = fill(box)
@@ -113,8 +114,9 @@ def test_a_message_that_cannot_be_read_is_rejected_alone_and_keeps_what_earlier_
     box.add(message("<new@example.org>", "Lunch", "The canteen opens at noon from Monday onwards."))
     box.flush()
     rt, second = ingest_run(data, "r2", [cfg])
-    assert second["new"] == 1 and second["sources_deleted"] == 0
+    assert second["new"] == 1 and second["sources_deleted"] == 1
     [reject] = rt.catalog.query("SELECT * FROM quarantine WHERE stage='ingest'")
     assert (reject["reason"], reject["source_uri"]) == ("step_failed:list:FileNotFoundError", scope)
     assert reject["message"].startswith(f"mailbox key {keys['reply']}: list raised FileNotFoundError")
-    assert rt.catalog.source(f"{scope}reply@example.org") is not None  # unreadable now, not deleted
+    assert rt.catalog.source(f"{scope}reply@example.org") is None
+    assert rt.catalog.source(f"{scope}root@example.org") is not None

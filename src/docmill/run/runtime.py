@@ -29,7 +29,7 @@ from docmill.isolation.faults import checkpoint
 from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
 from docmill.run import stagework
 from docmill.sources.base import scope_prefix
-from docmill.sources.folder import WITHDRAWING
+from docmill.sources.folder import KEPT_SUBTREE, WITHDRAWING
 from docmill.stages.enrich import NAME_REDACTION
 from docmill.state.audit_check import open_log, require_intact
 from docmill.state.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
@@ -446,7 +446,7 @@ class Runtime:
                     # unreadable now: keep what earlier runs made of it (a link, a special file or a swapped file
                     # is not: its source vanishes, so the documents earlier runs made of it are removed)
                     db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (self.run_id, r.source_uri))
-                    if r.source_uri.endswith("/"):  # a folder or mailbox that could not be listed: all under it
+                    if r.reason in KEPT_SUBTREE:  # a folder that could not be listed: everything found under it
                         db.execute(
                             "UPDATE sources SET last_seen_run=? WHERE substr(source_uri, 1, ?) = ?",
                             (self.run_id, len(r.source_uri), r.source_uri),

@@ -11,7 +11,7 @@ from collections.abc import Iterator, MutableSequence
 from functools import partial
 from pathlib import Path
 
-from docmill.config.globs import selected
+from docmill.config.globs import glob_match, selected
 from docmill.isolation import steps
 from docmill.records import FileItem, Reject
 
@@ -20,6 +20,8 @@ SYMLINK_ESCAPE = "symlink_escape"
 REPLACED = "replaced_after_listing"
 HARDLINK = "hardlink_refused"
 UNREADABLE_FOLDER = "folder_unreadable"  # kept: what earlier runs found under it stays
+# Ingest reasons whose URI (ending in `/`) stands for everything under it: those sources are kept as seen.
+KEPT_SUBTREE = frozenset({UNREADABLE_FOLDER})
 # Ingest reasons that say "these bytes must not be served": what earlier runs made of the item goes too.
 WITHDRAWING = frozenset({NOT_REGULAR, SYMLINK_ESCAPE, REPLACED, HARDLINK})
 
@@ -102,6 +104,9 @@ class FolderSource:
             if folder == self.root:
                 message = f"source folder cannot be listed: {os.strerror(error.errno or 0)}"
                 raise OSError(error.errno, message, str(folder))
+            relative = folder.relative_to(self.root).as_posix()
+            if any(glob_match(f"{relative}/\x00", pattern) for pattern in self.exclude):
+                continue  # excluded with everything in it: nothing of it was wanted
             uri = folder.as_uri().rstrip("/") + "/"
             reason = errno.errorcode.get(error.errno or 0, type(error).__name__)
             yield Reject("ingest", UNREADABLE_FOLDER, f"folder could not be listed ({reason})", None, uri)

@@ -70,8 +70,9 @@ class MailboxSource:
         listed: list[tuple[Any, str, str, int, dict[str, Any]]] = []
         parents: dict[str, str | None] = {}
         for key in sorted(box.keys(), key=str):
-            # a message that cannot be read is a reject of the whole mailbox's scope (its Message-ID, hence its
-            # URI, is unknown): earlier runs' documents of this mailbox are kept, the other messages go on
+            # a message that cannot be read is a reject of the mailbox's scope (its Message-ID, hence its URI, is
+            # unknown); the other messages go on. What earlier runs made of it is removed like a deleted message
+            # (a reject never blocks the deletions of a whole mailbox) and comes back when it reads again.
             outcome = steps.attempt("ingest", "list", steps.Item(source_uri=self.scope), partial(self._message, key))
             if isinstance(outcome, steps.Failure):
                 reject = outcome.reject

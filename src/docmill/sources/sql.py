@@ -188,7 +188,7 @@ def _seconds(stamp: datetime) -> float:
 def _stat(path: Any) -> os.stat_result | None:
     try:
         return os.stat(str(path)) if path else None
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a path with a NUL byte
         return None
 
 
