@@ -45,14 +45,20 @@ def test_a_library_that_chokes_on_a_damaged_file_gives_a_specific_reason(
     assert raised.value.reason == reason
 
 
-def test_a_zip_whose_directory_names_do_not_decode_is_a_corrupt_archive(tmp_path: Path) -> None:
+def test_a_zip_whose_directory_names_do_not_decode_is_corrupt(tmp_path: Path) -> None:
     """Sniffing the type of a DOCX whose central directory was damaged raised UnicodeDecodeError (a member name
-    flagged UTF-8 that is not) and failed the whole expansion step; it is a ZIP that cannot be read now."""
+    flagged UTF-8 that is not) and failed the whole expansion step. A damaged DOCX is now `corrupt_office` (its
+    parser says so), and the same bytes as a `.zip` archive are `corrupt_archive`."""
     path = _variant("unstructured-example-docs/category-level.docx", "flip64", tmp_path)
-    assert archive_kind(path) == "zip"  # read as what its bytes are: a ZIP (not an Office package)
-    with pytest.raises(ArchiveError) as raised:
-        expand(path, tmp_path / "out", Budget(Limits(), path.stat().st_size))
-    assert raised.value.reason == "corrupt_archive"
+    assert archive_kind(path) is None  # a document, damaged: not an archive to expand
+    with pytest.raises(ParseError) as raised:
+        parse_file(path, ".docx")
+    assert raised.value.reason == "corrupt_office"
+    archive = path.rename(tmp_path / "bundle.zip")
+    assert archive_kind(archive) == "zip"
+    with pytest.raises(ArchiveError) as refused:
+        expand(archive, tmp_path / "out", Budget(Limits(), archive.stat().st_size))
+    assert refused.value.reason == "corrupt_archive"
 
 
 def test_our_own_bugs_stay_step_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,10 @@ class ParseError(Exception):
         self.message = message
 
 
-_QUOTED = re.compile(r"""'[^'\n]*'|"[^"\n]*"|`[^`\n]*`|«[^»\n]*»""")
+# a quoted span; a single quote between two letters (`Jane's`) is an apostrophe inside it, not its end
+_QUOTED = re.compile(r"""'(?:[^'\n]|(?<=\w)'(?=\w))*'|"[^"\n]*"|`[^`\n]*`|«[^»\n]*»""")
+# exceptions whose message is the looked-up key or name itself (a zip member, a header's charset): input text
+_NAMES_THE_INPUT = (LookupError,)
 
 
 def scrub(text: str, limit: int = 200) -> str:
@@ -46,6 +49,8 @@ def describe(exc: BaseException) -> str:
     log = getattr(exc, "error_log", None)  # lxml: the libxml2 error type, not its message (which names tags)
     if log is not None and getattr(log, "last_error", None) is not None:
         detail = log.last_error.type_name
+    if detail is None and isinstance(exc, _NAMES_THE_INPUT) and not isinstance(exc, UnicodeError):
+        return f"{name}{where}"  # KeyError, IndexError, LookupError: their text is the input's own
     if detail is None:
         detail = getattr(exc, "msg", None) if isinstance(getattr(exc, "msg", None), str) else str(exc)
     text = scrub(str(detail))

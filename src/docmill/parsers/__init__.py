@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import importlib
 import shutil
+import subprocess
+import sysconfig
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -129,6 +131,15 @@ def parse_file(path: Path, extension: str) -> Parsed:
         return parser(path, ext)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged ZIP container or compressed stream
         raise ParseError(_corrupt(ext), f"{type(exc).__name__}: {exc}"[:300]) from exc
+    except UnicodeDecodeError as exc:
+        if ext not in _BINARY_CONTAINERS:  # text formats decode leniently: this one is docmill's own bug
+            raise
+        raise ParseError(_corrupt(ext), f"undecodable member name or entry: {exc.reason}") from exc
+    except RecursionError as exc:  # nesting deeper than the reader's recursion (JSON, YAML, XML structures)
+        raise ParseError("nested_too_deep", f"{describe(exc)} (structure nested beyond the reader's limit)") from exc
+    except subprocess.TimeoutExpired as exc:  # a converter (pandoc, LibreOffice) ran past its limit
+        program = exc.cmd[0] if isinstance(exc.cmd, list | tuple) else str(exc.cmd).split(" ")[0]
+        raise ParseError("timeout", f"{Path(str(program)).name} took longer than {exc.timeout:.0f} s") from exc
     except OSError as exc:
         if exc.errno != errno.EINVAL:  # a seek to a damaged offset; anything else is for the step runner
             raise
@@ -142,17 +153,35 @@ def parse_file(path: Path, extension: str) -> Parsed:
 
 
 _OWN_CODE = Path(__file__).resolve().parents[1]  # src/docmill
+_STDLIB = {Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")}
 
 
 def _raised_by_a_library(exc: BaseException) -> bool:
-    """True when the exception was raised inside a library (xlrd, pymupdf, zipfile...), not in docmill's code: the
-    library could not read this file, which `parse_failed:<Exception>` says."""
+    """True when the exception was raised inside a third-party library (xlrd, pymupdf, lxml...) reading the file,
+    which `parse_failed:<Exception>` says. The standard library's frames are looked through: `json.loads(None)`
+    or a wrong `strptime` format is docmill's own bug, decided by the frame that called into the standard library
+    (a damaged ZIP or stream from the standard library has its own handlers in `parse_file`)."""
+    frames = []
     tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
+    while tb is not None:
+        frames.append(Path(tb.tb_frame.f_code.co_filename))
         tb = tb.tb_next
-    return not Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_OWN_CODE)
+    for filename in reversed(frames):
+        if _in_stdlib(filename):
+            continue
+        return not filename.resolve().is_relative_to(_OWN_CODE)
+    return False
+
+
+def _in_stdlib(filename: Path) -> bool:
+    if not filename.is_absolute():  # frozen modules (`<frozen ...>`) are the standard library's
+        return str(filename).startswith("<frozen")
+    resolved = filename.resolve()
+    third_party = {"site-packages", "dist-packages"} & set(resolved.parts)
+    return not third_party and any(resolved.is_relative_to(root) for root in _STDLIB)
+
+
+_BINARY_CONTAINERS = {".docx", ".pptx", ".xlsx", ".odt", ".ods", ".odp", ".epub", ".doc", ".xls", ".ppt", ".msg"}
 
 
 def _corrupt(ext: str) -> str:

@@ -126,7 +126,8 @@ def _placer(page: pymupdf.Page) -> Callable[[str, str, pymupdf.Rect], Element]:
 
     def placed(text: str, kind: str, rect: pymupdf.Rect) -> Element:
         turned = rect * turn
-        top, bottom = round(turned.y0 / height, 4), round(turned.y1 / height, 4)
+        # glyphs may stick out of the page (a line set to the very edge): a position is on the page, 0 to 1
+        top, bottom = (round(min(max(y / height, 0.0), 1.0), 4) for y in (turned.y0, turned.y1))
         return Element(text, kind, page.number + 1, top=top, bottom=bottom)
 
     return placed

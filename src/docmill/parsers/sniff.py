@@ -49,12 +49,17 @@ _MAIL_HEADERS = (
 ALIASES = {".jpeg": ".jpg", ".tif": ".tiff", ".htm": ".html", ".xhtml": ".html", ".jsonl": ".ndjson", ".yml": ".yaml"}
 
 
-def _zip_kind(path: Path) -> str:
+# ZIP-based document formats: a damaged container declared as one of these is that format, damaged (its
+# parser says `corrupt_<type>`), not an archive to expand
+_PACKAGES = {".odt", ".ods", ".odp", ".epub"}
+
+
+def _zip_kind(path: Path, declared: str = ".zip") -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):  # ValueError: a damaged directory (e.g. undecodable names)
-        return ".zip"
+        return declared if declared in _PACKAGES else ".zip"
     for prefix, ext in _OOXML.items():
         if any(n.startswith(prefix) for n in names):
             return ext
@@ -138,7 +143,7 @@ def detect_type(path: Path, declared: str, parsable: Container[str]) -> str:
     if head.startswith(b"%PDF") or declared == ".pdf":
         return ".pdf"  # a .pdf without the magic is parsed as PDF so that it fails as corrupt_pdf
     if head.startswith(b"PK\x03\x04") and declared not in _OOXML.values():
-        return _zip_kind(path)
+        return _zip_kind(path, declared)
     if head.startswith(b"{\\rtf"):
         return ".rtf"
     if declared in parsable:

@@ -167,8 +167,8 @@ class SqlSource:
                 shutil.copyfile(str(value), dest)
             except PermissionError as exc:
                 raise ItemError("permission_denied", f"{item.source_uri}: {exc}") from None
-            except OSError as exc:
-                raise ItemError("fetch_failed", f"{item.source_uri}: {exc}") from None
+            except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
+                raise ItemError("fetch_failed", f"{item.source_uri}: {type(exc).__name__}") from None
             return
         dest.write_bytes(_bytes(value))
 

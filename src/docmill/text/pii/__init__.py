@@ -84,11 +84,18 @@ class Redactor:
 
     def value(self, value: Any) -> Any:
         """A metadata value (connector columns, e-mail headers, document properties) with the PII of its text
-        replaced as `apply` would; lists element-wise; numbers, dates and flags unchanged."""
+        replaced as `apply` would; lists, tuples and mappings item by item; an integer that reads as PII (a phone
+        or card number stored as a number) becomes its replacement text; other numbers, dates and flags stay."""
         if isinstance(value, str):
             return self.apply(value)[0]
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return [self.value(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.value(item) for key, item in value.items()}
+        if isinstance(value, int) and not isinstance(value, bool):
+            text = str(value)
+            redacted = self.apply(text)[0]
+            return value if redacted == text else redacted
         return value
 
     def name(self, name: str) -> str:
