@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 from docmill.config.offline import apply_offline_defaults
 from docmill.config.settings import Settings
 from docmill.isolation.faults import checkpoint
-from docmill.records import Chunk, Document, FileItem, SourceFile, StageResult
+from docmill.records import Chunk, DatasetVersion, Document, FileItem, SourceFile, StageResult
 from docmill.run import dryrun, metrics, runstats, stagework
 from docmill.run.containers import expand_containers, record_tree
 from docmill.run.params import PipelineParams
@@ -164,7 +164,7 @@ def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_
 
 
 @task(name="version", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=runners.io_failure, **runners.TASK)
-def version_task(rt: Runtime) -> StageResult[str]:
+def version_task(rt: Runtime) -> DatasetVersion:
     """Write the dataset version, DVC-track it, commit and push."""
     return version.version(rt.catalog.iter_chunks(), rt.settings.version, rt.repo, rt.embedder.dimension, rt.manifest())
 
@@ -340,11 +340,11 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
     rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
     stages["validate"]["stray_points_deleted"] += rt.reconcile_store()
     _gate(rt, stages)
-    result = version_task(rt)
-    rt.record_version(result)
+    dataset = version_task(rt)
+    rt.record_version(dataset)
     stages["embed"]["cache_pruned"] += rt.prune_cache()
-    stages["version"].update(result.stats)
-    summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
+    stages["version"].update(dataset.stats)
+    summary = _summary(rt, settings, stages, dataset, time.perf_counter() - started)
     summary["snapshot_name"] = params.snapshot_name
     return summary
 
@@ -411,7 +411,7 @@ def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:
 
 
 def _summary(
-    rt: Runtime, settings: Settings, stages: dict[str, Counter[str]], version_out: list[str], seconds: float
+    rt: Runtime, settings: Settings, stages: dict[str, Counter[str]], dataset: DatasetVersion, seconds: float
 ) -> dict[str, Any]:
     reasons = {
         f"{r['stage']}/{r['reason']}": r["n"]
@@ -442,8 +442,8 @@ def _summary(
         "pii": {k.removeprefix("pii_"): int(v) for k, v in sorted(stages["clean"].items()) if k.startswith("pii_")},
         "points": rt.store.count(),
         "dataset": settings.version.dataset_name,
-        "dataset_version": version_out[0],
-        "dataset_tag": version_out[1],
+        "dataset_version": dataset.version_id,
+        "dataset_tag": dataset.tag,
         "dataset_rows": int(stages["version"]["rows"]),
         "new_version": bool(stages["version"]["new_version"]),
         "data_dir": str(settings.paths.data_dir.resolve()),
