@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 from docmill.config.offline import apply_offline_defaults
 from docmill.config.settings import Settings
 from docmill.isolation.faults import checkpoint
-from docmill.records import Chunk, Document, FileItem, SourceFile, StageResult
+from docmill.records import Chunk, DatasetVersion, Document, FileItem, SourceFile, StageResult
 from docmill.run import dryrun, metrics, runstats, stagework
 from docmill.run.containers import expand_containers, record_tree
 from docmill.run.params import PipelineParams
@@ -39,7 +39,6 @@ from flows.publishing import Publishing, Validated
 from flows.reporting import Progress, dry_run_artifacts, explain, mark_crashed, run_artifacts
 
 apply_offline_defaults()
-WORKERS = "workers"  # not a stage: batches per (stage, host:pid), reported as the summary's `workers`
 
 
 @task(name="ingest", **runners.TASK)
@@ -164,7 +163,7 @@ def validate_task(rt: Runtime, docs: list[Document], chunks: list[Chunk], batch_
 
 
 @task(name="version", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=runners.io_failure, **runners.TASK)
-def version_task(rt: Runtime) -> StageResult[str]:
+def version_task(rt: Runtime) -> DatasetVersion:
     """Write the dataset version, DVC-track it, commit and push."""
     return version.version(rt.catalog.iter_chunks(), rt.settings.version, rt.repo, rt.embedder.dimension, rt.manifest())
 
@@ -185,7 +184,7 @@ def _process_batch(
     sources: list[SourceFile],
     ahead: stagework.Ahead,
     n: int,
-    stages: dict[str, Counter[str]],
+    stats: runstats.RunStats,
     publishing: Publishing,
 ) -> None:
     """A batch's turn, after the work that ran ahead of it: the catalog's side (rejects, duplicates, the
@@ -194,9 +193,7 @@ def _process_batch(
     validated, is handed to `publishing` at the end (which runs the reject-rate gate before publishing it)."""
 
     def keep(name: str, result: StageResult[Any]) -> StageResult[Any]:
-        stages[name].update({k: v for k, v in result.stats.items() if isinstance(v, int | float)})
-        if result.worker:  # which process did this stage's work (see stagework)
-            stages[WORKERS][f"{name} {result.worker}"] += 1
+        stats.add(name, result)  # its counters, the process that did its work (see stagework), its contract's
         return result
 
     settings = rt.settings
@@ -254,11 +251,11 @@ def _same_model(rt: Runtime, embedded_by: list[Chunk]) -> None:
         )
 
 
-def _gate(rt: Runtime, stages: dict[str, Counter[str]]) -> None:
+def _gate(rt: Runtime, stats: runstats.RunStats) -> None:
     """Stop the run when a contract rejected more of the rows it saw so far than its gate allows (see
-    `runstats.REJECT_GATES`)."""
-    for contract, (rejected, total) in runstats.reject_counts(stages).items():
-        validate.check_reject_rate(rejected, total, rt.settings.validate_, contract)
+    `runstats.RunStats.gates`)."""
+    for contract, count in stats.gates().items():
+        validate.check_reject_rate(count.rejected, count.seen, rt.settings.validate_, contract)
 
 
 @flow(name="docmill-pipeline", log_prints=False)
@@ -320,7 +317,7 @@ def _write_metrics(rt: Runtime, summary: dict[str, Any], outcome: str) -> None:
 def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, Any]:
     logger = get_run_logger()
     started = time.perf_counter()
-    stages: dict[str, Counter[str]] = defaultdict(Counter)
+    stats = runstats.RunStats()
     runners.check_paths(settings)  # before anything is written
     if params.reprocess_quarantined:
         doc_ids = quarantine.select(rt.catalog)
@@ -328,30 +325,28 @@ def _run(rt: Runtime, settings: Settings, params: PipelineParams) -> dict[str, A
             "reprocessing %d quarantined documents", quarantine.replay(rt.catalog, rt.audit, doc_ids, rt.run_id)
         )
     t0 = time.perf_counter()
-    stages["ingest"].update(ingest_task(rt))
-    stages["ingest"]["seconds"] += time.perf_counter() - t0
+    stats.count("ingest", ingest_task(rt))
+    stats.count("ingest", {"seconds": time.perf_counter() - t0})
     progress = Progress(rt.catalog.counts().get("pending", 0))
     with runners.started(settings.pipeline) as runner:
         done = 0
         for _ in range(3):  # documents queued again while the run went (duplicates of removed ones) get a pass
-            done, before = _batches(rt, runner, stages, progress, done), done
+            done, before = _batches(rt, runner, stats, progress, done), done
             if done == before or not rt.catalog.counts().get("pending"):
                 break
     rt.retire_superseded()  # previous contents whose new content ended quarantined or as a duplicate
-    stages["validate"]["stray_points_deleted"] += rt.reconcile_store()
-    _gate(rt, stages)
-    result = version_task(rt)
-    rt.record_version(result)
-    stages["embed"]["cache_pruned"] += rt.prune_cache()
-    stages["version"].update(result.stats)
-    summary = _summary(rt, settings, stages, result.records, time.perf_counter() - started)
+    stats.count("validate", {"stray_points_deleted": rt.reconcile_store()})
+    _gate(rt, stats)
+    dataset = version_task(rt)
+    rt.record_version(dataset)
+    stats.count("embed", {"cache_pruned": rt.prune_cache()})
+    stats.count("version", dataset.stats)
+    summary = _summary(rt, settings, stats, dataset, time.perf_counter() - started)
     summary["snapshot_name"] = params.snapshot_name
     return summary
 
 
-def _batches(
-    rt: Runtime, runner: TaskRunner[Any], stages: dict[str, Counter[str]], progress: Progress, first: int
-) -> int:
+def _batches(rt: Runtime, runner: TaskRunner[Any], stats: runstats.RunStats, progress: Progress, first: int) -> int:
     """Process the pending documents batch by batch, in order, numbering batches from `first`; returns the next
     number. Up to `pipeline.prepare_ahead` batches are prepared on the runner (parsed, cleaned up to
     deduplication, chunked: see `stagework.Ahead`) while this one is deduplicated, enriched and embedded, and
@@ -368,7 +363,7 @@ def _batches(
     n = first - 1
     ahead: deque[tuple[int, list[SourceFile], Any]] = deque()
     try:
-        with Publishing(rt, stages, _gate) as publishing:
+        with Publishing(rt, stats, _gate) as publishing:
             with publishing.on_failure():  # a batch that failed to prepare, a listing error, a failed turn
                 _prepare_ahead(rt, runner, batches, ahead)
                 if ahead and isinstance(runner, ThreadPoolTaskRunner):  # the runner's threads share this process's
@@ -378,7 +373,7 @@ def _batches(
                     prepared = future.result()
                     _prepare_ahead(rt, runner, batches, ahead)
                     logger.info("batch %d: %d documents", n, len(batch))
-                    _process_batch(rt, runner, batch, prepared, n, stages, publishing)
+                    _process_batch(rt, runner, batch, prepared, n, stats, publishing)
                     progress.advance(len(batch))
             publishing.drain()
     finally:
@@ -411,7 +406,7 @@ def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:
 
 
 def _summary(
-    rt: Runtime, settings: Settings, stages: dict[str, Counter[str]], version_out: list[str], seconds: float
+    rt: Runtime, settings: Settings, stats: runstats.RunStats, dataset: DatasetVersion, seconds: float
 ) -> dict[str, Any]:
     reasons = {
         f"{r['stage']}/{r['reason']}": r["n"]
@@ -424,13 +419,13 @@ def _summary(
         "run_id": rt.run_id,
         "seconds": round(seconds, 2),
         "documents": rt.catalog.counts(),
-        "ingest": dict(stages["ingest"]),
-        "stages": {name: dict(c) for name, c in stages.items() if name != WORKERS},
-        "workers": dict(stages[WORKERS]),
-        "throughput": runstats.throughput(stages, seconds),
-        "reject_rates": runstats.reject_rates(stages),
-        "chunks_embedded": int(stages["embed"]["embedded"]),
-        "chunks_cached": int(stages["embed"]["cached"]),
+        "ingest": dict(stats.stage("ingest")),
+        "stages": stats.by_stage(),
+        "workers": dict(stats.workers),
+        "throughput": stats.throughput(seconds),
+        "reject_rates": stats.reject_rates(),
+        "chunks_embedded": int(stats.stage("embed")["embedded"]),
+        "chunks_cached": int(stats.stage("embed")["cached"]),
         "quarantine": reasons,
         "quarantined_parts": {
             f"{r['stage']}/{r['reason']}": r["n"]
@@ -439,13 +434,13 @@ def _summary(
                 "GROUP BY stage, reason"
             )
         },
-        "pii": {k.removeprefix("pii_"): int(v) for k, v in sorted(stages["clean"].items()) if k.startswith("pii_")},
+        "pii": stats.pii(),
         "points": rt.store.count(),
         "dataset": settings.version.dataset_name,
-        "dataset_version": version_out[0],
-        "dataset_tag": version_out[1],
-        "dataset_rows": int(stages["version"]["rows"]),
-        "new_version": bool(stages["version"]["new_version"]),
+        "dataset_version": dataset.version_id,
+        "dataset_tag": dataset.tag,
+        "dataset_rows": dataset.rows,
+        "new_version": dataset.new,
         "data_dir": str(settings.paths.data_dir.resolve()),
         "metrics_file": str(settings.paths.metrics.resolve()),
     }

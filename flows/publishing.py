@@ -4,7 +4,7 @@ of their own, their catalog rows on the flow's thread once the points are in (se
 from __future__ import annotations
 
 import contextlib
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +14,7 @@ from prefect import task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from docmill.records import Chunk, Document
+from docmill.run.runstats import RunStats
 from docmill.run.runtime import Runtime
 from flows import runners
 
@@ -57,10 +58,8 @@ class Publishing:
     that many documents were validated (or the pass ends), so one bad chunk in the first document cannot stop a
     run that a full batch would have let through, and nothing is published before the first judgement."""
 
-    def __init__(
-        self, rt: Runtime, stages: dict[str, Counter[str]], gate: Callable[[Runtime, dict[str, Counter[str]]], None]
-    ) -> None:
-        self.rt, self.stages, self.gate = rt, stages, gate
+    def __init__(self, rt: Runtime, stats: RunStats, gate: Callable[[Runtime, RunStats], None]) -> None:
+        self.rt, self.stats, self.gate = rt, stats, gate
         self.held: list[Validated] = []  # validated, before the gate's first judgement of this pass
         self.waiting: deque[Validated] = deque()  # points being written, catalog rows not yet
         self.documents = 0
@@ -90,7 +89,7 @@ class Publishing:
         if not self.held:
             return
         try:
-            self.gate(self.rt, self.stages)  # before anything of these batches is published
+            self.gate(self.rt, self.stats)  # before anything of these batches is published
         except Exception:
             self.held.clear()
             raise
@@ -129,7 +128,8 @@ class Publishing:
         batch = self.waiting.popleft()
         try:
             batch.future.result()
-            self.stages["validate"]["documents_published"] += self.rt.record_published(batch.docs, batch.chunks)
+            published = self.rt.record_published(batch.docs, batch.chunks)
+            self.stats.count("validate", {"documents_published": published})
         except BaseException:
             self.failed = True  # a sequential run would have stopped at this batch: later ones stay unrecorded
             self.waiting.clear()

@@ -171,3 +171,21 @@ class StageResult(Generic[T]):
             **extra,
         }
         return self
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """A dataset version as the version stage leaves it: DVC's id of its folder, its git tag, its rows, whether
+    this cut made it (False: the chunks were byte-identical to the current version, which is reported again)
+    and the seconds the cut took."""
+
+    version_id: str
+    tag: str
+    rows: int
+    new: bool
+    seconds: float = 0.0
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """The version stage's counters in the run summary: `rows`, `new_version` (0 or 1), `seconds`."""
+        return {"rows": self.rows, "new_version": int(self.new), "seconds": self.seconds}

@@ -43,6 +43,23 @@ def test_exact_duplicates_within_a_batch_and_against_the_catalog() -> None:
     assert again.rejects[0].reason == "duplicate" and again.rejects[0].message.endswith("z" * 64)
 
 
+def test_cleaning_leaves_no_control_character_the_cleaned_contract_rejects() -> None:
+    from docmill.config.settings import ValidateConfig
+    from docmill.stages.validate import check_documents
+
+    def doc(doc_id: str, text: str) -> Document:
+        return Document(
+            doc_id, "file:///a.txt", "txt", [Element(text, char_end=len(text))], text=text, text_hash="f" * 64
+        )
+
+    every = "".join(chr(c) for c in range(0x20)) + "\x7f"
+    text = clean_text(f"first{every}second", CleanConfig())
+    assert text.startswith("first") and text.endswith("second")
+    checked = check_documents([doc("a" * 64, text), doc("b" * 64, "escape\x1bcode")], "cleaned", ValidateConfig())
+    assert [d.doc_id for d in checked.records] == ["a" * 64]
+    assert [r.reason for r in checked.rejects] == ["cleaned.no_control_chars"]
+
+
 def test_near_empty_documents_are_rejected_with_their_size() -> None:
     result = clean([_doc("a", "ok")], CleanConfig(min_chars=20), lambda h: None)
     assert not result.records

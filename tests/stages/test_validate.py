@@ -1,5 +1,8 @@
 import math
+from collections import Counter
+from typing import Any
 
+import pandera.pandas as pa
 import pytest
 from pandera.errors import SchemaErrors
 
@@ -153,3 +156,23 @@ def test_chunk_and_embedding_contracts_under_each_policy(contract: str) -> None:
     assert len(warned.records) == 2 and warned.stats["violations"] == 1
     with pytest.raises(ContractViolation, match=f"contract {contract}: 1 of 2 rows"):
         validate([_doc()], chunks, _policies(contract, "fail"), max_tokens=10, dimension=DIM)
+
+
+@pytest.mark.parametrize("policy", ["quarantine", "warn"])
+def test_pandera_validates_each_contract_once_per_batch(monkeypatch: pytest.MonkeyPatch, policy: str) -> None:
+    calls: Counter[str] = Counter()
+    real = pa.DataFrameSchema.validate
+
+    def counted(self: pa.DataFrameSchema, *args: Any, **kwargs: Any) -> Any:
+        calls[str(self.name)] += 1
+        return real(self, *args, **kwargs)  # the real validation, only counted
+
+    monkeypatch.setattr(pa.DataFrameSchema, "validate", counted)
+    policies = ValidateConfig.model_validate({c: {"policy": policy} for c in ("extracted", "chunks", "embeddings")})
+    checked = check_documents(_bad_extracted(), "extracted", policies)
+    assert checked.stats["violations"] == 2 and len(checked.rejects) == (2 if policy == "quarantine" else 0)
+    assert calls == {"extracted": 1}
+    chunks = [_chunk(0), _chunk(1, tokens=11), _chunk(2, vector=[0.5, 0.5, 0.0, 0.0])]
+    validated = validate([_doc()], chunks, policies, max_tokens=10, dimension=DIM)
+    assert validated.stats["violations"] == 2 and len(validated.records) == (1 if policy == "quarantine" else 3)
+    assert calls == {"extracted": 1, "chunks": 1, "embeddings": 1}

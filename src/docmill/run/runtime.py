@@ -26,7 +26,7 @@ from typing import Any
 from docmill import __version__
 from docmill.config.settings import Settings
 from docmill.isolation.faults import checkpoint
-from docmill.records import Chunk, Document, Reject, SourceFile, StageResult, config_hash
+from docmill.records import Chunk, DatasetVersion, Document, Reject, SourceFile, config_hash
 from docmill.run import stagework
 from docmill.sources.base import scope_prefix
 from docmill.sources.folder import KEPT_SUBTREE, WITHDRAWING
@@ -543,17 +543,16 @@ class Runtime:
         """Drop cached vectors that no chunk has used for `embed.cache_keep_runs` runs."""
         return self.catalog.prune_embeddings(self.settings.embed.cache_keep_runs)
 
-    def record_version(self, result: StageResult[str]) -> None:
+    def record_version(self, dataset: DatasetVersion) -> None:
         """Audit a new dataset version (an unchanged dataset keeps its version: no entry)."""
-        if result.stats.get("new_version"):
-            version_id, tag = result.records[0], result.records[1]
+        if dataset.new:
             self.audit.append(
                 "dataset_version_created",
                 run_id=self.run_id,
                 dataset=self.settings.version.dataset_name,
-                version=version_id,
-                tag=tag,
-                rows=int(result.stats.get("rows", 0)),
+                version=dataset.version_id,
+                tag=dataset.tag,
+                rows=dataset.rows,
             )
 
     def manifest(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import numpy as np
 
 from docmill.config.settings import Settings, ValidateConfig
 from docmill.records import Chunk, Document, SourceFile, StageResult, config_hash
+from docmill.run.runstats import contract_counter
 from docmill.stages import chunk, embed, enrich, extract, validate
 
 T = TypeVar("T")
@@ -177,8 +178,8 @@ def contract(result: StageResult[Document], name: str, config: ValidateConfig) -
     checked = validate.check_documents(result.records, name, config)
     result.rejects = [*result.rejects, *checked.rejects]
     result.records = checked.records
-    result.stats[f"contract_{name}_rejected"] = len(checked.rejects)
-    result.stats[f"contract_{name}_violations"] = checked.stats["violations"]
+    result.stats[contract_counter(name, "rejected")] = len(checked.rejects)  # the gate's count (`RunStats.add`)
+    result.stats[contract_counter(name, "violations")] = checked.stats["violations"]
     return result
 
 

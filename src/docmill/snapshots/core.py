@@ -20,11 +20,10 @@ from docmill.records import config_hash
 from docmill.snapshots.export import JSONL_COLUMNS, parquet_schema, write_files
 from docmill.snapshots.spec import SnapshotError, SnapshotFilter, SnapshotRequest
 from docmill.snapshots.stats import SnapshotStats
-from docmill.stages.version import file_sha256
 from docmill.state.audit import AuditLog
 from docmill.state.audit_check import anchor_trailer
 from docmill.state.catalog import DUPLICATE_REASONS, Catalog
-from docmill.state.datarepo import DataRepo
+from docmill.state.datarepo import DataRepo, file_sha256
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"

@@ -29,11 +29,11 @@ from docmill.isolation import steps
 from docmill.records import Document, Element, Reject, StageResult, sha256_hex
 from docmill.text import quality
 from docmill.text.boilerplate import EMAIL_TYPES, FIXED_LAYOUT_TYPES, split_email, strip_headers_footers
+from docmill.text.controls import CONTROL_CHARS
 
 _HYPHEN_BREAK = re.compile(r"(\w)-\n(?=[a-z])")
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 # Characters that separate text rather than decorate it: a vertical tab is PowerPoint's line break, a form feed
 # a page break, U+001C-U+001F the ASCII file/group/record/unit separators, U+2028/U+2029 Unicode's line and
 # paragraph separators. They become whitespace before ftfy (which deletes some of them and would glue words).
@@ -65,7 +65,7 @@ def clean_text(text: str, config: CleanConfig) -> str:
     """Repair and normalise one piece of text."""
     text = ftfy.fix_text(text.translate(_SEPARATORS))
     text = unicodedata.normalize(config.unicode_form, text)
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if config.fix_hyphenation:
         text = _HYPHEN_BREAK.sub(r"\1", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]

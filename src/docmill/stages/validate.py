@@ -23,6 +23,7 @@ from pandera.errors import SchemaErrors
 
 from docmill.config.settings import ValidateConfig
 from docmill.records import Chunk, Document, Reject, StageResult
+from docmill.text.controls import CONTROL_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ def _named(fn: Callable[..., Any], name: str, error: str, element_wise: bool = T
     return pa.Check(fn, name=name, error=error, element_wise=element_wise)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _LANGUAGE = re.compile(r"^(?:[a-z]{2,3}|und)$")
 
 EXTRACTED_SCHEMA = pa.DataFrameSchema(
@@ -63,7 +63,7 @@ CLEANED_SCHEMA = pa.DataFrameSchema(
             str,
             [
                 _named(lambda v: bool(v.strip()), "non_empty_text", "text is not blank"),
-                _named(lambda v: not _CONTROL.search(v), "no_control_chars", "no control characters left"),
+                _named(lambda v: not CONTROL_CHARS.search(v), "no_control_chars", "no control characters left"),
             ],
         ),
         "text_hash": pa.Column(str, _named(lambda v: len(v) == 64, "text_fingerprint", "text fingerprint set")),
@@ -194,19 +194,19 @@ def _chunk_frame(chunks: list[Chunk]) -> pd.DataFrame:
 
 
 def enforce(
-    schema: pa.DataFrameSchema, frame: pd.DataFrame, config: ValidateConfig, ids: list[str]
+    schema: pa.DataFrameSchema, failed: dict[int, list[str]], config: ValidateConfig, ids: list[str]
 ) -> dict[int, list[str]]:
-    """Apply one contract under its policy: the rows to reject (empty under `warn`).
+    """Apply one contract's policy to the rows that failed it (`failed_rows`, validated once): the rows to reject
+    (empty under `warn`); `ids` names every row checked.
 
     Raises:
         ContractViolation: under `fail`, naming the failed checks and the first violating rows.
     """
-    failed = failed_rows(schema, frame) if len(frame) else {}
     if not failed:
         return {}
     policy = config.contract(str(schema.name)).policy
     checks = sorted({c for names in failed.values() for c in names})
-    summary = f"{len(failed)} of {len(frame)} rows violate {', '.join(checks)} (e.g. {ids[min(failed)]})"
+    summary = f"{len(failed)} of {len(ids)} rows violate {', '.join(checks)} (e.g. {ids[min(failed)]})"
     if policy == "fail":
         raise ContractViolation(
             f"contract {schema.name}: {summary}; validate.{schema.name}.policy is `fail` "
@@ -225,7 +225,7 @@ def check_documents(docs: list[Document], contract: str, config: ValidateConfig)
     frame = _document_frame(docs, contract)
     violations = failed_rows(schema, frame) if docs else {}
     ids = [f"document {d.doc_id[:16]}" for d in docs]  # not its name: this message may reach logs and the UI
-    failed = enforce(schema, frame, config, ids) if violations else {}
+    failed = enforce(schema, violations, config, ids)
     result: StageResult[Document] = StageResult(records=[])
     for index, doc in enumerate(docs):
         if index in failed:
@@ -252,8 +252,9 @@ def validate(
             (chunk_schema(config, max_tokens), frame),
             (embedding_schema(config, dimension), frame[["vector"]]),
         ):
-            violations += len(failed_rows(schema, columns))
-            for index, checks in enforce(schema, columns, config, ids).items():
+            failed = failed_rows(schema, columns)
+            violations += len(failed)
+            for index, checks in enforce(schema, failed, config, ids).items():
                 bad_chunks.setdefault(index, []).extend(checks)
     valid: list[Chunk] = []
     source = {d.doc_id: d.source_uri for d in docs}

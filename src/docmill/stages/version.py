@@ -1,38 +1,42 @@
-"""Version: write the validated chunks as a Parquet dataset with a manifest, tracked and pushed with DVC.
+"""Version: cut a dataset version of the validated chunks, a Parquet file with a manifest, tracked and pushed
+with DVC by the data repository.
 
 A version is content-addressed: when the chunks are byte-identical to the current version, no new version is
-made and the current one is reported, so rerunning over unchanged sources yields the same version id.
+made and the current one is reported, so rerunning over unchanged sources yields the same version id. This
+module computes (the Arrow tables, the manifest, whether the data changed); the data repository
+(`docmill.state.datarepo.DataRepo`) writes the files and puts them in place.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import time
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from docmill.config.settings import VersionConfig
-from docmill.records import StageResult
+from docmill.records import DatasetVersion
 
 DATA_FILE = "chunks.parquet"
+MANIFEST_FILE = "manifest.json"
 _COLUMNS = ("source_uri", "title", "file_type", "language", "department", "category", "model")
 
 
 class Repository(Protocol):
     """What version needs from the data repository (see `docmill.state.datarepo.DataRepo`)."""
 
-    def dataset_dir(self, name: str) -> Path: ...
     def manifest(self, name: str) -> dict[str, Any] | None: ...
     def version_id(self, name: str) -> str | None: ...
     def current_tag(self, name: str) -> str | None: ...
     def is_committed(self, name: str) -> bool: ...
+    def stage_parquet(
+        self, name: str, file: str, schema: pa.Schema, tables: Iterable[pa.Table], row_group: int
+    ) -> tuple[int, str]: ...
+    def discard_staged(self, name: str) -> None: ...
+    def publish_staged(self, name: str, texts: Mapping[str, str]) -> None: ...
     def commit_version(
         self, name: str, message: str, push: bool, audit_head: Mapping[str, Any] | None = None
     ) -> tuple[str, str]: ...
@@ -85,24 +89,11 @@ def rows_table(rows: list[Mapping[str, Any]], schema: pa.Schema, dimension: int)
     return pa.table(data, schema=schema)
 
 
-def write_parquet(pages: Iterable[list[Mapping[str, Any]]], path: Path, dimension: int, row_group: int) -> int:
-    """Stream pages of catalog rows into one Parquet file; returns the row count."""
+def tables(pages: Iterable[list[Mapping[str, Any]]], dimension: int) -> Iterator[pa.Table]:
+    """Pages of catalog chunk rows as Arrow tables of `arrow_schema(dimension)`, one page at a time."""
     schema = arrow_schema(dimension)
-    rows = 0
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for page in pages:
-            writer.write_table(rows_table(page, schema, dimension), row_group_size=row_group)
-            rows += len(page)
-    return rows
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    for page in pages:
+        yield rows_table(page, schema, dimension)
 
 
 def version(
@@ -111,43 +102,37 @@ def version(
     repo: Repository,
     dimension: int,
     manifest: dict[str, Any],
-) -> StageResult[str]:
-    """Cut a dataset version from all current chunks; returns [version id, tag] and whether it is new."""
+) -> DatasetVersion:
+    """Cut a dataset version from all current chunks (pages of catalog rows); `manifest` holds the run's facts.
+
+    The repository stages the Parquet file; when its bytes equal the current version's, the staged copy is
+    dropped and the current version is reported (finished first when an earlier attempt stopped before its
+    commit, tag or push); otherwise the manifest joins it, it replaces the current folder and is committed.
+    """
     started = time.perf_counter()
-    target = repo.dataset_dir(config.dataset_name)
-    staging = target.with_name(target.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    rows = write_parquet(pages, staging / DATA_FILE, dimension, config.row_group_size)
-    data_hash = file_sha256(staging / DATA_FILE)
-    current = repo.manifest(config.dataset_name)
-    previous = repo.version_id(config.dataset_name)
-    if current and previous and current.get("data_sha256") == data_hash:
-        shutil.rmtree(staging)
-        if repo.is_committed(config.dataset_name):
-            tag = repo.current_tag(config.dataset_name) or ""
-            return StageResult(
-                [previous, tag], [], {"rows": rows, "new_version": 0, "seconds": time.perf_counter() - started}
-            )
-        # same data, but the last attempt stopped before commit, tag or push: finish that version
-        message = f"dataset {config.dataset_name}: {rows} chunks (completed by run {manifest.get('run_id')})"
-        version_id, tag = repo.commit_version(config.dataset_name, message, config.push, manifest.get("audit_head"))
-        return StageResult(
-            [version_id, tag], [], {"rows": rows, "new_version": 1, "seconds": time.perf_counter() - started}
-        )
-    full = {
-        **manifest,
-        "dataset": config.dataset_name,
-        "rows": rows,
-        "data_file": DATA_FILE,
-        "data_sha256": data_hash,
-        "embedding_dimension": dimension,
-    }
-    (staging / "manifest.json").write_text(json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-    message = f"dataset {config.dataset_name}: {rows} chunks (run {manifest.get('run_id')})"
-    version_id, tag = repo.commit_version(config.dataset_name, message, config.push, manifest.get("audit_head"))
-    return StageResult(
-        [version_id, tag], [], {"rows": rows, "new_version": 1, "seconds": time.perf_counter() - started}
+    name = config.dataset_name
+    rows, data_hash = repo.stage_parquet(
+        name, DATA_FILE, arrow_schema(dimension), tables(pages, dimension), config.row_group_size
     )
+    current = repo.manifest(name)
+    previous = repo.version_id(name)
+    if current and previous and current.get("data_sha256") == data_hash:
+        repo.discard_staged(name)
+        if repo.is_committed(name):
+            tag = repo.current_tag(name) or ""
+            return DatasetVersion(previous, tag, rows, new=False, seconds=time.perf_counter() - started)
+        # same data, but the last attempt stopped before commit, tag or push: finish that version
+        message = f"dataset {name}: {rows} chunks (completed by run {manifest.get('run_id')})"
+    else:
+        full = {
+            **manifest,
+            "dataset": name,
+            "rows": rows,
+            "data_file": DATA_FILE,
+            "data_sha256": data_hash,
+            "embedding_dimension": dimension,
+        }
+        repo.publish_staged(name, {MANIFEST_FILE: json.dumps(full, indent=2, sort_keys=True, default=str) + "\n"})
+        message = f"dataset {name}: {rows} chunks (run {manifest.get('run_id')})"
+    version_id, tag = repo.commit_version(name, message, config.push, manifest.get("audit_head"))
+    return DatasetVersion(version_id, tag, rows, new=True, seconds=time.perf_counter() - started)

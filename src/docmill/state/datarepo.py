@@ -1,22 +1,32 @@
 """The data repository: a git repo with DVC in `data/datasets/`, holding dataset pointer files.
 
 Each dataset lives in `<name>/` (DVC-tracked, git-ignored by DVC); `<name>.dvc` is committed to git and every
-new version is tagged `<name>@v<N>`. The version id is DVC's content hash of the folder.
+new version is tagged `<name>@v<N>`. The version id is DVC's content hash of the folder. A new version's
+files are written here too: staged in `<name>.staging/`, then put in place of the current folder
+(`stage_parquet`, `publish_staged`).
+
+A little over 300 lines: it is the one owner of `data/datasets/` (writing, committing, tagging, reading and
+restoring versions), and splitting that would hand the folder's layout to two modules.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from docmill.isolation.faults import checkpoint
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +96,42 @@ class DataRepo:
     def dataset_dir(self, name: str) -> Path:
         """Folder of a dataset's current version."""
         return self.root / name
+
+    def staging_dir(self, name: str) -> Path:
+        """Folder where the next version of a dataset is written before it replaces the current one (git-ignored:
+        a run killed while writing leaves the current version untouched)."""
+        target = self.dataset_dir(name)
+        return target.with_name(target.name + ".staging")
+
+    def stage_parquet(
+        self, name: str, file: str, schema: pa.Schema, tables: Iterable[pa.Table], row_group: int
+    ) -> tuple[int, str]:
+        """Start the next version of a dataset in a fresh staging folder with one Parquet file (zstd) streamed
+        from `tables`, one table at a time; returns its rows and its sha256."""
+        import pyarrow.parquet as pq
+
+        staging = self.staging_dir(name)
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        rows = 0
+        with pq.ParquetWriter(staging / file, schema, compression="zstd") as writer:
+            for table in tables:
+                writer.write_table(table, row_group_size=row_group)
+                rows += table.num_rows
+        return rows, file_sha256(staging / file)
+
+    def discard_staged(self, name: str) -> None:
+        """Drop the staged version of a dataset (its data equals the current version's)."""
+        shutil.rmtree(self.staging_dir(name))
+
+    def publish_staged(self, name: str, texts: Mapping[str, str]) -> None:
+        """Add text files (`file name -> content`, e.g. the manifest) to the staged version of a dataset and put it
+        in place of the current one (not yet committed: `commit_version`)."""
+        staging, target = self.staging_dir(name), self.dataset_dir(name)
+        for file, text in texts.items():
+            (staging / file).write_text(text)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
 
     def manifest(self, name: str) -> dict[str, Any] | None:
         """The current version's manifest, if any."""
@@ -251,6 +297,12 @@ class DataRepo:
 
         with Repo(str(self.root)) as repo:
             return not repo.status()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _holds(path: Path, chunk_id: str) -> bool:

@@ -1,2 +1,2 @@
 """Text helpers the stages use: quality signals, boilerplate removal, language detection, MinHash
-near-duplicates and PII detection and redaction (`pii`)."""
+near-duplicates, PII detection and redaction (`pii`) and the control characters no cleaned text keeps."""
