@@ -17,35 +17,8 @@ from typing import Any
 import numpy as np
 
 from docmill.records import Chunk, Reject, SourceFile
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, started_at REAL, finished_at REAL, status TEXT,
-    config_hash TEXT, code_version TEXT, summary TEXT);
-CREATE TABLE IF NOT EXISTS sources (
-    source_uri TEXT PRIMARY KEY, doc_id TEXT NOT NULL, path TEXT, size INTEGER, mtime REAL,
-    extension TEXT, first_seen_run TEXT, last_seen_run TEXT);
-CREATE INDEX IF NOT EXISTS sources_doc ON sources(doc_id);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id TEXT PRIMARY KEY, source_uri TEXT, status TEXT NOT NULL, stage TEXT, file_type TEXT,
-    title TEXT, text_hash TEXT, duplicate_of TEXT, n_chunks INTEGER DEFAULT 0, run_id TEXT, updated_at REAL,
-    superseded_by TEXT, config_key TEXT);
-CREATE INDEX IF NOT EXISTS documents_status ON documents(status, source_uri);
-CREATE INDEX IF NOT EXISTS documents_text ON documents(text_hash);
-CREATE TABLE IF NOT EXISTS chunks (
-    chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, chunk_index INTEGER, text TEXT, text_hash TEXT,
-    token_count INTEGER, char_start INTEGER, char_end INTEGER, page_start INTEGER, page_end INTEGER,
-    metadata TEXT, model_key TEXT, vector BLOB, point_id TEXT, run_id TEXT);
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
-CREATE INDEX IF NOT EXISTS chunks_cache ON chunks(text_hash, model_key);
-CREATE TABLE IF NOT EXISTS embeddings (
-    text_hash TEXT NOT NULL, model_key TEXT NOT NULL, vector BLOB NOT NULL, last_run TEXT,
-    PRIMARY KEY (text_hash, model_key));
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, doc_id TEXT, source_uri TEXT, chunk_id TEXT,
-    stage TEXT, reason TEXT, message TEXT, created_at REAL, part TEXT);
-CREATE INDEX IF NOT EXISTS quarantine_doc ON quarantine(doc_id);
-"""
+from docmill.state import schema
+from docmill.state.schema import CatalogVersionError as CatalogVersionError
 
 PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined", "duplicate"
 DUPLICATE_REASONS = ("duplicate", "near_duplicate")  # rejects that make a document a duplicate of another
@@ -67,30 +40,36 @@ def _text(value: str | None) -> str | None:
 class Catalog:
     """Thin, typed access to the catalog database. One instance per thread."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """Open (and create) the catalog at `path`, applying the schema migrations it lacks (see `schema`).
+
+        Args:
+            path: the database file.
+            read_only: open an existing catalog without writing anything, not even a migration (the dry run).
+
+        Raises:
+            CatalogVersionError: when the catalog was written by a newer docmill.
+            FileNotFoundError: in read-only mode, when there is no catalog at `path`.
+        """
         self.path = path
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        if read_only:
+            if not path.exists():
+                raise FileNotFoundError(f"no catalog at {path}")
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        self._db.executescript(_SCHEMA)
-        if "chunks" in tables and "embeddings" not in tables:  # catalogs from before the separate cache
-            self._db.execute(
-                "INSERT OR IGNORE INTO embeddings SELECT text_hash, model_key, vector, run_id FROM chunks "
-                "WHERE vector IS NOT NULL AND model_key IS NOT NULL"
-            )
-        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(documents)")}
-        for column in ("superseded_by", "config_key"):  # catalogs written before these columns existed
-            if column not in columns:
-                self._db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT")
-        source_columns = {r["name"] for r in self._db.execute("PRAGMA table_info(sources)")}
-        for column in ("version", "metadata"):  # connector change markers and metadata (catalogs from before)
-            if column not in source_columns:
-                self._db.execute(f"ALTER TABLE sources ADD COLUMN {column} TEXT")
-        if "part" not in {r["name"] for r in self._db.execute("PRAGMA table_info(quarantine)")}:
-            self._db.execute("ALTER TABLE quarantine ADD COLUMN part TEXT")
+        try:
+            if read_only:
+                schema.check(self._db, path)
+                return
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            schema.migrate(self._db, path)
+        except BaseException:
+            self._db.close()
+            raise
 
     @property
     def connection(self) -> sqlite3.Connection:
