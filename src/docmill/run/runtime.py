@@ -432,8 +432,12 @@ class Runtime:
 
     # persistence -------------------------------------------------------------------------------------
     def record_rejects(self, rejects: list[Reject]) -> None:
-        """Store rejects; a document-level reject marks its document quarantined (or duplicate), with an
-        audit entry (`document_quarantined` with the reason, or `document_duplicate`)."""
+        """Store rejects; a document-level reject marks its document quarantined (or a duplicate of the reject's
+        `duplicate_of`), with an audit entry (`document_quarantined` with the reason, or `document_duplicate`).
+
+        Raises:
+            ValueError: for a `duplicate` or `near_duplicate` reject that names no canonical document.
+        """
         if not rejects:
             return
         rejects = self._redacted(rejects)
@@ -453,7 +457,9 @@ class Runtime:
                         )
                 if r.whole_document and r.doc_id:
                     status = DUPLICATE if r.reason in DUPLICATE_REASONS else QUARANTINED
-                    extra = {"duplicate_of": r.message.rsplit(" ", 1)[-1]} if status == DUPLICATE else {}
+                    if status == DUPLICATE and r.duplicate_of is None:
+                        raise ValueError(f"{r.reason} reject of {r.doc_id} names no canonical document (duplicate_of)")
+                    extra = {"duplicate_of": r.duplicate_of} if status == DUPLICATE else {}
                     self.catalog.set_status(
                         db, r.doc_id, status, r.stage, self.run_id, config_key=self.config_key, **extra
                     )
