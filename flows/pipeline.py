@@ -413,13 +413,7 @@ def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:
 def _summary(
     rt: Runtime, settings: Settings, stages: dict[str, Counter[str]], version_out: list[str], seconds: float
 ) -> dict[str, Any]:
-    reasons = {
-        f"{r['stage']}/{r['reason']}": r["n"]
-        for r in rt.catalog.query(
-            "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NULL AND part IS NULL "
-            "GROUP BY stage, reason"
-        )
-    }
+    rejects = rt.catalog.quarantine_breakdown()
     return {
         "run_id": rt.run_id,
         "seconds": round(seconds, 2),
@@ -431,14 +425,8 @@ def _summary(
         "reject_rates": runstats.reject_rates(stages),
         "chunks_embedded": int(stages["embed"]["embedded"]),
         "chunks_cached": int(stages["embed"]["cached"]),
-        "quarantine": reasons,
-        "quarantined_parts": {
-            f"{r['stage']}/{r['reason']}": r["n"]
-            for r in rt.catalog.query(
-                "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NOT NULL OR part IS NOT NULL "
-                "GROUP BY stage, reason"
-            )
-        },
+        "quarantine": {key: n["documents"] for key, n in rejects.items() if n["documents"]},
+        "quarantined_parts": {key: n["pieces"] for key, n in rejects.items() if n["pieces"]},
         "pii": {k.removeprefix("pii_"): int(v) for k, v in sorted(stages["clean"].items()) if k.startswith("pii_")},
         "points": rt.store.count(),
         "dataset": settings.version.dataset_name,

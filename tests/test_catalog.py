@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from docmill.records import Reject
-from docmill.state import schema
-from docmill.state.catalog import Catalog, CatalogVersionError
+from docmill.state.catalog import Catalog, CatalogVersionError, schema
 
 # The schema the code wrote before migrations were numbered (user_version 0), and what it added on open.
 _UNNUMBERED = """
@@ -173,3 +172,47 @@ def test_pii_totals_count_each_document_once(tmp_path: Path) -> None:
             )
         db.execute("INSERT INTO chunks(chunk_id, doc_id, chunk_index, text, metadata) VALUES ('c0', 'c', 0, '', '{}')")
     assert catalog.pii_totals() == {"email": 3, "iban": 4}
+
+
+def test_lookups_by_many_keys_are_paged_under_the_parameter_limit(tmp_path: Path) -> None:
+    """1,200 URIs and doc ids: three pages of 500 each, every row found once."""
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    uris = [f"file:///f{n:04}.txt" for n in range(1200)]
+    with catalog.transaction() as db:
+        db.executemany(
+            "INSERT INTO sources(source_uri, doc_id, version) VALUES (?, ?, 'v1')", [(u, u[-8:-4]) for u in uris]
+        )
+        db.executemany(
+            "INSERT INTO chunks(chunk_id, doc_id, point_id) VALUES (?, ?, ?)", [(u, u[-8:-4], u) for u in uris]
+        )
+    assert catalog.known_sources(uris) == {u: u[-8:-4] for u in uris}
+    assert len(catalog.known_versions([*uris, "file:///unknown"])) == 1200
+    assert sum(map(len, catalog.point_ids(u[-8:-4] for u in uris).values())) == 1200
+    assert (
+        catalog.count_sources_under("file:///f1") == 200 and len(list(catalog.source_uris_under("file:///f00"))) == 100
+    )
+
+
+def test_quarantine_breakdown_tells_whole_documents_from_pieces(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    with catalog.transaction() as db:
+        catalog.add_rejects(
+            db,
+            [
+                Reject("extract", "timeout", "slow", "a"),
+                Reject("chunk", "too_long", "over the limit", "b", chunk_id="b1"),
+                Reject("chunk", "too_long", "over the limit", "c"),
+                Reject("clean", "quality.damaged_char_share", "page 2 dropped", "d", part="page 2"),
+            ],
+            "r1",
+        )
+    assert catalog.quarantine_breakdown() == {
+        "chunk/too_long": {"documents": 1, "pieces": 1},
+        "clean/quality.damaged_char_share": {"documents": 0, "pieces": 1},
+        "extract/timeout": {"documents": 1, "pieces": 0},
+    }
+    assert catalog.quarantine_counts() == {
+        "chunk/too_long": 2,
+        "clean/quality.damaged_char_share": 1,
+        "extract/timeout": 1,
+    }
