@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from docmill.records import SourceFile
@@ -80,6 +80,28 @@ class Documents(CatalogBase):
         previous = {str(r["config_key"]): r["n"] for r in counts}
         requeued = db.execute(f"UPDATE documents SET status=?, stage='ingest' WHERE {processed}", (PENDING, *args))
         return previous, requeued.rowcount
+
+    def requeue_document(self, db: sqlite3.Connection, doc_id: str, statuses: Sequence[str]) -> bool:
+        """Queue a document again if it is in one of `statuses` and a source still holds its bytes (inside a
+        transaction). Returns whether it was queued."""
+        marks = ",".join("?" * len(statuses))
+        return bool(
+            db.execute(
+                f"UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE doc_id=? "
+                f"AND status IN ({marks}) AND EXISTS (SELECT 1 FROM sources s WHERE s.doc_id=documents.doc_id)",
+                (PENDING, doc_id, *statuses),
+            ).rowcount
+        )
+
+    def documents_since(self, since: float) -> set[str]:
+        """Documents last set by a run started at or after `since` (epoch seconds), or by no run the catalog
+        knows."""
+        rows = self.query(
+            "SELECT d.doc_id FROM documents d LEFT JOIN runs r ON r.run_id = d.run_id "
+            "WHERE r.started_at IS NULL OR r.started_at >= ?",
+            (since,),
+        )
+        return {row[0] for row in rows}
 
     def orphan_documents(self, db: sqlite3.Connection) -> list[str]:
         """Documents no source points to any more, previous contents of changed files excepted."""

@@ -53,6 +53,28 @@ class Rejects(CatalogBase):
             sql, params = sql + " AND reason LIKE ?", [*params, reason + "%"]
         return self.query(sql + " ORDER BY stage, reason, source_uri", params)
 
+    def rejects_named(self, ident: str) -> list[sqlite3.Row]:
+        """Reject rows by row id, else by doc_id prefix or source URI substring (oldest first)."""
+        if ident.isdigit():
+            rows = self.query("SELECT * FROM quarantine WHERE id=?", (int(ident),))
+            if rows:
+                return rows
+        sql = "SELECT * FROM quarantine WHERE doc_id LIKE ? OR source_uri LIKE ? ORDER BY id"
+        return self.query(sql, (ident + "%", f"%{ident}%"))
+
+    def rejects_of(self, doc_id: str) -> list[sqlite3.Row]:
+        """Every reject row of a document."""
+        return self.query("SELECT * FROM quarantine WHERE doc_id=?", (doc_id,))
+
+    def rejected_doc_ids(self, reason: str | None = None, stage: str | None = None) -> set[str]:
+        """The documents with a reject, optionally of a reason prefix and a stage."""
+        sql, params = "SELECT DISTINCT doc_id FROM quarantine WHERE doc_id IS NOT NULL", list[str]()
+        if reason:
+            sql, params = sql + " AND reason LIKE ?", [*params, reason + "%"]
+        if stage:
+            sql, params = sql + " AND stage=?", [*params, stage]
+        return {r["doc_id"] for r in self.query(sql, params)}
+
     def quarantine_breakdown(self) -> dict[str, dict[str, int]]:
         """Current rejects by `stage/reason` (sorted): how many are whole `documents`, and how many are
         `pieces` (chunks and dropped parts of documents that went on)."""

@@ -49,6 +49,11 @@ class Runs(CatalogBase):
         rows = self.query("SELECT * FROM runs WHERE run_id=?", (run_id,))
         return rows[0] if rows else None
 
+    def runs_since(self, since: float) -> dict[str, float]:
+        """run_id -> start time of the runs started at or after `since` (epoch seconds)."""
+        rows = self.query("SELECT run_id, started_at FROM runs WHERE started_at >= ?", (since,))
+        return {r["run_id"]: r["started_at"] for r in rows}
+
     def run_totals(self) -> dict[str, Any]:
         """Runs by status, and chunks embedded by all completed runs (from their summaries)."""
         runs = {r["status"]: r["n"] for r in self.query("SELECT status, COUNT(*) n FROM runs GROUP BY status")}
