@@ -408,13 +408,7 @@ def _dry_run(settings: Settings, params: PipelineParams) -> dict[str, Any]:
 def _summary(
     rt: Runtime, settings: Settings, stats: runstats.RunStats, dataset: DatasetVersion, seconds: float
 ) -> dict[str, Any]:
-    reasons = {
-        f"{r['stage']}/{r['reason']}": r["n"]
-        for r in rt.catalog.query(
-            "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NULL AND part IS NULL "
-            "GROUP BY stage, reason"
-        )
-    }
+    rejects = rt.catalog.quarantine_breakdown()
     return {
         "run_id": rt.run_id,
         "seconds": round(seconds, 2),
@@ -426,14 +420,8 @@ def _summary(
         "reject_rates": stats.reject_rates(),
         "chunks_embedded": int(stats.stage("embed")["embedded"]),
         "chunks_cached": int(stats.stage("embed")["cached"]),
-        "quarantine": reasons,
-        "quarantined_parts": {
-            f"{r['stage']}/{r['reason']}": r["n"]
-            for r in rt.catalog.query(
-                "SELECT stage, reason, COUNT(*) n FROM quarantine WHERE chunk_id IS NOT NULL OR part IS NOT NULL "
-                "GROUP BY stage, reason"
-            )
-        },
+        "quarantine": {key: n["documents"] for key, n in rejects.items() if n["documents"]},
+        "quarantined_parts": {key: n["pieces"] for key, n in rejects.items() if n["pieces"]},
         "pii": stats.pii(),
         "points": rt.store.count(),
         "dataset": settings.version.dataset_name,

@@ -91,11 +91,25 @@ def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) ->
     rt.close()
 
 
+def test_a_duplicate_names_its_canonical_copy_in_a_typed_field_never_parsed_from_its_message(tmp_path: Path) -> None:
+    """The catalog's `duplicate_of` and the audit entry come from `Reject.duplicate_of`: the message is for people
+    and may be worded any way (here the id is not its last word)."""
+    rt, doc_a, doc_b = _two_copies(tmp_path)
+    message = f"estimated Jaccard 0.93 with document {doc_a} (2 near copies)"
+    rt.record_rejects([Reject("clean", "near_duplicate", message, doc_b, duplicate_of=doc_a)])
+    assert (rt.catalog.document(doc_b)["status"], rt.catalog.document(doc_b)["duplicate_of"]) == (DUPLICATE, doc_a)
+    assert [e["duplicate_of"] for e in rt.audit.show(event="document_duplicate")] == [doc_a]
+    assert [r["message"] for r in rt.catalog.quarantine()] == [message], "the message is stored as it was written"
+    with pytest.raises(ValueError, match="names no canonical document"):
+        rt.record_rejects([Reject("clean", "duplicate", f"same text as document {doc_a}", doc_b)])
+    rt.close()
+
+
 def test_duplicates_of_a_document_that_ends_quarantined_are_processed_again(tmp_path: Path) -> None:
     """A canonical copy reprocessed (new settings, or a kill before its publish) and then quarantined: its
     duplicates must not stay duplicates of nothing."""
     rt, doc_a, doc_b = _two_copies(tmp_path)
-    rt.record_rejects([Reject("clean", "duplicate", f"same text as {doc_a}", doc_b)])
+    rt.record_rejects([Reject("clean", "duplicate", f"same text as {doc_a}", doc_b, duplicate_of=doc_a)])
     assert (rt.catalog.document(doc_b)["status"], rt.catalog.document(doc_b)["duplicate_of"]) == (DUPLICATE, doc_a)
     rt.record_rejects([Reject("extract", "timeout", "parser over 120 s", doc_a)])
     assert rt.catalog.document(doc_a)["status"] == "quarantined"
@@ -256,7 +270,8 @@ def test_a_changed_file_that_became_a_duplicate_keeps_its_old_points_until_its_c
     _ingest(rt, [tmp_path / "in"])
     new = rt.catalog.source(memo.resolve().as_uri())["doc_id"]
     other = rt.catalog.source((tmp_path / "in" / "other.txt").resolve().as_uri())["doc_id"]
-    rt.record_rejects([Reject("clean", "duplicate", f"same text as document {other}", new, memo.resolve().as_uri())])
+    uri = memo.resolve().as_uri()
+    rt.record_rejects([Reject("clean", "duplicate", f"same text as document {other}", new, uri, duplicate_of=other)])
     assert rt.catalog.document(new)["status"] == DUPLICATE
     assert rt.retire_superseded() == 0 and _doc_ids_in_store(rt) == [old], "the memo's text is never without points"
     _publish(rt, other, ["the text both files hold now"])  # recording other.txt retires the old content

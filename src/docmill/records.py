@@ -145,6 +145,7 @@ class Reject:
     source_uri: str | None = None
     chunk_id: str | None = None
     part: str | None = None  # a part dropped from a document that goes on, e.g. `page 3`
+    duplicate_of: str | None = None  # a `duplicate` or `near_duplicate` reject: the doc_id of the canonical copy
 
     @property
     def whole_document(self) -> bool:

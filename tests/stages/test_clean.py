@@ -1,8 +1,10 @@
+import sqlite3
 from pathlib import Path
 
-from docmill.config.settings import CleanConfig
+from docmill.config.settings import CleanConfig, DedupConfig
 from docmill.records import Document, Element
 from docmill.stages.clean import SEPARATOR, clean, clean_document, clean_text
+from docmill.text.neardup import NearDupIndex
 from tests.helpers import extracted
 
 
@@ -41,6 +43,7 @@ def test_exact_duplicates_within_a_batch_and_against_the_catalog() -> None:
     known = {result.records[1].text_hash: "z" * 64}
     again = clean([_doc("d", "Something else entirely, long enough.")], CleanConfig(), known.get)
     assert again.rejects[0].reason == "duplicate" and again.rejects[0].message.endswith("z" * 64)
+    assert (result.rejects[0].duplicate_of, again.rejects[0].duplicate_of) == ("a" * 64, "z" * 64)
 
 
 def test_cleaning_leaves_no_control_character_the_cleaned_contract_rejects() -> None:
@@ -109,3 +112,13 @@ def test_header_footer_removal_runs_on_fixed_layout_pages_without_positions() ->
     assert removed == 4 and all("ACME" not in e.text for e in kept)
     flowing = [Element(e.text, page=e.page) for e in elements]
     assert strip_headers_footers(flowing, CleanConfig())[1] == 0  # no layout evidence: nothing removed
+
+
+def test_a_near_duplicate_names_its_canonical_copy_in_a_typed_field() -> None:
+    config = CleanConfig.model_validate({"quality": {"enabled": False}})  # the text repeats itself on purpose
+    words = "The committee reviewed every quarterly figure and agreed to publish the final report next week"
+    text = " ".join(f"{words} in section {n}." for n in range(30))
+    near = NearDupIndex(sqlite3.connect(":memory:"), DedupConfig())
+    result = clean([_doc("a", text), _doc("b", text + " One more closing sentence.")], config, lambda h: None, near)
+    assert [(r.reason, r.doc_id, r.duplicate_of) for r in result.rejects] == [("near_duplicate", "b" * 64, "a" * 64)]
+    assert result.rejects[0].message.startswith("estimated Jaccard ")

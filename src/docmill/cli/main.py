@@ -118,7 +118,7 @@ def status(config: ConfigOpt = None) -> None:
         raise typer.Exit(0)
     catalog = _catalog(settings)
     table = Table("status", "stage", "documents", title="documents")
-    for row in catalog.query("SELECT status, stage, COUNT(*) n FROM documents GROUP BY status, stage ORDER BY 1, 2"):
+    for row in catalog.counts_by_stage():
         table.add_row(row["status"], row["stage"] or "", str(row["n"]))
     console.print(table)
     counts = catalog.counts()
@@ -144,8 +144,8 @@ def status(config: ConfigOpt = None) -> None:
 
 def _quarantine_counts(catalog: Any) -> None:
     table = Table("stage", "reason", "count", title="quarantine")
-    for row in catalog.query("SELECT stage, reason, COUNT(*) n FROM quarantine GROUP BY stage, reason ORDER BY 1, 2"):
-        table.add_row(row["stage"], row["reason"], str(row["n"]))
+    for key, n in catalog.quarantine_counts().items():
+        table.add_row(*key.split("/", 1), str(n))
     console.print(table)
 
 

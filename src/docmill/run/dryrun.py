@@ -19,25 +19,19 @@ from docmill.sources import registry, staging
 from docmill.sources.base import Connector, ItemError, scope_prefix
 from docmill.sources.folder import FolderSource, sha256_file
 from docmill.stages import ingest
+from docmill.state.catalog import PENDING, Catalog
 from docmill.state.quarantine import REPLAYABLE
 
 LISTED_ROWS = 500  # files named in the plan; the counts cover all of them
 
 
-def _catalog_ro(path: Path) -> sqlite3.Connection | None:
-    if not path.exists():
-        return None
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
-    db.row_factory = sqlite3.Row
-    return db
+def _catalog_ro(path: Path) -> Catalog | None:
+    """The catalog, read-only; None when there is none yet."""
+    return Catalog(path, read_only=True) if path.exists() else None
 
 
-def _known(db: sqlite3.Connection | None, uris: list[str]) -> dict[str, sqlite3.Row]:
-    if db is None or not uris:
-        return {}
-    marks = ",".join("?" * len(uris))
-    rows = db.execute(f"SELECT source_uri, doc_id, version FROM sources WHERE source_uri IN ({marks})", uris)
-    return {r["source_uri"]: r for r in rows}
+def _known(catalog: Catalog | None, uris: list[str]) -> dict[str, sqlite3.Row]:
+    return catalog.known_versions(uris) if catalog is not None and uris else {}
 
 
 def _classify(connector: Connector, items: list[FileItem], known: dict[str, sqlite3.Row]) -> StageResult[Any]:
@@ -84,7 +78,7 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
         FileNotFoundError: when a source folder does not exist (as a real run would).
         SourceUnavailable: when a connector's source cannot be listed (as a real run would).
     """
-    db = _catalog_ro(settings.paths.catalog)
+    catalog = _catalog_ro(settings.paths.catalog)
     names = _names(settings)
     counts: Counter[str] = Counter()
     files: list[dict[str, str]] = []
@@ -96,7 +90,7 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
                 listing = connector.list_items()
                 while entries := list(islice(listing, 1000)):
                     items = [e for e in entries if isinstance(e, FileItem)]
-                    result = _classify(connector, items, _known(db, [i.source_uri for i in items]))
+                    result = _classify(connector, items, _known(catalog, [i.source_uri for i in items]))
                     counts.update({k: int(v) for k, v in result.stats.items()})
                     counts["unreadable"] += len(result.rejects) + len(entries) - len(items)
                     seen.update(i.source_uri for i in items)
@@ -107,10 +101,10 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
             finally:
                 connector.close()
             scopes.append(connector.scope)
-        counts.update(_catalog_counts(db, scopes, seen, reprocess_quarantined))
+        counts.update(_catalog_counts(catalog, scopes, seen, reprocess_quarantined))
     finally:
-        if db is not None:
-            db.close()
+        if catalog is not None:
+            catalog.close()
     return {"counts": dict(counts), "files": files}
 
 
@@ -127,23 +121,15 @@ def _names(settings: Settings) -> Any:
 
 
 def _catalog_counts(
-    db: sqlite3.Connection | None, roots: list[Path | str], seen: set[str], reprocess_quarantined: bool
+    catalog: Catalog | None, roots: list[Path | str], seen: set[str], reprocess_quarantined: bool
 ) -> dict[str, int]:
     """Sources the catalog knows under `roots` that the listing no longer shows; documents already pending;
     quarantined documents a `reprocess_quarantined` run would queue."""
-    if db is None:
+    if catalog is None:
         return {"deleted": 0, "pending": 0, "quarantined_to_reprocess": 0}
     deleted = 0
     for prefix in map(scope_prefix, roots):
-        rows = db.execute("SELECT source_uri FROM sources WHERE substr(source_uri, 1, ?) = ?", (len(prefix), prefix))
-        deleted += sum(1 for r in rows if r["source_uri"] not in seen)
-    pending = db.execute("SELECT COUNT(*) FROM documents WHERE status='pending'").fetchone()[0]
-    quarantined = 0
-    if reprocess_quarantined:
-        marks = ",".join("?" * len(REPLAYABLE))
-        quarantined = db.execute(
-            "SELECT COUNT(DISTINCT q.doc_id) FROM quarantine q JOIN documents d ON d.doc_id = q.doc_id "
-            f"WHERE d.status IN ({marks}) AND EXISTS (SELECT 1 FROM sources s WHERE s.doc_id=d.doc_id)",
-            REPLAYABLE,
-        ).fetchone()[0]
-    return {"deleted": deleted, "pending": int(pending), "quarantined_to_reprocess": int(quarantined)}
+        deleted += sum(1 for uri in catalog.source_uris_under(prefix) if uri not in seen)
+    pending = catalog.counts().get(PENDING, 0)
+    quarantined = catalog.count_rejected_documents(REPLAYABLE) if reprocess_quarantined else 0
+    return {"deleted": deleted, "pending": int(pending), "quarantined_to_reprocess": quarantined}

@@ -38,7 +38,7 @@ def find_chunk(catalog: Catalog, ident: str) -> dict[str, Any]:
     Raises:
         LineageError: when neither matches.
     """
-    rows = catalog.query("SELECT * FROM chunks WHERE chunk_id=? OR point_id=?", (ident, ident))
+    rows = catalog.chunks_named(ident)
     if not rows:
         raise LineageError(f"no chunk or point with id {ident} in {catalog.path}")
     row = dict(rows[0])
@@ -72,8 +72,8 @@ def lineage(settings: Settings, ident: str, reread: bool = True) -> dict[str, An
         chunk = find_chunk(catalog, ident)
         meta = chunk["metadata"]
         document = catalog.document(chunk["doc_id"])
-        sources = [dict(r) for r in catalog.query("SELECT * FROM sources WHERE doc_id=?", (chunk["doc_id"],))]
-        run = catalog.query("SELECT * FROM runs WHERE run_id=?", (chunk["run_id"],))
+        sources = [dict(r) for r in catalog.sources_of(chunk["doc_id"])]
+        run = catalog.run(chunk["run_id"])
     finally:
         catalog.close()
     out: dict[str, Any] = {
@@ -91,7 +91,7 @@ def lineage(settings: Settings, ident: str, reread: bool = True) -> dict[str, An
         },
         "document_status": document["status"] if document else None,
         "current_sources": [s["source_uri"] for s in sources],
-        "run": {k: run[0][k] for k in ("started_at", "config_hash", "code_version", "status")} if run else None,
+        "run": {k: run[k] for k in ("started_at", "config_hash", "code_version", "status")} if run else None,
         "text": chunk["text"],
     }
     repo = DataRepo.from_settings(settings)

@@ -32,7 +32,7 @@ from docmill.sources.base import scope_prefix
 from docmill.sources.folder import KEPT_SUBTREE, WITHDRAWING
 from docmill.stages.enrich import NAME_REDACTION
 from docmill.state.audit_check import open_log, require_intact
-from docmill.state.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
+from docmill.state.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, QUARANTINED, Catalog
 from docmill.state.locks import lock_data_dir
 
 log = logging.getLogger(__name__)
@@ -216,22 +216,13 @@ class Runtime:
         whose text does not change reuse their cached vectors, so only what the change affects is embedded.
         Their points stay until the new chunks replace them."""
         with self.catalog.transaction() as db:
-            counts = db.execute(
-                "SELECT config_key, COUNT(*) n FROM documents WHERE status IN (?, ?, ?) "
-                "AND (config_key IS NULL OR config_key != ?) GROUP BY config_key",
-                (EMBEDDED, DUPLICATE, QUARANTINED, self.config_key),
-            ).fetchall()
-            requeued = db.execute(
-                "UPDATE documents SET status=?, stage='ingest' WHERE status IN (?, ?, ?) "
-                "AND (config_key IS NULL OR config_key != ?)",
-                (PENDING, EMBEDDED, DUPLICATE, QUARANTINED, self.config_key),
-            ).rowcount
+            previous, requeued = self.catalog.requeue_other_settings(db, self.config_key)
             if requeued:
                 self.audit.append(
                     "settings_changed",
                     run_id=self.run_id,
                     config_key=self.config_key,
-                    previous={str(r["config_key"]): r["n"] for r in counts},
+                    previous=previous,
                     documents_requeued=requeued,
                 )
         return requeued
@@ -261,26 +252,16 @@ class Runtime:
         events: list[tuple[str, dict[str, Any]]] = []
         with self.catalog.transaction() as db:
             for source, change in pairs:
-                before = db.execute("SELECT doc_id FROM sources WHERE source_uri=?", (source.source_uri,)).fetchone()
+                before = self.catalog.source(source.source_uri)
                 self.catalog.upsert_source(db, source, self.run_id)
-                known = db.execute("SELECT source_uri FROM documents WHERE doc_id=?", (source.doc_id,)).fetchone()
+                known = self.catalog.document(source.doc_id)
                 fields = {"run_id": self.run_id, "doc_id": source.doc_id, "source_uri": source.source_uri}
                 if change == "changed" and before is not None:
                     events.append(("document_changed", {**fields, "old_doc_id": before["doc_id"], "size": source.size}))
                 elif known is None:
                     events.append(("document_added", {**fields, "size": source.size}))
                 if known is None:
-                    db.execute(
-                        "INSERT INTO documents(doc_id, source_uri, status, stage, file_type, run_id) "
-                        "VALUES (?, ?, ?, 'ingest', ?, ?)",
-                        (
-                            source.doc_id,
-                            source.source_uri,
-                            PENDING,
-                            source.extension.lstrip("."),
-                            self.run_id,
-                        ),
-                    )
+                    self.catalog.add_document(db, source, self.run_id)
                 elif known["source_uri"] != source.source_uri:
                     aliases += 1
             self.audit.append_many(events)  # before the commit: at-least-once, never a change without its entry
@@ -289,7 +270,7 @@ class Runtime:
     def start_ingest(self) -> None:
         """Ingest rejects are recomputed by every run: forget the previous ones."""
         with self.catalog.transaction() as db:
-            db.execute("DELETE FROM quarantine WHERE stage='ingest'")
+            self.catalog.clear_stage_rejects(db, "ingest")
 
     def check_listing(self, root: Path | str, listed: int) -> None:
         """Refuse to treat an empty listing of a known folder (or connector scope) as "everything was deleted".
@@ -298,9 +279,7 @@ class Runtime:
             RuntimeError: when `root` listed no file although earlier runs found some (unmounted share?).
         """
         prefix = scope_prefix(root)
-        known = self.catalog.query(
-            "SELECT COUNT(*) n FROM sources WHERE substr(source_uri, 1, ?) = ?", (len(prefix), prefix)
-        )[0]["n"]
+        known = self.catalog.count_sources_under(prefix)
         if listed == 0 and known:
             raise RuntimeError(
                 f"source {root} listed no files but earlier runs found {known}: is the share mounted (the bucket, "
@@ -320,41 +299,15 @@ class Runtime:
         with self.catalog.transaction() as db:
             gone: list[tuple[str, str]] = []
             for prefix in map(scope_prefix, roots):
-                where = "last_seen_run != ? AND substr(source_uri, 1, ?) = ?"
-                args = (self.run_id, len(prefix), prefix)
-                gone += [
-                    (r[0], r[1]) for r in db.execute(f"SELECT source_uri, doc_id FROM sources WHERE {where}", args)
-                ]
-                db.execute(f"DELETE FROM sources WHERE {where}", args)
-            orphans = [
-                r[0]
-                for r in db.execute(
-                    "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources) AND status != ?",
-                    (SUPERSEDED,),
-                )
-            ]
+                gone += self.catalog.forget_unseen_sources(db, prefix, self.run_id)
+            orphans = self.catalog.orphan_documents(db)
             # a changed file's previous content keeps its points until the new content is processed: no window
             # in which the file has no points (see retire_superseded)
-            replaced = db.execute(
-                "SELECT d.doc_id, s.doc_id successor FROM documents d JOIN sources s ON s.source_uri = d.source_uri "
-                "WHERE d.doc_id NOT IN (SELECT doc_id FROM sources) AND d.status != ? "
-                "AND s.doc_id IN (SELECT doc_id FROM documents WHERE status = ?)",
-                (SUPERSEDED, PENDING),
-            ).fetchall()
-            for row in replaced:
-                db.execute(
-                    "UPDATE documents SET status=?, superseded_by=? WHERE doc_id=?",
-                    (SUPERSEDED, row["successor"], row["doc_id"]),
-                )
+            replaced = self.catalog.supersede_replaced(db)
             # the new content must not be found a near-duplicate of the content it replaces
-            self.near_duplicates.remove([row["doc_id"] for row in replaced])
-            moved = db.execute(
-                "SELECT d.doc_id, d.source_uri old, (SELECT MIN(source_uri) FROM sources s WHERE s.doc_id=d.doc_id) new"
-                " FROM documents d WHERE NOT EXISTS (SELECT 1 FROM sources s WHERE s.source_uri=d.source_uri"
-                " AND s.doc_id=d.doc_id) AND d.doc_id IN (SELECT doc_id FROM sources)"
-            ).fetchall()
+            self.near_duplicates.remove(list(replaced))
+            moved = self.catalog.relocate_moved(db)
             for row in moved:  # the recorded source now holds other bytes or is gone: a remaining copy takes over
-                db.execute("UPDATE documents SET source_uri=? WHERE doc_id=?", (row["new"], row["doc_id"]))
                 fields = {"run_id": self.run_id, "doc_id": row["doc_id"], "old_source_uri": row["old"]}
                 events.append(("document_moved", {**fields, "source_uri": row["new"]}))
             for uri, doc_id in gone:
@@ -364,7 +317,7 @@ class Runtime:
             self.audit.append_many(events)
         if moved:
             self._relocate({row["doc_id"]: row["new"] for row in moved})
-        superseded = {row["doc_id"] for row in replaced}
+        superseded = set(replaced)
         self._remove_documents([d for d in orphans if d not in superseded])
         retired = self.retire_superseded()  # left over by an interrupted run
         return {
@@ -379,14 +332,9 @@ class Runtime:
         """Remove previous contents whose successor has been processed (embedded, quarantined or found a
         duplicate): their points go only now, after the successor's points are in. Idempotent, so a run
         interrupted between the two steps is finished by the next one. Returns the number removed."""
-        rows = self.catalog.query(  # a successor found a duplicate of a document not yet published waits for it
-            "SELECT doc_id FROM documents WHERE status = ? AND (superseded_by IS NULL OR superseded_by NOT IN "
-            "(SELECT doc_id FROM documents WHERE status IN (?, ?) OR (status = ? AND duplicate_of IN "
-            "(SELECT doc_id FROM documents WHERE status = ?))))",
-            (SUPERSEDED, PENDING, SUPERSEDED, DUPLICATE, PENDING),
-        )
-        self._remove_documents([r["doc_id"] for r in rows])
-        return len(rows)
+        retired = self.catalog.retirable_superseded()
+        self._remove_documents(retired)
+        return len(retired)
 
     def _remove_documents(self, doc_ids: list[str]) -> None:
         """Points first, then catalog rows, then derived files (archive members, attachments)."""
@@ -394,9 +342,7 @@ class Runtime:
             return
         self.store.delete_documents(doc_ids, _flat(self.catalog.point_ids(doc_ids)))
         with self.catalog.transaction() as db:
-            for doc_id in doc_ids:
-                db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
-                db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            self.catalog.delete_documents(db, doc_ids)
             self.catalog.clear_rejects(db, doc_ids)
             self.near_duplicates.remove(doc_ids)
             self.catalog.requeue_duplicates_of(db, doc_ids)  # (next run if this one is past their batch)
@@ -432,8 +378,12 @@ class Runtime:
 
     # persistence -------------------------------------------------------------------------------------
     def record_rejects(self, rejects: list[Reject]) -> None:
-        """Store rejects; a document-level reject marks its document quarantined (or duplicate), with an
-        audit entry (`document_quarantined` with the reason, or `document_duplicate`)."""
+        """Store rejects; a document-level reject marks its document quarantined (or a duplicate of the reject's
+        `duplicate_of`), with an audit entry (`document_quarantined` with the reason, or `document_duplicate`).
+
+        Raises:
+            ValueError: for a `duplicate` or `near_duplicate` reject that names no canonical document.
+        """
         if not rejects:
             return
         rejects = self._redacted(rejects)
@@ -445,22 +395,20 @@ class Runtime:
                 if r.stage == "ingest" and r.source_uri and r.reason not in WITHDRAWING:
                     # unreadable now: keep what earlier runs made of it (a link, a special file or a swapped file
                     # is not: its source vanishes, so the documents earlier runs made of it are removed)
-                    db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (self.run_id, r.source_uri))
-                    if r.reason in KEPT_SUBTREE:  # a folder that could not be listed: everything found under it
-                        db.execute(
-                            "UPDATE sources SET last_seen_run=? WHERE substr(source_uri, 1, ?) = ?",
-                            (self.run_id, len(r.source_uri), r.source_uri),
-                        )
+                    # a folder that could not be listed (`folder_unreadable`): everything found under it too
+                    self.catalog.mark_seen(db, r.source_uri, self.run_id, subtree=r.reason in KEPT_SUBTREE)
                 if r.whole_document and r.doc_id:
                     status = DUPLICATE if r.reason in DUPLICATE_REASONS else QUARANTINED
-                    extra = {"duplicate_of": r.message.rsplit(" ", 1)[-1]} if status == DUPLICATE else {}
+                    if status == DUPLICATE and r.duplicate_of is None:
+                        raise ValueError(f"{r.reason} reject of {r.doc_id} names no canonical document (duplicate_of)")
+                    extra = {"duplicate_of": r.duplicate_of} if status == DUPLICATE else {}
                     self.catalog.set_status(
                         db, r.doc_id, status, r.stage, self.run_id, config_key=self.config_key, **extra
                     )
                     if status == QUARANTINED:  # never a canonical document for others
                         self.near_duplicates.remove([r.doc_id])
                         self.catalog.requeue_duplicates_of(db, [r.doc_id])
-                    if db.execute("SELECT 1 FROM chunks WHERE doc_id=? LIMIT 1", (r.doc_id,)).fetchone():
+                    if self.catalog.has_chunks(r.doc_id):
                         withdrawn.append(r.doc_id)  # reprocessed under new settings and rejected now
                     fields = {"run_id": self.run_id, "doc_id": r.doc_id, "source_uri": r.source_uri, "stage": r.stage}
                     if status == DUPLICATE:
@@ -471,7 +419,7 @@ class Runtime:
         if withdrawn:
             self.store.delete_documents(withdrawn, _flat(self.catalog.point_ids(withdrawn)))
             with self.catalog.transaction() as db:
-                db.executemany("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in withdrawn])
+                self.catalog.delete_chunks(db, withdrawn)
 
     def _redacted(self, rejects: list[Reject]) -> list[Reject]:
         """Rejects whose messages went through the PII redactor (parsers name positions, not text, but a

@@ -50,17 +50,13 @@ class SnapshotResult:
 def _catalog_facts(catalog: Catalog, stats: SnapshotStats, filters: SnapshotFilter) -> dict[str, Any]:
     """Lineage (runs that made the chunks, with their config hash and code version) and the quarantine and
     dedup counts of the sources the snapshot's source filter covers."""
-    runs = {}
+    runs: dict[str, dict[str, Any]] = {}
     for run_id, chunks in stats.runs.items():
-        found = catalog.query("SELECT config_hash, code_version FROM runs WHERE run_id=?", (run_id,))
-        facts = dict(found[0]) if found else {"config_hash": None, "code_version": None}
-        runs[run_id] = {"chunks": chunks, **facts}
+        found = catalog.run(run_id)
+        runs[run_id] = {"chunks": chunks, **{k: found[k] if found else None for k in ("config_hash", "code_version")}}
     quarantine: dict[str, int] = {}
     dedup: dict[str, int] = {}
-    rows = catalog.query(
-        "SELECT stage, reason, source_uri, chunk_id IS NULL AND part IS NULL whole FROM quarantine ORDER BY id"
-    )
-    for row in rows:
+    for row in catalog.quarantine():
         if filters.sources and filters.reason_excluded({"source_uri": row["source_uri"] or ""}) == "source":
             continue
         key = f"{row['stage']}/{row['reason']}"

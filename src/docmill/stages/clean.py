@@ -179,7 +179,8 @@ def _near_duplicate(doc: Document, config: CleanConfig, near: NearDuplicates) ->
     signature = near.signature(doc.text)
     match = next(((d, s) for d, s in near.query(signature) if d != doc.doc_id), None)
     if match and config.dedup.policy == "skip":
-        return _reject(doc, "near_duplicate", f"estimated Jaccard {match[1]:.2f} with document {match[0]}")
+        message = f"estimated Jaccard {match[1]:.2f} with document {match[0]}"
+        return _reject(doc, "near_duplicate", message, duplicate_of=match[0])
     if match:
         doc.metadata["near_duplicate_of"] = match[0]
     near.add(doc.doc_id, signature)
@@ -259,7 +260,7 @@ def _prepared(
 def _duplicate(doc: Document, config: CleanConfig, first: str | None, near: NearDuplicates | None) -> Reject | None:
     """`duplicate` of `first` (the earlier document with the same text), `near_duplicate`, or None."""
     if config.drop_exact_duplicates and first and first != doc.doc_id:
-        return _reject(doc, "duplicate", f"same text as document {first}")
+        return _reject(doc, "duplicate", f"same text as document {first}", duplicate_of=first)
     if near is not None and config.dedup.enabled:
         return _near_duplicate(doc, config, near)
     return None
@@ -300,5 +301,5 @@ def clean(
     return merged(prepared, deduplicate(prepared.records, config, canonical, near))
 
 
-def _reject(doc: Document, reason: str, message: str) -> Reject:
-    return Reject("clean", reason, message, doc_id=doc.doc_id, source_uri=doc.source_uri)
+def _reject(doc: Document, reason: str, message: str, duplicate_of: str | None = None) -> Reject:
+    return Reject("clean", reason, message, doc_id=doc.doc_id, source_uri=doc.source_uri, duplicate_of=duplicate_of)

@@ -18,13 +18,13 @@ import datetime
 import hashlib
 import os
 import re
-import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from docmill.state.audit import GAP, GENESIS, SIGNED, UNSIGNED, AuditBroken, AuditLog, Verified, broken_message
+from docmill.state.catalog import Catalog
 
 ANCHOR_TRAILER = "Audit-Head"
 _TRAILER = re.compile(rf"^{ANCHOR_TRAILER}: (\d+) ([0-9a-f]{{64}})$", re.MULTILINE)
@@ -89,17 +89,9 @@ def _check_catalog(log: AuditLog, catalog: Path, verified: Verified, report: Rep
             runs.add(entry.get("run_id"))
         if entry.get("event") in ("document_added", "document_changed"):
             docs.add(entry.get("doc_id"))
-    db = sqlite3.connect(f"{catalog.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+    db = Catalog(catalog, read_only=True)
     try:
-        catalog_runs = {
-            r: t for r, t in db.execute("SELECT run_id, started_at FROM runs WHERE started_at >= ?", (since,))
-        }
-        rows = db.execute(
-            "SELECT d.doc_id FROM documents d LEFT JOIN runs r ON r.run_id = d.run_id "
-            "WHERE r.started_at IS NULL OR r.started_at >= ?",
-            (since,),
-        )
-        catalog_docs = {row[0] for row in rows}
+        catalog_runs, catalog_docs = db.runs_since(since), db.documents_since(since)
     finally:
         db.close()
     report.runs, report.documents = len(catalog_runs), len(catalog_docs)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from docmill.state.audit import AuditLog
-from docmill.state.catalog import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, Catalog
+from docmill.state.catalog import DUPLICATE, EMBEDDED, QUARANTINED, Catalog
 
 REPLAYABLE = (QUARANTINED, DUPLICATE, EMBEDDED)  # embedded: documents that lost chunks or pages
 
@@ -68,14 +68,7 @@ def totals(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def find(catalog: Catalog, ident: str) -> list[sqlite3.Row]:
     """Quarantine rows by row id, or by doc_id prefix / source URI substring."""
-    if ident.isdigit():
-        rows = catalog.query("SELECT * FROM quarantine WHERE id=?", (int(ident),))
-        if rows:
-            return rows
-    return catalog.query(
-        "SELECT * FROM quarantine WHERE doc_id LIKE ? OR source_uri LIKE ? ORDER BY id",
-        (ident + "%", f"%{ident}%"),
-    )
+    return catalog.rejects_named(ident)
 
 
 def record(catalog: Catalog, audit: AuditLog, ident: str) -> dict[str, Any]:
@@ -91,12 +84,12 @@ def record(catalog: Catalog, audit: AuditLog, ident: str) -> dict[str, Any]:
     first = dict(rows[0])
     doc_id = first["doc_id"]
     document = catalog.document(doc_id) if doc_id else None
-    sources = catalog.query("SELECT source_uri, size, mtime FROM sources WHERE doc_id=?", (doc_id,)) if doc_id else []
+    sources = catalog.sources_of(doc_id) if doc_id else []
     return {
         "record": first,
         "document": dict(document) if document else None,
-        "sources": [dict(s) for s in sources],
-        "rejects": [dict(r) for r in (catalog.query("SELECT * FROM quarantine WHERE doc_id=?", (doc_id,)) or rows)],
+        "sources": [{k: s[k] for k in ("source_uri", "size", "mtime")} for s in sources],
+        "rejects": [dict(r) for r in ((catalog.rejects_of(doc_id) if doc_id else []) or rows)],
         "history": audit.show(doc=doc_id) if doc_id else [],
     }
 
@@ -106,12 +99,7 @@ def select(
 ) -> list[str]:
     """doc_ids of quarantine rows matching a reason prefix, a stage and/or ids (row id, doc_id prefix, URI
     substring); no filter selects every quarantined document."""
-    sql, params = "SELECT DISTINCT doc_id FROM quarantine WHERE doc_id IS NOT NULL", list[Any]()
-    if reason:
-        sql, params = sql + " AND reason LIKE ?", [*params, reason + "%"]
-    if stage:
-        sql, params = sql + " AND stage=?", [*params, stage]
-    found = {r["doc_id"] for r in catalog.query(sql, params)}
+    found = catalog.rejected_doc_ids(reason, stage)
     wanted = [str(i) for i in idents]
     if wanted:
         found &= {r["doc_id"] for i in wanted for r in find(catalog, i) if r["doc_id"]}
@@ -122,17 +110,8 @@ def replay(catalog: Catalog, audit: AuditLog, doc_ids: list[str], run_id: str | 
     """Mark documents pending so that the next run processes them again; returns how many were queued.
 
     Documents whose source is gone (deleted since) or that are already pending are left as they are."""
-    queued: list[str] = []
     with catalog.transaction() as db:
-        for doc_id in doc_ids:
-            changed = db.execute(
-                f"UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE doc_id=? "
-                f"AND status IN ({','.join('?' * len(REPLAYABLE))}) "
-                "AND EXISTS (SELECT 1 FROM sources s WHERE s.doc_id=documents.doc_id)",
-                (PENDING, doc_id, *REPLAYABLE),
-            ).rowcount
-            if changed:
-                queued.append(doc_id)
+        queued = [doc_id for doc_id in doc_ids if catalog.requeue_document(db, doc_id, REPLAYABLE)]
     if queued:
         audit.append("quarantine_replayed", run_id=run_id, doc_ids=queued, documents=len(queued))
     return len(queued)

@@ -1,0 +1,97 @@
+"""The catalog's connection: opening (with the schema migrations), transactions, queries, and the statuses a
+document goes through. The tables' queries are mixins over `CatalogBase` (runs, sources, documents, chunks,
+rejects), joined into `Catalog`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from docmill.state.catalog import schema
+
+PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined", "duplicate"
+DUPLICATE_REASONS = ("duplicate", "near_duplicate")  # rejects that make a document a duplicate of another
+CONTAINER = "container"  # an archive: its members are documents of their own
+SUPERSEDED = "superseded"  # a changed file's previous content: served until its successor is processed
+UNDER = "substr(source_uri, 1, ?) = ?"  # a source URI under a prefix (a folder, a connector's scope)
+_PAGE = 500  # values per IN (...) list: well under SQLite's parameter limit
+
+
+def text(value: str | None) -> str | None:
+    """A text column's value: a file name that is not UTF-8 (bytes kept by Python as surrogates) is written
+    with those bytes as `\\xNN` escapes instead of failing the insert."""
+    if value is None or value.isascii():
+        return value
+    try:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class CatalogBase:
+    """The connection to the catalog database. One instance per thread."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """Open (and create) the catalog at `path`, applying the schema migrations it lacks (see `schema`).
+
+        Args:
+            path: the database file.
+            read_only: open an existing catalog without writing anything, not even a migration (the dry run).
+
+        Raises:
+            CatalogVersionError: when the catalog was written by a newer docmill.
+            FileNotFoundError: in read-only mode, when there is no catalog at `path`.
+        """
+        self.path = path
+        if read_only:
+            if not path.exists():
+                raise FileNotFoundError(f"no catalog at {path}")
+            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        try:
+            if read_only:
+                schema.check(self._db, path)
+                return
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            schema.migrate(self._db, path)
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The database connection, for adapters that keep their own tables here (the near-duplicate index)."""
+        return self._db
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query."""
+        return list(self._db.execute(sql, tuple(params)))
+
+    def _in_pages(self, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
+        """The rows of `sql` for every value of `values`: `sql` holds `{marks}` inside an `IN (...)`, and is run
+        once per page of values after `params`."""
+        for start in range(0, len(values), _PAGE):
+            part = values[start : start + _PAGE]
+            yield from self.query(sql.format(marks=",".join("?" * len(part))), (*params, *part))

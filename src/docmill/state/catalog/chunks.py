@@ -1,0 +1,127 @@
+"""The `chunks` table (every current chunk with its vector and point id) and `embeddings`, the embedding cache
+(vectors keyed by chunk text hash and model id, which outlives the chunks that produced them)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from docmill.records import Chunk
+from docmill.state.catalog.base import CatalogBase
+
+
+class Chunks(CatalogBase):
+    """Queries of the `chunks` and `embeddings` tables."""
+
+    def chunks_named(self, ident: str) -> list[sqlite3.Row]:
+        """The chunk whose chunk id or Qdrant point id is `ident` (none or one row)."""
+        return self.query("SELECT * FROM chunks WHERE chunk_id=? OR point_id=?", (ident, ident))
+
+    def has_chunks(self, doc_id: str) -> bool:
+        """Whether a document has chunks in the catalog (it was published)."""
+        return self.query("SELECT 1 FROM chunks WHERE doc_id=? LIMIT 1", (doc_id,)) != []
+
+    def delete_chunks(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:
+        """Forget the chunks of documents (inside a transaction)."""
+        db.executemany("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in doc_ids])
+
+    def update_chunk_metadata(self, db: sqlite3.Connection, doc_id: str, values: dict[str, Any]) -> None:
+        """Merge `values` into the stored metadata of every chunk of a document (None removes a key)."""
+        for row in db.execute("SELECT chunk_id, metadata FROM chunks WHERE doc_id=?", (doc_id,)).fetchall():
+            meta = {**json.loads(row["metadata"] or "{}"), **values}
+            meta = {k: v for k, v in meta.items() if v is not None}
+            db.execute("UPDATE chunks SET metadata=? WHERE chunk_id=?", (json.dumps(meta), row["chunk_id"]))
+
+    def cached_vectors(self, text_hashes: list[str], model_key: str) -> dict[str, np.ndarray]:
+        """Vectors already computed for these chunk texts with this model (the embedding cache, which outlives
+        the documents that produced them; see `prune_embeddings`)."""
+        sql = "SELECT text_hash, vector FROM embeddings WHERE model_key=? AND text_hash IN ({marks})"
+        rows = self._in_pages(sql, text_hashes, (model_key,))
+        return {row["text_hash"]: np.frombuffer(row["vector"], dtype=np.float32) for row in rows}
+
+    def replace_chunks(
+        self, db: sqlite3.Connection, doc_id: str, chunks: list[Chunk], model_key: str, run_id: str
+    ) -> None:
+        """Make `chunks` the only chunks of `doc_id` (inside a transaction)."""
+        db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.chunk_id,
+                    c.doc_id,
+                    c.index,
+                    c.text,
+                    c.text_hash,
+                    c.token_count,
+                    c.char_start,
+                    c.char_end,
+                    c.page_start,
+                    c.page_end,
+                    json.dumps(c.metadata, sort_keys=True, default=str),
+                    model_key,
+                    np.asarray(c.vector, dtype=np.float32).tobytes(),
+                    c.point_id,
+                    run_id,
+                )
+                for c in chunks
+            ],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO embeddings(text_hash, model_key, vector, last_run) VALUES (?, ?, ?, ?)",
+            [(c.text_hash, model_key, np.asarray(c.vector, dtype=np.float32).tobytes(), run_id) for c in chunks],
+        )
+
+    def point_ids(self, doc_ids: Iterable[str]) -> dict[str, list[str]]:
+        """The Qdrant point ids of these documents' current chunks (doc_id -> ids)."""
+        out: dict[str, list[str]] = {}
+        for row in self._in_pages("SELECT doc_id, point_id FROM chunks WHERE doc_id IN ({marks})", list(doc_ids)):
+            out.setdefault(row["doc_id"], []).append(row["point_id"])
+        return out
+
+    def all_point_ids(self) -> set[str]:
+        """Every current chunk's point id."""
+        return {row[0] for row in self._db.execute("SELECT point_id FROM chunks")}
+
+    def prune_embeddings(self, keep_runs: int) -> int:
+        """Drop cached vectors no chunk uses that were last used before the `keep_runs` most recent runs."""
+        recent = [
+            r["run_id"] for r in self.query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?", (keep_runs,))
+        ]
+        marks = ",".join("?" * len(recent)) or "NULL"
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = "
+                "embeddings.text_hash AND c.model_key = embeddings.model_key) "
+                f"AND (last_run IS NULL OR last_run NOT IN ({marks}))",
+                recent,
+            ).rowcount
+
+    def iter_chunks(self, page: int = 2000) -> Iterator[list[sqlite3.Row]]:
+        """All current chunks in (doc_id, chunk_index) order, page by page (bounded memory)."""
+        last = ("", -1)
+        while True:
+            rows = self.query(
+                "SELECT * FROM chunks WHERE (doc_id, chunk_index) > (?, ?) ORDER BY doc_id, chunk_index LIMIT ?",
+                (*last, page),
+            )
+            if not rows:
+                return
+            yield rows
+            last = (rows[-1]["doc_id"], rows[-1]["chunk_index"])
+
+    def pii_totals(self) -> dict[str, int]:
+        """PII values redacted (or flagged) in the current dataset's documents, by type; never the values."""
+        totals: dict[str, int] = {}
+        rows = self.query(
+            "SELECT json_extract(metadata, '$.pii') pii FROM chunks WHERE chunk_index = "
+            "(SELECT MIN(chunk_index) FROM chunks c WHERE c.doc_id = chunks.doc_id) AND metadata LIKE '%\"pii\"%'"
+        )
+        for row in rows:
+            for kind, n in json.loads(row["pii"] or "{}").items():
+                totals[kind] = totals.get(kind, 0) + int(n)
+        return dict(sorted(totals.items()))

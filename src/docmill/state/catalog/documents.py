@@ -1,0 +1,165 @@
+"""The `documents` table: one row per distinct content (doc_id), with its status (`PENDING`, `EMBEDDED`,
+`QUARANTINED`, `DUPLICATE`, `SUPERSEDED`, `CONTAINER`) and the stage that set it."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from docmill.records import SourceFile
+from docmill.state.catalog.base import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, CatalogBase
+
+
+class Documents(CatalogBase):
+    """Queries of the `documents` table (a document's removal takes its chunks with it)."""
+
+    def document(self, doc_id: str) -> sqlite3.Row | None:
+        """The catalog row of one document, if known."""
+        rows = self.query("SELECT * FROM documents WHERE doc_id=?", (doc_id,))
+        return rows[0] if rows else None
+
+    def add_document(self, db: sqlite3.Connection, source: SourceFile, run_id: str) -> None:
+        """A new content, pending (inside a transaction)."""
+        db.execute(
+            "INSERT INTO documents(doc_id, source_uri, status, stage, file_type, run_id) "
+            "VALUES (?, ?, ?, 'ingest', ?, ?)",
+            (source.doc_id, source.source_uri, PENDING, source.extension.lstrip("."), run_id),
+        )
+
+    def pending_documents(self, after: str, limit: int) -> list[sqlite3.Row]:
+        """The next page of documents waiting for processing, in source order (keyset pagination).
+
+        Source order makes "the first of two duplicates" the one whose path sorts first, on every run.
+        """
+        return self.query(
+            "SELECT d.doc_id, d.source_uri, s.path, s.extension, s.size, s.mtime, s.version, s.metadata "
+            "FROM documents d "
+            "JOIN sources s ON s.source_uri = d.source_uri AND s.doc_id = d.doc_id "
+            "WHERE d.status=? AND d.source_uri > ? ORDER BY d.source_uri LIMIT ?",
+            (PENDING, after, limit),
+        )
+
+    def set_status(
+        self, db: sqlite3.Connection, doc_id: str, status: str, stage: str, run_id: str, **cols: Any
+    ) -> None:
+        """Set a document's status and any extra columns (inside a transaction)."""
+        sets = ", ".join(f"{name}=?" for name in cols)
+        extra = (", " + sets) if sets else ""
+        db.execute(
+            f"UPDATE documents SET status=?, stage=?, run_id=?, updated_at=?{extra} WHERE doc_id=?",
+            (status, stage, run_id, time.time(), *cols.values(), doc_id),
+        )
+
+    def canonical_for_text(self, text_hash: str) -> str | None:
+        """The doc_id of an already processed document with the same normalised text, if any."""
+        rows = self.query(
+            "SELECT doc_id FROM documents WHERE text_hash=? AND status=? ORDER BY doc_id LIMIT 1",
+            (text_hash, EMBEDDED),
+        )
+        return rows[0]["doc_id"] if rows else None
+
+    def requeue_duplicates_of(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> int:
+        """Queue again the duplicates of documents that go or end quarantined (inside a transaction): they may
+        now hold the only copy of the text. Returns how many were queued."""
+        return sum(
+            db.execute(
+                "UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE status=? AND duplicate_of=?",
+                (PENDING, DUPLICATE, doc_id),
+            ).rowcount
+            for doc_id in doc_ids
+        )
+
+    def requeue_other_settings(self, db: sqlite3.Connection, config_key: str) -> tuple[dict[str, int], int]:
+        """Queue again the processed documents (embedded, duplicate, quarantined) whose settings key is not
+        `config_key` (inside a transaction). Returns how many had each previous key, and how many were queued."""
+        processed = "status IN (?, ?, ?) AND (config_key IS NULL OR config_key != ?)"
+        args = (EMBEDDED, DUPLICATE, QUARANTINED, config_key)
+        counts = db.execute(f"SELECT config_key, COUNT(*) n FROM documents WHERE {processed} GROUP BY config_key", args)
+        previous = {str(r["config_key"]): r["n"] for r in counts}
+        requeued = db.execute(f"UPDATE documents SET status=?, stage='ingest' WHERE {processed}", (PENDING, *args))
+        return previous, requeued.rowcount
+
+    def requeue_document(self, db: sqlite3.Connection, doc_id: str, statuses: Sequence[str]) -> bool:
+        """Queue a document again if it is in one of `statuses` and a source still holds its bytes (inside a
+        transaction). Returns whether it was queued."""
+        marks = ",".join("?" * len(statuses))
+        return bool(
+            db.execute(
+                f"UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE doc_id=? "
+                f"AND status IN ({marks}) AND EXISTS (SELECT 1 FROM sources s WHERE s.doc_id=documents.doc_id)",
+                (PENDING, doc_id, *statuses),
+            ).rowcount
+        )
+
+    def documents_since(self, since: float) -> set[str]:
+        """Documents last set by a run started at or after `since` (epoch seconds), or by no run the catalog
+        knows."""
+        rows = self.query(
+            "SELECT d.doc_id FROM documents d LEFT JOIN runs r ON r.run_id = d.run_id "
+            "WHERE r.started_at IS NULL OR r.started_at >= ?",
+            (since,),
+        )
+        return {row[0] for row in rows}
+
+    def orphan_documents(self, db: sqlite3.Connection) -> list[str]:
+        """Documents no source points to any more, previous contents of changed files excepted."""
+        sql = "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources) AND status != ?"
+        return [r[0] for r in db.execute(sql, (SUPERSEDED,))]
+
+    def supersede_replaced(self, db: sqlite3.Connection) -> dict[str, str]:
+        """Mark `SUPERSEDED` the previous contents of sources whose new content is pending (inside a
+        transaction): they keep their points until the successor is processed. Returns doc_id -> successor."""
+        replaced = {
+            r["doc_id"]: r["successor"]
+            for r in db.execute(
+                "SELECT d.doc_id, s.doc_id successor FROM documents d JOIN sources s ON s.source_uri = d.source_uri "
+                "WHERE d.doc_id NOT IN (SELECT doc_id FROM sources) AND d.status != ? "
+                "AND s.doc_id IN (SELECT doc_id FROM documents WHERE status = ?)",
+                (SUPERSEDED, PENDING),
+            ).fetchall()
+        }
+        for doc_id, successor in replaced.items():
+            db.execute("UPDATE documents SET status=?, superseded_by=? WHERE doc_id=?", (SUPERSEDED, successor, doc_id))
+        return replaced
+
+    def relocate_moved(self, db: sqlite3.Connection) -> list[sqlite3.Row]:
+        """Documents whose recorded source is gone or holds other bytes while another source still holds theirs
+        take that source (the first by URI) as theirs (inside a transaction). Returns rows of `doc_id`, `old`
+        and `new` source URI."""
+        moved = db.execute(
+            "SELECT d.doc_id, d.source_uri old, (SELECT MIN(source_uri) FROM sources s WHERE s.doc_id=d.doc_id) new"
+            " FROM documents d WHERE NOT EXISTS (SELECT 1 FROM sources s WHERE s.source_uri=d.source_uri"
+            " AND s.doc_id=d.doc_id) AND d.doc_id IN (SELECT doc_id FROM sources)"
+        ).fetchall()
+        db.executemany("UPDATE documents SET source_uri=? WHERE doc_id=?", [(r["new"], r["doc_id"]) for r in moved])
+        return moved
+
+    def retirable_superseded(self) -> list[str]:
+        """Previous contents whose successor has been processed (embedded, quarantined or found a duplicate of
+        a published document): a successor that is a duplicate of a document not yet published waits for it."""
+        rows = self.query(
+            "SELECT doc_id FROM documents WHERE status = ? AND (superseded_by IS NULL OR superseded_by NOT IN "
+            "(SELECT doc_id FROM documents WHERE status IN (?, ?) OR (status = ? AND duplicate_of IN "
+            "(SELECT doc_id FROM documents WHERE status = ?))))",
+            (SUPERSEDED, PENDING, SUPERSEDED, DUPLICATE, PENDING),
+        )
+        return [r["doc_id"] for r in rows]
+
+    def delete_documents(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:
+        """Forget documents and their chunks (inside a transaction)."""
+        for doc_id in doc_ids:
+            db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+            db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+
+    def counts(self) -> dict[str, int]:
+        """Documents per status plus chunk and source totals."""
+        out = {r["status"]: r["n"] for r in self.query("SELECT status, COUNT(*) n FROM documents GROUP BY status")}
+        out["sources"] = self.query("SELECT COUNT(*) n FROM sources")[0]["n"]
+        out["chunks"] = self.query("SELECT COUNT(*) n FROM chunks")[0]["n"]
+        return out
+
+    def counts_by_stage(self) -> list[sqlite3.Row]:
+        """Documents by status and the stage that set it: rows of `status`, `stage`, `n`, sorted."""
+        return self.query("SELECT status, stage, COUNT(*) n FROM documents GROUP BY status, stage ORDER BY 1, 2")
