@@ -115,7 +115,9 @@ def test_cleaning_and_chunking_are_bounded_per_document_like_parsing(
         (inbox / name).write_text(text)
         doc_id = sha256_hex((inbox / name).read_bytes())
         sources.append(SourceFile((inbox / name).as_uri(), str(inbox / name), len(text), 0.0, doc_id, ".txt"))
-    for extract, reason in ((ExtractConfig(timeout_s=10), "timeout"), (ExtractConfig(max_memory_mb=800), "too_large")):
+    # 500 MB: a preparing worker starts well under it (it imports neither pandera nor the embedder), the ~10 MB
+    # document needs more
+    for extract, reason in ((ExtractConfig(timeout_s=10), "timeout"), (ExtractConfig(max_memory_mb=500), "too_large")):
         if reason == "timeout":
             monkeypatch.setenv("DOCMILL_STEP_HANG", "prepare:big.txt")  # workers inherit it when they start
         else:

@@ -17,6 +17,7 @@ from docmill.config.settings import Settings
 from docmill.isolation.workers import Work, WorkerPool
 from docmill.parsers import ParseError
 from docmill.records import Chunk, Document, Reject, StageResult
+from docmill.run import adapters
 
 PREPARE = Work(
     run="docmill.run.preparing:prepare_job",
@@ -42,13 +43,12 @@ def pool(settings: Settings, pii_key: str | None) -> WorkerPool:
 
 def setup_preparer(opts: dict[str, Any], _max_memory_mb: int) -> None:
     """Load the worker's adapters (tokenizer, language identifier, PII redactor) before its first document."""
-    from docmill.run import stagework
     from docmill.text.language import detect_language
 
     settings = opts["settings"]
-    stagework.tokenizer(settings)
+    adapters.tokenizer(settings)
     detect_language("a sentence long enough to load the language identifier")
-    stagework.redactor(settings, opts["pii_key"])
+    adapters.redactor(settings, opts["pii_key"])
 
 
 def prepare_job(doc: Document, max_memory_mb: int, opts: dict[str, Any]) -> tuple[Any, ...]:
@@ -63,14 +63,14 @@ def prepare_one(
     settings: Settings, pii_key: str | None, doc: Document
 ) -> tuple[StageResult[Document], StageResult[Chunk]]:
     """`clean.prepare`, chunking and each chunk's language for one document, in this process."""
-    from docmill.run import stagework
-    from docmill.stages import clean, enrich
+    from docmill.stages import chunk, clean, enrich
     from docmill.text.language import detect_language
 
     detect = settings.enrich.detect_language or bool(settings.clean.quality.allowed_languages)
     language = detect_language if detect else None
-    prepared = clean.prepare([doc], settings.clean, stagework.redactor(settings, pii_key), language)
-    chunked = stagework.chunk_batch(settings, prepared.records)
+    prepared = clean.prepare([doc], settings.clean, adapters.redactor(settings, pii_key), language)
+    config = settings.chunk.model_copy(update={"max_tokens": adapters.max_tokens(settings)})  # the model's budget
+    chunked = chunk.chunk(prepared.records, config, adapters.tokenizer(settings), settings.clean.quality)
     enrich.chunk_languages(chunked.records, settings.enrich, detect_language)
     return prepared, chunked
 
