@@ -10,7 +10,6 @@ import json
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +67,9 @@ def _fetched(rt: Runtime) -> Path:
 def _ingest_source(rt: Runtime, connector: Connector) -> Counter[str]:
     """List one source in slices of 1000 (bounded memory on big shares and buckets), staging remote items."""
     stats: Counter[str] = Counter()
-    listing, listed = connector.list_items(), 0
-    while entries := list(islice(listing, 1000)):
-        listed += len(entries)
-        rejects = [e for e in entries if not isinstance(e, FileItem)]
-        items = [e for e in entries if isinstance(e, FileItem)]
+    listed = 0
+    for items, rejects in registry.slices(connector):
+        listed += len(items) + len(rejects)
         staged = staging.stage(connector, items, rt.catalog.known_versions([i.source_uri for i in items]), _fetched(rt))
         rt.record_rejects(rejects + staged.rejects)
         stats.update({"fetched": staged.fetched, "not_refetched": staged.not_refetched, "copied": staged.copied})

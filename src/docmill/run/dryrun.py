@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -86,20 +85,15 @@ def plan(settings: Settings, reprocess_quarantined: bool = False) -> dict[str, A
     scopes: list[Path | str] = []
     try:
         for connector in registry.connectors(settings.ingest):
-            try:
-                listing = connector.list_items()
-                while entries := list(islice(listing, 1000)):
-                    items = [e for e in entries if isinstance(e, FileItem)]
-                    result = _classify(connector, items, _known(catalog, [i.source_uri for i in items]))
-                    counts.update({k: int(v) for k, v in result.stats.items()})
-                    counts["unreadable"] += len(result.rejects) + len(entries) - len(items)
-                    seen.update(i.source_uri for i in items)
-                    for source, change in result.records:
-                        if change != ingest.UNCHANGED and len(files) < LISTED_ROWS:
-                            uri = names.uri(source.source_uri) if names else source.source_uri
-                            files.append({"source_uri": uri, "change": change})
-            finally:
-                connector.close()
+            for items, refused in registry.slices(connector):
+                result = _classify(connector, items, _known(catalog, [i.source_uri for i in items]))
+                counts.update({k: int(v) for k, v in result.stats.items()})
+                counts["unreadable"] += len(result.rejects) + len(refused)
+                seen.update(i.source_uri for i in items)
+                for source, change in result.records:
+                    if change != ingest.UNCHANGED and len(files) < LISTED_ROWS:
+                        uri = names.uri(source.source_uri) if names else source.source_uri
+                        files.append({"source_uri": uri, "change": change})
             scopes.append(connector.scope)
         counts.update(_catalog_counts(catalog, scopes, seen, reprocess_quarantined))
     finally:

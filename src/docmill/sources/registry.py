@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 from docmill.config.connectors import (
@@ -11,6 +13,7 @@ from docmill.config.connectors import (
     SqlConnectorConfig,
 )
 from docmill.config.settings import IngestConfig
+from docmill.records import FileItem, Reject
 from docmill.sources.base import Connector
 from docmill.sources.folder import FolderSource
 
@@ -82,3 +85,14 @@ def connectors(cfg: IngestConfig) -> list[Connector]:
 
             out.append(MailboxSource(c))
     return out
+
+
+def slices(connector: Connector, size: int = 1000) -> Iterator[tuple[list[FileItem], list[Reject]]]:
+    """A connector's listing in slices of `size` entries (memory stays bounded on big shares and buckets): the
+    listed items and the listing's rejects of each slice. The connector is closed when the listing ends."""
+    listing = connector.list_items()
+    try:
+        while entries := list(islice(listing, size)):
+            yield [e for e in entries if isinstance(e, FileItem)], [e for e in entries if not isinstance(e, FileItem)]
+    finally:
+        connector.close()
