@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from docmill.records import Reject
+from docmill.state import ledger
 from docmill.state.catalog import Catalog, CatalogVersionError, schema
 
 # The schema the code wrote before migrations were numbered (user_version 0), and what it added on open.
@@ -109,7 +110,7 @@ def test_a_catalog_from_before_numbered_migrations_is_migrated_and_keeps_its_row
     assert list(catalog.cached_vectors(["h"], "m@1")["h"]) == [1.0] * 4
     with catalog.transaction() as db:
         catalog.add_rejects(db, [Reject("clean", "too_short", "3 characters", "b", part="page 1")], "r1")
-        catalog.set_status(db, "a", "superseded", "ingest", "r1", superseded_by="b", config_key="k")
+        ledger.superseded(db, "a", "b")
     assert [r["part"] for r in catalog.quarantine()] == ["page 1"]
     assert catalog.document("a")["superseded_by"] == "b"
     catalog.close()

@@ -11,7 +11,8 @@ from docmill.records import Chunk, Document, Reject, make_chunk_id
 from docmill.run.runtime import Runtime
 from docmill.sources.folder import FolderSource, sha256_file
 from docmill.stages.ingest import ingest
-from docmill.state.catalog import DUPLICATE, EMBEDDED, SUPERSEDED
+from docmill.state import ledger
+from docmill.state.catalog import DUPLICATE, SUPERSEDED
 from docmill.state.locks import holder_gone
 
 
@@ -80,8 +81,8 @@ def _two_copies(tmp_path: Path) -> tuple[Runtime, str, str]:
 def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) -> None:
     rt, doc_a, doc_b = _two_copies(tmp_path)
     with rt.catalog.transaction() as db:  # what the pipeline records after processing both
-        rt.catalog.set_status(db, doc_a, EMBEDDED, "validate", "r1")
-        rt.catalog.set_status(db, doc_b, DUPLICATE, "clean", "r1", duplicate_of=doc_a)
+        ledger.published(db, doc_a, "r1", rt.config_key, n_chunks=0, text_hash=None, title=None)
+        ledger.duplicate(db, doc_b, "clean", "r1", rt.config_key, duplicate_of=doc_a)
     (tmp_path / "in" / "a.txt").unlink()
     rt = _runtime(tmp_path, "r2")
     stats = _ingest(rt, [tmp_path / "in"])  # removing doc_a also deletes its points in the embedded Qdrant

@@ -23,7 +23,7 @@ from docmill.records import FileItem, Reject, SourceFile
 from docmill.sources.archives import DONE, ArchiveError, Budget, Limits, TreeLimit, archive_kind, expand
 from docmill.sources.attachments import extract_attachments
 from docmill.sources.folder import sha256_file
-from docmill.state.catalog import CONTAINER
+from docmill.state import ledger
 
 if TYPE_CHECKING:
     from docmill.run.runtime import Runtime
@@ -165,5 +165,5 @@ def record_tree(rt: Runtime, tree: Tree) -> None:
     if tree.containers:
         with rt.catalog.transaction() as db:
             for doc_id in dict.fromkeys(tree.containers):
-                rt.catalog.set_status(db, doc_id, CONTAINER, "ingest", rt.run_id)
+                ledger.expanded(db, doc_id, rt.run_id)
     rt.record_rejects(tree.rejects)

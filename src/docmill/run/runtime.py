@@ -31,8 +31,9 @@ from docmill.run import stagework
 from docmill.sources.base import scope_prefix
 from docmill.sources.folder import KEPT_SUBTREE, WITHDRAWING
 from docmill.stages.enrich import NAME_REDACTION
+from docmill.state import ledger
 from docmill.state.audit_check import open_log, require_intact
-from docmill.state.catalog import DUPLICATE, DUPLICATE_REASONS, EMBEDDED, QUARANTINED, Catalog
+from docmill.state.catalog import DUPLICATE_REASONS, Catalog
 from docmill.state.locks import lock_data_dir
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,7 @@ class Runtime:
         whose text does not change reuse their cached vectors, so only what the change affects is embedded.
         Their points stay until the new chunks replace them."""
         with self.catalog.transaction() as db:
-            previous, requeued = self.catalog.requeue_other_settings(db, self.config_key)
+            previous, requeued = ledger.requeued_for_new_settings(db, self.config_key)
             if requeued:
                 self.audit.append(
                     "settings_changed",
@@ -303,7 +304,9 @@ class Runtime:
             orphans = self.catalog.orphan_documents(db)
             # a changed file's previous content keeps its points until the new content is processed: no window
             # in which the file has no points (see retire_superseded)
-            replaced = self.catalog.supersede_replaced(db)
+            replaced = self.catalog.replaced_contents(db)
+            for doc_id, successor in replaced.items():
+                ledger.superseded(db, doc_id, successor)
             # the new content must not be found a near-duplicate of the content it replaces
             self.near_duplicates.remove(list(replaced))
             moved = self.catalog.relocate_moved(db)
@@ -313,7 +316,7 @@ class Runtime:
             for uri, doc_id in gone:
                 if doc_id in orphans:
                     events.append(("document_deleted", {"run_id": self.run_id, "doc_id": doc_id, "source_uri": uri}))
-            requeued = self.catalog.requeue_duplicates_of(db, orphans)
+            requeued = ledger.canonical_removed(db, orphans)
             self.audit.append_many(events)
         if moved:
             self._relocate({row["doc_id"]: row["new"] for row in moved})
@@ -345,7 +348,7 @@ class Runtime:
             self.catalog.delete_documents(db, doc_ids)
             self.catalog.clear_rejects(db, doc_ids)
             self.near_duplicates.remove(doc_ids)
-            self.catalog.requeue_duplicates_of(db, doc_ids)  # (next run if this one is past their batch)
+            ledger.canonical_removed(db, doc_ids)  # (next run if this one is past their batch)
         for doc_id in doc_ids:
             shutil.rmtree(self.settings.paths.data_dir / "derived" / doc_id, ignore_errors=True)
 
@@ -398,21 +401,20 @@ class Runtime:
                     # a folder that could not be listed (`folder_unreadable`): everything found under it too
                     self.catalog.mark_seen(db, r.source_uri, self.run_id, subtree=r.reason in KEPT_SUBTREE)
                 if r.whole_document and r.doc_id:
-                    status = DUPLICATE if r.reason in DUPLICATE_REASONS else QUARANTINED
-                    if status == DUPLICATE and r.duplicate_of is None:
+                    is_duplicate = r.reason in DUPLICATE_REASONS
+                    if is_duplicate and r.duplicate_of is None:
                         raise ValueError(f"{r.reason} reject of {r.doc_id} names no canonical document (duplicate_of)")
-                    extra = {"duplicate_of": r.duplicate_of} if status == DUPLICATE else {}
-                    self.catalog.set_status(
-                        db, r.doc_id, status, r.stage, self.run_id, config_key=self.config_key, **extra
-                    )
-                    if status == QUARANTINED:  # never a canonical document for others
-                        self.near_duplicates.remove([r.doc_id])
-                        self.catalog.requeue_duplicates_of(db, [r.doc_id])
+                    if is_duplicate and r.duplicate_of is not None:
+                        ledger.duplicate(db, r.doc_id, r.stage, self.run_id, self.config_key, r.duplicate_of)
+                    else:
+                        ledger.rejected(db, r.doc_id, r.stage, self.run_id, self.config_key)
+                        self.near_duplicates.remove([r.doc_id])  # never a canonical document for others
+                        ledger.canonical_removed(db, [r.doc_id])
                     if self.catalog.has_chunks(r.doc_id):
                         withdrawn.append(r.doc_id)  # reprocessed under new settings and rejected now
                     fields = {"run_id": self.run_id, "doc_id": r.doc_id, "source_uri": r.source_uri, "stage": r.stage}
-                    if status == DUPLICATE:
-                        events.append(("document_duplicate", {**fields, "duplicate_of": extra["duplicate_of"]}))
+                    if is_duplicate:
+                        events.append(("document_duplicate", {**fields, "duplicate_of": r.duplicate_of}))
                     else:
                         events.append(("document_quarantined", {**fields, "reason": r.reason, "message": r.message}))
             self.audit.append_many(events)
@@ -463,16 +465,14 @@ class Runtime:
                 if doc.doc_id not in by_doc:
                     continue
                 self.catalog.replace_chunks(db, doc.doc_id, by_doc[doc.doc_id], self.embedder.model_key, self.run_id)
-                self.catalog.set_status(
+                ledger.published(
                     db,
                     doc.doc_id,
-                    EMBEDDED,
-                    "validate",
                     self.run_id,
+                    self.config_key,
                     n_chunks=len(by_doc[doc.doc_id]),
                     text_hash=doc.text_hash,
                     title=by_doc[doc.doc_id][0].metadata.get("title"),
-                    config_key=self.config_key,
                 )
         self.retire_superseded()
         return len(by_doc)

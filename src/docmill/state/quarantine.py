@@ -16,10 +16,11 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from docmill.state import ledger
 from docmill.state.audit import AuditLog
-from docmill.state.catalog import DUPLICATE, EMBEDDED, QUARANTINED, Catalog
+from docmill.state.catalog import Catalog
 
-REPLAYABLE = (QUARANTINED, DUPLICATE, EMBEDDED)  # embedded: documents that lost chunks or pages
+REPLAYABLE = ledger.TRANSITIONS["replayed"].sources  # embedded: documents that lost chunks or pages
 
 
 def source_path(uri: str) -> str:
@@ -111,7 +112,7 @@ def replay(catalog: Catalog, audit: AuditLog, doc_ids: list[str], run_id: str | 
 
     Documents whose source is gone (deleted since) or that are already pending are left as they are."""
     with catalog.transaction() as db:
-        queued = [doc_id for doc_id in doc_ids if catalog.requeue_document(db, doc_id, REPLAYABLE)]
+        queued = [doc_id for doc_id in doc_ids if ledger.replayed(db, doc_id)]
     if queued:
         audit.append("quarantine_replayed", run_id=run_id, doc_ids=queued, documents=len(queued))
     return len(queued)

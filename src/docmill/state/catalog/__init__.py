@@ -2,7 +2,9 @@
 
 It is the source of truth for incrementality (what changed since the last run), for the embedding cache
 (vectors keyed by chunk text hash and model id) and for answering "why is this document missing". It is the
-only code that writes SQL for these tables (the near-duplicate index keeps its own tables on the connection).
+only code that writes SQL for these tables (the near-duplicate index keeps its own tables on the connection),
+with one exception: a document's status changes only through `docmill.state.ledger`, which holds the allowed
+transitions.
 
 A package rather than one module: the queries, grouped by table, are several hundred lines. `base` holds the
 connection and the document statuses, `schema` the numbered migrations, and one module per table

@@ -1,15 +1,14 @@
 """The `documents` table: one row per distinct content (doc_id), with its status (`PENDING`, `EMBEDDED`,
-`QUARANTINED`, `DUPLICATE`, `SUPERSEDED`, `CONTAINER`) and the stage that set it."""
+`QUARANTINED`, `DUPLICATE`, `SUPERSEDED`, `CONTAINER`) and the stage that set it. Statuses change only through
+`docmill.state.ledger`; here they are added (pending) and read."""
 
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
 
 from docmill.records import SourceFile
-from docmill.state.catalog.base import DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, CatalogBase
+from docmill.state.catalog.base import DUPLICATE, EMBEDDED, PENDING, SUPERSEDED, CatalogBase
 
 
 class Documents(CatalogBase):
@@ -41,17 +40,6 @@ class Documents(CatalogBase):
             (PENDING, after, limit),
         )
 
-    def set_status(
-        self, db: sqlite3.Connection, doc_id: str, status: str, stage: str, run_id: str, **cols: Any
-    ) -> None:
-        """Set a document's status and any extra columns (inside a transaction)."""
-        sets = ", ".join(f"{name}=?" for name in cols)
-        extra = (", " + sets) if sets else ""
-        db.execute(
-            f"UPDATE documents SET status=?, stage=?, run_id=?, updated_at=?{extra} WHERE doc_id=?",
-            (status, stage, run_id, time.time(), *cols.values(), doc_id),
-        )
-
     def canonical_for_text(self, text_hash: str) -> str | None:
         """The doc_id of an already processed document with the same normalised text, if any."""
         rows = self.query(
@@ -59,39 +47,6 @@ class Documents(CatalogBase):
             (text_hash, EMBEDDED),
         )
         return rows[0]["doc_id"] if rows else None
-
-    def requeue_duplicates_of(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> int:
-        """Queue again the duplicates of documents that go or end quarantined (inside a transaction): they may
-        now hold the only copy of the text. Returns how many were queued."""
-        return sum(
-            db.execute(
-                "UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE status=? AND duplicate_of=?",
-                (PENDING, DUPLICATE, doc_id),
-            ).rowcount
-            for doc_id in doc_ids
-        )
-
-    def requeue_other_settings(self, db: sqlite3.Connection, config_key: str) -> tuple[dict[str, int], int]:
-        """Queue again the processed documents (embedded, duplicate, quarantined) whose settings key is not
-        `config_key` (inside a transaction). Returns how many had each previous key, and how many were queued."""
-        processed = "status IN (?, ?, ?) AND (config_key IS NULL OR config_key != ?)"
-        args = (EMBEDDED, DUPLICATE, QUARANTINED, config_key)
-        counts = db.execute(f"SELECT config_key, COUNT(*) n FROM documents WHERE {processed} GROUP BY config_key", args)
-        previous = {str(r["config_key"]): r["n"] for r in counts}
-        requeued = db.execute(f"UPDATE documents SET status=?, stage='ingest' WHERE {processed}", (PENDING, *args))
-        return previous, requeued.rowcount
-
-    def requeue_document(self, db: sqlite3.Connection, doc_id: str, statuses: Sequence[str]) -> bool:
-        """Queue a document again if it is in one of `statuses` and a source still holds its bytes (inside a
-        transaction). Returns whether it was queued."""
-        marks = ",".join("?" * len(statuses))
-        return bool(
-            db.execute(
-                f"UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE doc_id=? "
-                f"AND status IN ({marks}) AND EXISTS (SELECT 1 FROM sources s WHERE s.doc_id=documents.doc_id)",
-                (PENDING, doc_id, *statuses),
-            ).rowcount
-        )
 
     def documents_since(self, since: float) -> set[str]:
         """Documents last set by a run started at or after `since` (epoch seconds), or by no run the catalog
@@ -108,10 +63,10 @@ class Documents(CatalogBase):
         sql = "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources) AND status != ?"
         return [r[0] for r in db.execute(sql, (SUPERSEDED,))]
 
-    def supersede_replaced(self, db: sqlite3.Connection) -> dict[str, str]:
-        """Mark `SUPERSEDED` the previous contents of sources whose new content is pending (inside a
-        transaction): they keep their points until the successor is processed. Returns doc_id -> successor."""
-        replaced = {
+    def replaced_contents(self, db: sqlite3.Connection) -> dict[str, str]:
+        """Previous contents of sources whose new content is pending, not yet superseded (inside a transaction):
+        doc_id -> successor, for `ledger.superseded`."""
+        return {
             r["doc_id"]: r["successor"]
             for r in db.execute(
                 "SELECT d.doc_id, s.doc_id successor FROM documents d JOIN sources s ON s.source_uri = d.source_uri "
@@ -120,9 +75,6 @@ class Documents(CatalogBase):
                 (SUPERSEDED, PENDING),
             ).fetchall()
         }
-        for doc_id, successor in replaced.items():
-            db.execute("UPDATE documents SET status=?, superseded_by=? WHERE doc_id=?", (SUPERSEDED, successor, doc_id))
-        return replaced
 
     def relocate_moved(self, db: sqlite3.Connection) -> list[sqlite3.Row]:
         """Documents whose recorded source is gone or holds other bytes while another source still holds theirs
