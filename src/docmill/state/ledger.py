@@ -36,13 +36,14 @@ TRANSITIONS: dict[str, Transition] = {
     # its chunks are in the store and the catalog (published again: its points are replaced)
     "published": Transition((PENDING, EMBEDDED), EMBEDDED),
     # a stage dropped the whole document; at ingest, expanding a new copy of a known archive or e-mail may
-    # reject a content in whatever status it holds
-    "rejected": Transition(_ANY_LIVE, QUARANTINED),
+    # reject a content in whatever status it holds: superseded too (an old version copied back into the share
+    # before a crashed run retired it lives again; refusing the move would stop every run at ingest)
+    "rejected": Transition((*_ANY_LIVE, SUPERSEDED), QUARANTINED),
     # its text is (nearly) the text of a published document, `duplicate_of`
     "duplicate": Transition((PENDING,), DUPLICATE),
     # an archive whose members were recorded as documents; a new copy of a known content is expanded too,
     # whatever status the content holds
-    "expanded": Transition(_ANY_LIVE, CONTAINER),
+    "expanded": Transition((*_ANY_LIVE, SUPERSEDED), CONTAINER),
     # its file now holds other bytes, still pending: it keeps its points until the successor is processed
     "superseded": Transition(_ANY_LIVE, SUPERSEDED),
     # processed under other settings (see `Runtime.config_key`): goes through the pipeline again
