@@ -279,7 +279,7 @@ def pipeline(
         mark_crashed(rt.crashed_runs, rt.run_id)
         summary = _run(rt, settings, params)
     except BaseException as exc:
-        if rt._run_lock is not None:  # a run that got the lock records its failure
+        if rt.holds_lock:  # a run that got the lock records its failure
             rt.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
             _write_metrics(rt, {"run_id": rt.run_id, "documents": rt.catalog.counts()}, "failed")
         rt.close()

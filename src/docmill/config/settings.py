@@ -3,6 +3,9 @@
 Precedence (highest first): keyword arguments, environment (`DOCMILL_EMBED__BATCH_SIZE=64`), the YAML file
 (`configs/docmill.yaml` unless another path is given), the defaults below. Relative paths are resolved
 against the working directory.
+
+Size: every stage's model lives here on purpose (one file is the whole configuration surface, and
+`docmill config-doc` renders docs/configuration.md from it); connector models are in `connectors.py`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ then ONNX Runtime's BERT fusions, checked against the unfused graph; no optimum,
 folder and renamed into place under a file lock, so concurrent or killed runs never leave a broken cache.
 Pooling and normalisation follow the model's own sentence-transformers modules (`modules.json`, the
 pooling module's `config.json`); the tokenizer and `max_seq_length` truncation are the model's.
+
+Size: one job, the ONNX variant of the model (export, fusion check, quantisation, cached session); the
+encoder that uses it is `encoder.py`.
 """
 
 from __future__ import annotations

@@ -95,6 +95,11 @@ class Runtime:
         self._store_opening = threading.Lock()
 
     # run -------------------------------------------------------------------------------------------------
+    @property
+    def holds_lock(self) -> bool:
+        """True once this run holds the data folder's run lock (a failure is then this run's to record)."""
+        return self._run_lock is not None
+
     def start_run(self) -> None:
         """Take the data folder's run lock, then record the run as started in the catalog and the audit trail
         (config hash, code version, actor).

@@ -9,6 +9,9 @@ recorded as a part reject); PII redaction; then the document-level verdicts `too
 Two steps: `prepare` (everything up to the duplicate checks; needs no catalog, so the pipeline runs it ahead of
 earlier batches) and `deduplicate` (reads and grows the catalog's indexes, so it runs at the batch's turn).
 `clean` is both.
+
+Size: the stage's steps in the order they run; boilerplate, quality signals, PII and near-duplicates
+live in `docmill.text`.
 """
 
 from __future__ import annotations

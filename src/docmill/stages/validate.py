@@ -5,6 +5,8 @@ Contracts: `extracted` (documents after extract), `cleaned` (documents after cle
 `quarantine` rejects the violating rows with the check names as reason (a failing document rejects all its
 chunks), `warn` keeps them and counts the violations. A schema-level failure (a missing column: a bug, not
 bad data) always stops the run. The reject-rate gate per contract stops a run whose inputs went wrong at scale.
+
+Size: one pandera schema per contract with its named checks, and the policy that applies them.
 """
 
 from __future__ import annotations

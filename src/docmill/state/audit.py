@@ -16,6 +16,9 @@ Events written by docmill: `run_started`, `run_finished`, `document_added`, `doc
 `document_moved`, `document_deleted`, `document_quarantined`, `document_duplicate`, `settings_changed`,
 `quarantine_replayed`, `dataset_version_created`, `audit_gap`, `audit_signed`, `audit_key_rotated`; for snapshots
 `snapshot_created`, `snapshot_checked_out`, `training_recorded`.
+
+Size: one job, the trail's format (writing, reading, verifying one chain); keys live in `audit_keys.py`, the
+cross-checks against the catalog and the anchors in `audit_check.py`.
 """
 
 from __future__ import annotations
