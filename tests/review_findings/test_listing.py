@@ -5,10 +5,7 @@ finding (see the review report). The others pin behaviour that was checked and f
 
 from __future__ import annotations
 
-import json
-import mailbox
 import os
-import pwd
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,37 +16,9 @@ import sqlalchemy as sa
 
 from docmill.records import FileItem
 from docmill.sources.folder import FolderSource
-from tests.sources.conftest import ingest_run
-from tests.sources.test_mail import fill, message
+from tests.sources.conftest import as_nobody, cannot_list, ingest_run
 
 TEXT = b"Site inspection notes: the east stairwell needs new handrails before winter.\n"
-
-
-def _as_nobody(fn: Any) -> dict[str, Any]:
-    """Run `fn()` (returns JSON-able) in a forked child that dropped root for `nobody`."""
-    nobody = pwd.getpwnam("nobody")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            try:
-                out = {"ok": fn()}
-            except Exception as exc:  # the child reports what was raised
-                out = {"raised": type(exc).__name__, "message": str(exc)}
-            os.write(write, json.dumps(out).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        text = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return dict(json.loads(text))
 
 
 def _listing(root: Path, exclude: list[str]) -> Any:
@@ -76,8 +45,8 @@ def test_excluded_unreadable_folder_is_not_a_reject() -> None:
         (root / "lost+found").mkdir()
         (root / "lost+found").chmod(0o700)
         (root / "lost+found").chmod(0o000)
-        result = _as_nobody(_listing(root, ["lost+found/**"]))
-        assert result["ok"] == [["item", (root / "open.txt").as_uri()]]
+        result = as_nobody(_listing(root, ["lost+found/**"]))
+        assert result == [["item", (root / "open.txt").as_uri()]]
     finally:
         (root / "lost+found").chmod(0o755)
         shutil.rmtree(root, ignore_errors=True)
@@ -90,7 +59,7 @@ def test_unreadable_root_stops_with_a_clear_message() -> None:
     try:
         (root / "a.txt").write_bytes(TEXT)
         root.chmod(0o000)
-        result = _as_nobody(_listing(root, []))
+        result = as_nobody(_listing(root, []))
         assert result["raised"] == "PermissionError"
         assert "source folder cannot be listed: Permission denied" in result["message"]
         assert str(root) in result["message"]
@@ -110,44 +79,11 @@ def test_sibling_folder_sharing_a_name_prefix_is_not_kept(tmp_path: Path, monkey
     data = tmp_path / "data"
     ingest_run(data, "r1", [], sources=[str(root)])
     (root / "a b%20éx" / "x.txt").unlink()
-    real_walk = os.walk
-
-    def walk(top, onerror=None, **kw):  # type: ignore[no-untyped-def]
-        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kw):
-            if "a b%20é" in dirnames:
-                dirnames.remove("a b%20é")
-                onerror(PermissionError(13, "Permission denied", str(Path(dirpath) / "a b%20é")))
-            yield dirpath, dirnames, filenames
-
-    monkeypatch.setattr("docmill.sources.folder.os.walk", walk)
+    cannot_list(monkeypatch, "a b%20é")
     rt, second = ingest_run(data, "r2", [], sources=[str(root)])
     assert second["sources_deleted"] == 1
     assert rt.catalog.source((root / "a b%20é" / "x.txt").as_uri()) is not None
     assert rt.catalog.source((root / "a b%20éx" / "x.txt").as_uri()) is None
-
-
-def test_mailbox_one_unreadable_message_keeps_deleted_messages_forever(tmp_path: Path) -> None:
-    """Found by review (medium, design): one Maildir entry that cannot be read (here a dangling link; in practice a
-    file with other permissions) is a reject of the whole mailbox scope, so EVERY message of that mailbox is
-    kept by prefix. A message deleted from the mailbox (e.g. an erasure request) stays in the catalog, Qdrant and
-    the exports for as long as the broken entry exists, run after run, with no deletion ever counted."""
-    path = tmp_path / "Maildir"
-    box = mailbox.Maildir(path)
-    keys = fill(box)
-    cfg = {"name": "team-mail", "type": "maildir", "path": str(path)}
-    data = tmp_path / "data"
-    ingest_run(data, "r1", [cfg])
-    scope = f"maildir://{path}/"
-    [entry] = [p for p in (path / "new").iterdir() if p.name.startswith(keys["reply"])]
-    entry.unlink()
-    entry.symlink_to(tmp_path / "removed")  # a permanently unreadable entry
-    box = mailbox.Maildir(path)
-    box.remove(keys["deep"])  # deleted on purpose
-    box.add(message("<new@example.org>", "Lunch", "The canteen opens at noon from Monday onwards."))
-    box.flush()
-    for run in ("r2", "r3", "r4"):
-        rt, _ = ingest_run(data, run, [cfg])
-    assert rt.catalog.source(f"{scope}deep@example.org") is None, "deleted message still kept after 3 runs"
 
 
 def test_sql_row_with_empty_id_that_fails_keeps_the_whole_table(
@@ -193,56 +129,27 @@ def test_all_files_under_unreadable_folders_is_not_an_unmounted_share(
     (root / "deep" / "kept.txt").write_bytes(TEXT)
     data = tmp_path / "data"
     ingest_run(data, "r1", [], sources=[str(root)])
-    real_walk = os.walk
-
-    def walk(top, onerror=None, **kw):  # type: ignore[no-untyped-def]
-        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kw):
-            if "deep" in dirnames:
-                dirnames.remove("deep")
-                onerror(PermissionError(13, "Permission denied", str(Path(dirpath) / "deep")))
-            yield dirpath, dirnames, filenames
-
-    monkeypatch.setattr("docmill.sources.folder.os.walk", walk)
+    cannot_list(monkeypatch, "deep")
     rt, second = ingest_run(data, "r2", [], sources=[str(root)])
     assert second["sources_deleted"] == 0
     assert [r["reason"] for r in rt.catalog.quarantine()] == ["folder_unreadable"]
 
 
-def test_an_excluded_unreadable_folder_keeps_what_the_exclude_removed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("unreadable", [True, False])
+def test_an_excluded_folder_is_removed_readable_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unreadable: bool
 ) -> None:
-    """Found by review (low): files ingested before their folder was excluded are removed by the next run, unless that
-    folder also cannot be listed: the excluded folder's `folder_unreadable` reject keeps them (and every run
-    after it, as long as the folder stays unreadable)."""
+    """Found by review (low): files ingested before their folder was excluded are removed by the next run; when
+    that folder also could not be listed, its `folder_unreadable` reject kept them (run after run). The
+    readable case is the control."""
     root = tmp_path / "share"
     (root / "private").mkdir(parents=True)
     (root / "top.txt").write_bytes(TEXT)
     (root / "private" / "salaries.txt").write_bytes(TEXT.replace(b"east", b"west"))
     data = tmp_path / "data"
     ingest_run(data, "r1", [{"name": "share", "type": "folder", "path": str(root)}])
-    real_walk = os.walk
-
-    def walk(top, onerror=None, **kw):  # type: ignore[no-untyped-def]
-        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kw):
-            if "private" in dirnames:
-                dirnames.remove("private")
-                onerror(PermissionError(13, "Permission denied", str(Path(dirpath) / "private")))
-            yield dirpath, dirnames, filenames
-
-    monkeypatch.setattr("docmill.sources.folder.os.walk", walk)
-    cfg = {"name": "share", "type": "folder", "path": str(root), "exclude": ["private/**"]}
-    rt, _ = ingest_run(data, "r2", [cfg])
-    assert rt.catalog.source((root / "private" / "salaries.txt").as_uri()) is None
-
-
-def test_the_exclude_alone_removes_what_it_excludes(tmp_path: Path) -> None:
-    """Checked, right (the control of the test above): with the folder readable, the new exclude removes it."""
-    root = tmp_path / "share"
-    (root / "private").mkdir(parents=True)
-    (root / "top.txt").write_bytes(TEXT)
-    (root / "private" / "salaries.txt").write_bytes(TEXT.replace(b"east", b"west"))
-    data = tmp_path / "data"
-    ingest_run(data, "r1", [{"name": "share", "type": "folder", "path": str(root)}])
+    if unreadable:
+        cannot_list(monkeypatch, "private")
     cfg = {"name": "share", "type": "folder", "path": str(root), "exclude": ["private/**"]}
     rt, _ = ingest_run(data, "r2", [cfg])
     assert rt.catalog.source((root / "private" / "salaries.txt").as_uri()) is None

@@ -1,7 +1,7 @@
 """Hostile review of 8e94715/58ead4b (PDF element `top`/`bottom` as shown on pages with `/Rotate`).
 
 Ground truth is the rendered page: the rows holding ink in `get_pixmap` are where a reader sees the text.
-Tests marked REVIEW-FAIL assert what the reviewer expects and fail on the reviewed code (findings)."""
+Tests "Found by review" assert what the reviewer expected and failed on the reviewed code (findings, fixed since)."""
 
 from __future__ import annotations
 

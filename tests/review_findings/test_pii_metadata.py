@@ -1,6 +1,6 @@
 """Hostile review of 34df62e (metadata values redacted like the text with `clean.pii.mode: redact`/`hash`).
 
-Tests marked REVIEW-FAIL assert what the reviewer expects and fail on the reviewed code (findings); the others
+Tests "Found by review" assert what the reviewer expected and failed on the reviewed code (findings, fixed since); the others
 pin behaviour checked and found right."""
 
 from __future__ import annotations

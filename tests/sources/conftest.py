@@ -156,3 +156,50 @@ def secrets_absent(root: Path, *secrets: str) -> list[str]:
             blob = path.read_bytes()
             found += [f"{path}: {s}" for s in secrets if s.encode() in blob]
     return found
+
+
+def as_nobody(fn: Any) -> Any:
+    """`fn()` (returning JSON-able data) run in a forked child that dropped root for `nobody`: root reads every
+    file, and the interpreter lives under /root, so a fresh `nobody` process could not even start it. An
+    exception in the child comes back as {"raised": class name, "message": text}."""
+    import json
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            try:
+                out: Any = fn()
+            except Exception as exc:
+                out = {"raised": type(exc).__name__, "message": str(exc)}
+            os.write(write, json.dumps(out).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return json.loads(text)
+
+
+def cannot_list(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make the folder walk fail on every folder called `name` as scandir would (EACCES for another user,
+    ENAMETOOLONG, EIO), through `os.walk`'s own error callback."""
+    real_walk = os.walk
+
+    def walk(top: Any, onerror: Any = None, **kw: Any) -> Iterator[tuple[str, list[str], list[str]]]:
+        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kw):
+            if name in dirnames:
+                dirnames.remove(name)
+                onerror(PermissionError(13, "Permission denied", str(Path(dirpath) / name)))
+            yield dirpath, dirnames, filenames
+
+    monkeypatch.setattr("docmill.sources.folder.os.walk", walk)

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import pwd
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from docmill.records import FileItem
 from docmill.sources.base import Connector
 from docmill.sources.folder import FolderSource
-from tests.sources.conftest import ingest_run
+from tests.sources.conftest import as_nobody, cannot_list, ingest_run
 
 TEXT = b"Site inspection notes: the east stairwell needs new handrails before winter.\n"
 
@@ -43,53 +41,20 @@ def test_symlink_escaping_the_root_is_refused(tmp_path: Path) -> None:
 
 
 def _as_nobody(root: Path) -> dict[str, list]:  # type: ignore[type-arg]
-    """List and hash `root` in a forked child that dropped root for `nobody` (root reads every file; the
-    interpreter lives under /root, so a fresh `nobody` process could not even start it)."""
+    """List and hash `root` as `nobody` (see `as_nobody`): the items ingested and the rejects."""
     from docmill.sources.folder import sha256_file
     from docmill.stages.ingest import ingest
 
-    nobody = pwd.getpwnam("nobody")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 1
-        try:
-            os.setgroups([])
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            listed = list(FolderSource(root, ["**/*"], []).list_items())
-            result = ingest([e for e in listed if isinstance(e, FileItem)], lambda uri: None, sha256_file)
-            refused = [e for e in listed if not isinstance(e, FileItem)] + result.rejects
-            out = {
-                "ok": [s.source_uri for s, _ in result.records],
-                "rejects": [[r.reason, r.source_uri] for r in refused],
-            }
-            os.write(write, json.dumps(out).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        text = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    return dict(json.loads(text))
+    def listing() -> dict[str, list]:  # type: ignore[type-arg]
+        listed = list(FolderSource(root, ["**/*"], []).list_items())
+        result = ingest([e for e in listed if isinstance(e, FileItem)], lambda uri: None, sha256_file)
+        refused = [e for e in listed if not isinstance(e, FileItem)] + result.rejects
+        return {
+            "ok": [s.source_uri for s, _ in result.records],
+            "rejects": [[r.reason, r.source_uri] for r in refused],
+        }
 
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to `nobody`")
-def test_unreadable_file_is_permission_denied_for_an_unprivileged_reader() -> None:
-    root = Path(tempfile.mkdtemp(prefix="docmill-perm-"))
-    try:
-        root.chmod(0o755)
-        (root / "open.txt").write_bytes(TEXT)
-        (root / "closed.txt").write_bytes(TEXT)
-        (root / "open.txt").chmod(0o644)
-        (root / "closed.txt").chmod(0o000)
-        result = _as_nobody(root)
-        assert result["ok"] == [(root / "open.txt").as_uri()]
-        assert result["rejects"] == [["permission_denied", (root / "closed.txt").as_uri()]]
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    return as_nobody(listing)  # type: ignore[no-any-return]
 
 
 def test_a_folder_that_cannot_be_listed_is_a_reject_not_silence() -> None:
@@ -118,16 +83,7 @@ def test_files_under_a_folder_that_cannot_be_listed_are_kept(tmp_path: Path, mon
     (root / "deep" / "kept.txt").write_bytes(TEXT.replace(b"east", b"west"))
     data = tmp_path / "data"
     ingest_run(data, "r1", [], sources=[str(root)])
-    real_walk = os.walk
-
-    def walk_that_cannot_read_deep(top, onerror=None, **kw):  # type: ignore[no-untyped-def]
-        for dirpath, dirnames, filenames in real_walk(top, onerror=onerror, **kw):
-            if "deep" in dirnames:  # as scandir would fail on it (EACCES as another user, ENAMETOOLONG, EIO)
-                dirnames.remove("deep")
-                onerror(PermissionError(13, "Permission denied", str(Path(dirpath) / "deep")))
-            yield dirpath, dirnames, filenames
-
-    monkeypatch.setattr("docmill.sources.folder.os.walk", walk_that_cannot_read_deep)
+    cannot_list(monkeypatch, "deep")
     rt, second = ingest_run(data, "r2", [], sources=[str(root)])
     assert second["sources_deleted"] == 0
     assert rt.catalog.source((root / "deep" / "kept.txt").as_uri()) is not None

@@ -111,10 +111,12 @@ def test_a_message_that_cannot_be_read_is_rejected_alone_and_the_listing_goes_on
     [entry] = [p for p in (path / "new").iterdir() if p.name.startswith(keys["reply"])]
     entry.unlink()
     entry.symlink_to(tmp_path / "removed")  # still a key of the Maildir, its bytes gone
+    box.remove(keys["deep"])  # deleted on purpose (an erasure request): one bad entry must not hold it back
     box.add(message("<new@example.org>", "Lunch", "The canteen opens at noon from Monday onwards."))
     box.flush()
     rt, second = ingest_run(data, "r2", [cfg])
-    assert second["new"] == 1 and second["sources_deleted"] == 1
+    assert second["new"] == 1 and second["sources_deleted"] == 2
+    assert rt.catalog.source(f"{scope}deep@example.org") is None
     [reject] = rt.catalog.query("SELECT * FROM quarantine WHERE stage='ingest'")
     assert (reject["reason"], reject["source_uri"]) == ("step_failed:list:FileNotFoundError", scope)
     assert reject["message"].startswith(f"mailbox key {keys['reply']}: list raised FileNotFoundError")
