@@ -1,8 +1,8 @@
 """Hostile review of 9108600 (`parse_file`: a library's exception is `parse_failed:<Exception>`, docmill's own
 stays for the step runner as `step_failed:parse:<Exception>`).
 
-Tests "Found by review" assert what the reviewer expected and failed on the reviewed code (findings, fixed since); the others
-pin behaviour checked and found right."""
+Tests "Found by review" assert what the reviewer expected and failed on the reviewed code (findings, fixed
+since); the others pin behaviour checked and found right."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Hostile review of 34df62e (metadata values redacted like the text with `clean.pii.mode: redact`/`hash`).
 
-Tests "Found by review" assert what the reviewer expected and failed on the reviewed code (findings, fixed since); the others
-pin behaviour checked and found right."""
+Tests "Found by review" assert what the reviewer expected and failed on the reviewed code (findings, fixed
+since); the others pin behaviour checked and found right."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_numeric_pii_in_connector_metadata_is_carried_raw() -> None:
 
 
 def test_nested_values_are_not_redacted() -> None:
-    """REVIEW-FAIL (low, not reachable from today's connectors: SQL stringifies dicts, mail carries strings):
+    """Found by review (low, not reachable from today's connectors: SQL stringifies dicts, mail carries strings):
     `Redactor.value` redacts `str` and `list` only, a dict, a list of dicts or a tuple passes untouched."""
     meta = _meta(
         "redact",
