@@ -28,7 +28,7 @@ def fill(path: Path, documents: int) -> object:
 
     catalog = Catalog(path)
     rng = np.random.default_rng(0)
-    with catalog.transaction() as db:
+    with catalog.transaction():
         for d in range(documents):
             doc_id = sha256_hex(f"doc {d}")
             meta = {"source_uri": f"file:///c/{d}.txt", "source_path": f"/c/{d}.txt", "file_type": "txt"}
@@ -52,7 +52,7 @@ def fill(path: Path, documents: int) -> object:
                         vector / np.linalg.norm(vector),
                     )
                 )
-            catalog.replace_chunks(db, doc_id, chunks, "m@1", "run")
+            catalog.replace_chunks(doc_id, chunks, "m@1", "run")
     return catalog
 
 

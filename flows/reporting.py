@@ -111,7 +111,7 @@ def explain(exc: BaseException, settings: Any, retries: int) -> str:
 
 
 def mark_crashed(run_ids: list[str], found_by: str) -> list[str]:
-    """Give the flow runs of runs found dead (`Runtime.crashed_runs`) the state `Crashed`, unless Prefect already
+    """Give the flow runs of runs found dead (`RunContext.crashed_runs`) the state `Crashed`, unless Prefect already
     has them in a final state; returns the ids changed. Never fails the run: a run id that is no flow run (a run
     outside Prefect) or an unreachable API is logged."""
     from prefect.client.orchestration import get_client

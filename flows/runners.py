@@ -4,6 +4,7 @@ or a Dask cluster through prefect-dask. See docs/operations.md ("Scale-out")."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,14 @@ def io_failure(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def submit(runner: TaskRunner[Any], task: Any, **parameters: Any) -> Any:
-    """Submit a task to the run's task runner. In threads, lists and dicts go in `quote()`: Prefect would
-    otherwise walk every record (and every vector) of a batch looking for futures, which took minutes on a few
-    thousand chunks. Dask cannot take `quote()` (its tuple shape reaches the task unwrapped) and ships the
-    records by value (measured: 3,000 chunks with vectors in 4.3 s, against minutes of embedding)."""
+    """Submit a task to the run's task runner. In threads, lists, dicts and dataclasses (a `plan.Batch`) go in
+    `quote()`: Prefect would otherwise walk every record (and every vector) of a batch looking for futures,
+    which took minutes on a few thousand chunks. Dask cannot take `quote()` (its tuple shape reaches the task
+    unwrapped) and ships the records by value (measured: 3,000 chunks with vectors in 4.3 s, against minutes of
+    embedding)."""
     if isinstance(runner, ThreadPoolTaskRunner):
-        parameters = {k: quote(v) if isinstance(v, list | dict) else v for k, v in parameters.items()}
+        walked = lambda v: isinstance(v, list | dict) or (dataclasses.is_dataclass(v) and not isinstance(v, type))  # noqa: E731
+        parameters = {k: quote(v) if walked(v) else v for k, v in parameters.items()}
     return runner.submit(task, parameters)
 
 

@@ -18,7 +18,7 @@ def fill_catalog(path: Path, documents: int, chunks_per_doc: int = 3, run_id: st
     catalog = Catalog(path)
     catalog.start_run(run_id, "cfg0123456789abc", "0.1.0")
     rng = np.random.default_rng(0)
-    with catalog.transaction() as db:
+    with catalog.transaction():
         for d in range(documents):
             doc_id = sha256_hex(f"document {d}")
             department = "finance" if d % 3 == 0 else "legal"
@@ -53,5 +53,5 @@ def fill_catalog(path: Path, documents: int, chunks_per_doc: int = 3, run_id: st
                         vector / np.linalg.norm(vector),
                     )
                 )
-            catalog.replace_chunks(db, doc_id, chunks, "model@test", run_id)
+            catalog.replace_chunks(doc_id, chunks, "model@test", run_id)
     return catalog

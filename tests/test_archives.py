@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from docmill.config.settings import IngestConfig, PathsConfig, Settings
-from docmill.run.runtime import Runtime
+from docmill.run.context import RunContext
+from docmill.run.ingestion import Ingestion
 from docmill.sources.folder import FolderSource
-from flows.pipeline import _ingest_items
 
 TEXT = b"Quarterly archive notes: every contract is reviewed twice before signature.\n"
 
@@ -23,18 +23,18 @@ def _zip(entries: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _run(tmp_path: Path, run: str, **ingest: object) -> tuple[Runtime, dict[str, float]]:
+def _run(tmp_path: Path, run: str, **ingest: object) -> tuple[RunContext, dict[str, float]]:
     settings = Settings(
         paths=PathsConfig(data_dir=tmp_path / "data"), ingest=IngestConfig(sources=[tmp_path / "in"], **ingest)
     )  # type: ignore[arg-type]
-    rt = Runtime(settings, run)
-    rt.start_ingest()
-    stats = dict(_ingest_items(rt, list(FolderSource(tmp_path / "in", ["**/*"], []).list()), depth=0))
-    stats.update(rt.remove_vanished([tmp_path / "in"]))
+    rt = RunContext(settings, run)
+    Ingestion(rt).start()
+    stats = dict(Ingestion(rt).items(list(FolderSource(tmp_path / "in", ["**/*"], []).list()), depth=0))
+    stats.update(Ingestion(rt).remove_vanished([tmp_path / "in"]))
     return rt, stats
 
 
-def _reasons(rt: Runtime) -> dict[str, str]:
+def _reasons(rt: RunContext) -> dict[str, str]:
     return {r["source_uri"].rsplit("/", 1)[-1]: r["reason"] for r in rt.catalog.quarantine()}
 
 

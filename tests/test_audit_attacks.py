@@ -102,9 +102,9 @@ def test_a_catalog_document_without_its_entry_is_named(tmp_path: Path) -> None:
     log = _trail(tmp_path, runs=1)
     catalog = Catalog(tmp_path / "catalog.sqlite")
     catalog.start_run("r0", "c", "v")
-    with catalog.transaction() as db:
+    with catalog.transaction():
         for doc_id in (f"{0:064d}", "f" * 64):
-            db.execute("INSERT INTO documents(doc_id, status, run_id) VALUES (?, 'embedded', 'r0')", (doc_id,))
+            catalog._execute("INSERT INTO documents(doc_id, status, run_id) VALUES (?, 'embedded', 'r0')", (doc_id,))
     catalog.close()
     report = check(log, tmp_path / "catalog.sqlite", tmp_path / "datasets")
     assert report.problems and "1 of the catalog's 2 documents" in report.problems[0] and "ffff" in report.problems[0]

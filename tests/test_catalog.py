@@ -108,9 +108,9 @@ def test_a_catalog_from_before_numbered_migrations_is_migrated_and_keeps_its_row
     assert _layout(path) == _layout(tmp_path / "new.sqlite")
     assert catalog.document("a")["status"] == "embedded" and catalog.source("file:///a.txt")["version"] is None
     assert list(catalog.cached_vectors(["h"], "m@1")["h"]) == [1.0] * 4
-    with catalog.transaction() as db:
-        catalog.add_rejects(db, [Reject("clean", "too_short", "3 characters", "b", part="page 1")], "r1")
-        ledger.superseded(db, "a", "b")
+    with catalog.transaction():
+        catalog.add_rejects([Reject("clean", "too_short", "3 characters", "b", part="page 1")], "r1")
+        ledger.superseded(catalog, "a", "b")
     assert [r["part"] for r in catalog.quarantine()] == ["page 1"]
     assert catalog.document("a")["superseded_by"] == "b"
     catalog.close()
@@ -137,8 +137,8 @@ def test_read_only_mode_reads_and_never_writes(tmp_path: Path) -> None:
     _old_catalog(path, _UNNUMBERED)
     catalog = Catalog(path, read_only=True)
     assert catalog.known_versions(["file:///a.txt"])["file:///a.txt"]["doc_id"] == "a"
-    with pytest.raises(sqlite3.OperationalError, match="readonly"), catalog.transaction() as db:
-        catalog.clear_rejects(db, ["a"])
+    with pytest.raises(sqlite3.OperationalError, match="readonly"), catalog.transaction():
+        catalog.clear_rejects(["a"])
     catalog.close()
     assert _layout(path)["user_version"] == [("", "0")], "a read-only open migrates nothing"
 
@@ -154,9 +154,9 @@ def test_an_older_catalog_gains_the_part_column_and_keeps_its_rows(tmp_path: Pat
     old.commit()
     old.close()
     catalog = Catalog(path)
-    with catalog.transaction() as db:
+    with catalog.transaction():
         page = Reject("clean", "quality.damaged_char_share", "page 2 dropped", "e", "file:///e.pdf", part="page 2")
-        catalog.add_rejects(db, [page], "run-1")
+        catalog.add_rejects([page], "run-1")
     rows = {r["doc_id"]: dict(r) for r in catalog.quarantine()}
     assert rows["d"]["part"] is None and rows["e"]["part"] == "page 2"
     assert catalog.quarantine_counts() == {"clean/quality.damaged_char_share": 1, "extract/timeout": 1}
@@ -165,13 +165,15 @@ def test_an_older_catalog_gains_the_part_column_and_keeps_its_rows(tmp_path: Pat
 
 def test_pii_totals_count_each_document_once(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "catalog.sqlite")
-    with catalog.transaction() as db:
+    with catalog.transaction():
         for doc, index, pii in [("a", 0, {"email": 2}), ("a", 1, {"email": 2}), ("b", 3, {"email": 1, "iban": 4})]:
-            db.execute(
+            catalog._execute(
                 "INSERT INTO chunks(chunk_id, doc_id, chunk_index, text, metadata) VALUES (?, ?, ?, '', ?)",
                 (f"{doc}{index}", doc, index, json.dumps({"pii": pii})),
             )
-        db.execute("INSERT INTO chunks(chunk_id, doc_id, chunk_index, text, metadata) VALUES ('c0', 'c', 0, '', '{}')")
+        catalog._execute(
+            "INSERT INTO chunks(chunk_id, doc_id, chunk_index, text, metadata) VALUES ('c0', 'c', 0, '', '{}')"
+        )
     assert catalog.pii_totals() == {"email": 3, "iban": 4}
 
 
@@ -179,11 +181,11 @@ def test_lookups_by_many_keys_are_paged_under_the_parameter_limit(tmp_path: Path
     """1,200 URIs and doc ids: three pages of 500 each, every row found once."""
     catalog = Catalog(tmp_path / "catalog.sqlite")
     uris = [f"file:///f{n:04}.txt" for n in range(1200)]
-    with catalog.transaction() as db:
-        db.executemany(
+    with catalog.transaction():
+        catalog._execute_many(
             "INSERT INTO sources(source_uri, doc_id, version) VALUES (?, ?, 'v1')", [(u, u[-8:-4]) for u in uris]
         )
-        db.executemany(
+        catalog._execute_many(
             "INSERT INTO chunks(chunk_id, doc_id, point_id) VALUES (?, ?, ?)", [(u, u[-8:-4], u) for u in uris]
         )
     assert catalog.known_sources(uris) == {u: u[-8:-4] for u in uris}
@@ -196,9 +198,8 @@ def test_lookups_by_many_keys_are_paged_under_the_parameter_limit(tmp_path: Path
 
 def test_quarantine_breakdown_tells_whole_documents_from_pieces(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "catalog.sqlite")
-    with catalog.transaction() as db:
+    with catalog.transaction():
         catalog.add_rejects(
-            db,
             [
                 Reject("extract", "timeout", "slow", "a"),
                 Reject("chunk", "too_long", "over the limit", "b", chunk_id="b1"),
@@ -217,3 +218,15 @@ def test_quarantine_breakdown_tells_whole_documents_from_pieces(tmp_path: Path) 
         "clean/quality.damaged_char_share": 1,
         "extract/timeout": 1,
     }
+
+
+def test_a_write_outside_a_transaction_raises_and_the_connection_is_never_handed_out(tmp_path: Path) -> None:
+    """Every write method runs inside `transaction()`: outside one it would commit on its own, half a change."""
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        catalog.add_rejects([Reject("clean", "too_short", "3 characters", "b")], "r1")
+    with catalog.transaction() as handed_out:
+        assert handed_out is None
+        catalog.add_rejects([Reject("clean", "too_short", "3 characters", "b")], "r1")
+    assert [r["doc_id"] for r in catalog.quarantine()] == ["b"]
+    catalog.close()

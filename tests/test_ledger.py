@@ -20,12 +20,12 @@ STATUSES = (PENDING, EMBEDDED, QUARANTINED, DUPLICATE, CONTAINER, SUPERSEDED)
 def _catalog(tmp_path: Path, status: str, doc_id: str = "d", duplicate_of: str | None = None) -> Catalog:
     """A catalog holding document `doc_id` (with a source) in `status`, plus a pending document `other`."""
     catalog = Catalog(tmp_path / "catalog.sqlite")
-    with catalog.transaction() as db:
+    with catalog.transaction():
         for doc, uri in ((doc_id, "file:///d.txt"), ("other", "file:///other.txt")):
             source = SourceFile(uri, uri[7:], 1, 0.0, doc, ".txt")
-            catalog.upsert_source(db, source, "r0")
-            catalog.add_document(db, source, "r0")
-        db.execute(
+            catalog.upsert_source(source, "r0")
+            catalog.add_document(source, "r0")
+        catalog._execute(
             "UPDATE documents SET status=?, duplicate_of=?, config_key='old' WHERE doc_id=?",
             (status, duplicate_of, doc_id),
         )
@@ -34,23 +34,23 @@ def _catalog(tmp_path: Path, status: str, doc_id: str = "d", duplicate_of: str |
 
 def _apply(event: str, catalog: Catalog) -> None:
     """Fire `event` on document `d`."""
-    with catalog.transaction() as db:
+    with catalog.transaction():
         if event == "published":
-            ledger.published(db, "d", "r1", "k", n_chunks=2, text_hash="h", title="T")
+            ledger.published(catalog, "d", "r1", "k", n_chunks=2, text_hash="h", title="T")
         elif event == "rejected":
-            ledger.rejected(db, "d", "parse", "r1", "k")
+            ledger.rejected(catalog, "d", "parse", "r1", "k")
         elif event == "duplicate":
-            ledger.duplicate(db, "d", "clean", "r1", "k", duplicate_of="other")
+            ledger.duplicate(catalog, "d", "clean", "r1", "k", duplicate_of="other")
         elif event == "expanded":
-            ledger.expanded(db, "d", "r1")
+            ledger.expanded(catalog, "d", "r1")
         elif event == "superseded":
-            ledger.superseded(db, "d", "other")
+            ledger.superseded(catalog, "d", "other")
         elif event == "requeued_for_new_settings":
-            ledger.requeued_for_new_settings(db, "k")
+            ledger.requeued_for_new_settings(catalog, "k")
         elif event == "canonical_removed":
-            ledger.canonical_removed(db, ["other"])
+            ledger.canonical_removed(catalog, ["other"])
         else:
-            assert ledger.replayed(db, "d")
+            assert ledger.replayed(catalog, "d")
 
 
 ALLOWED = [(event, source) for event, move in ledger.TRANSITIONS.items() for source in move.sources]
@@ -110,11 +110,11 @@ def test_a_bulk_transition_leaves_documents_in_other_statuses_as_they_are(
     tmp_path: Path, event: str, source: str
 ) -> None:
     catalog = _catalog(tmp_path, source, duplicate_of="other")
-    with catalog.transaction() as db:
+    with catalog.transaction():
         moved = {
-            "requeued_for_new_settings": lambda: ledger.requeued_for_new_settings(db, "k")[1],
-            "canonical_removed": lambda: ledger.canonical_removed(db, ["other"]),
-            "replayed": lambda: int(ledger.replayed(db, "d")),
+            "requeued_for_new_settings": lambda: ledger.requeued_for_new_settings(catalog, "k")[1],
+            "canonical_removed": lambda: ledger.canonical_removed(catalog, ["other"]),
+            "replayed": lambda: int(ledger.replayed(catalog, "d")),
         }[event]()
     assert moved == 0 and catalog.document("d")["status"] == source
     catalog.close()
@@ -122,8 +122,8 @@ def test_a_bulk_transition_leaves_documents_in_other_statuses_as_they_are(
 
 def test_a_document_the_catalog_does_not_know_is_left_alone(tmp_path: Path) -> None:
     catalog = _catalog(tmp_path, PENDING)
-    with catalog.transaction() as db:
-        ledger.rejected(db, "unknown", "ingest", "r1", "k")
+    with catalog.transaction():
+        ledger.rejected(catalog, "unknown", "ingest", "r1", "k")
     assert catalog.document("unknown") is None
     catalog.close()
 

@@ -35,8 +35,8 @@ def share(tmp_path_factory: pytest.TempPathFactory) -> Path:
         rejects.append(Reject("extract", "corrupt_pdf" if n % 2 else "timeout", "parser gave up on it", doc, uri))
         rejects.append(Reject("clean", "quality.damaged_char_share", "62% damaged", doc, uri, part="page 3"))
         rejects.append(Reject("validate", "token_overflow", "300 tokens > 256", doc, uri, chunk_id=f"c{n:063x}"))
-    with catalog.transaction() as db:
-        catalog.add_rejects(db, rejects, "run-1")
+    with catalog.transaction():
+        catalog.add_rejects(rejects, "run-1")
     catalog.close()
     (root / "c.yaml").write_text(yaml.safe_dump({"paths": {"data_dir": str(root / "data")}}))
     return root / "c.yaml"
@@ -96,10 +96,8 @@ def test_names_and_messages_are_shown_as_written_never_as_markup(tmp_path: Path)
     whole, never read as Rich markup (which dropped the brackets, or failed the command)."""
     catalog = Catalog(tmp_path / "data" / "catalog.sqlite")
     uri = Path("/srv/share/[draft] notes [b]v2.pdf").as_uri()
-    with catalog.transaction() as db:
-        catalog.add_rejects(
-            db, [Reject("extract", "corrupt_pdf", "bad object [/Type /XRef] at 12", "d" * 64, uri)], "r"
-        )
+    with catalog.transaction():
+        catalog.add_rejects([Reject("extract", "corrupt_pdf", "bad object [/Type /XRef] at 12", "d" * 64, uri)], "r")
     catalog.close()
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"paths": {"data_dir": str(tmp_path / "data")}}))
     out = _list(tmp_path / "c.yaml")

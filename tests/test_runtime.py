@@ -1,4 +1,5 @@
-"""Incremental bookkeeping in the catalog (Runtime.record_sources / remove_vanished) on real files."""
+"""Incremental bookkeeping in the catalog (`Ingestion.record_sources` / `remove_vanished`, `Bookkeeping`) on real
+files."""
 
 import json
 import os
@@ -8,7 +9,10 @@ import pytest
 
 from docmill.config.settings import PathsConfig, Settings
 from docmill.records import Chunk, Document, Reject, make_chunk_id
-from docmill.run.runtime import Runtime
+from docmill.run import upkeep
+from docmill.run.bookkeeping import Bookkeeping
+from docmill.run.context import RunContext
+from docmill.run.ingestion import Ingestion
 from docmill.sources.folder import FolderSource, sha256_file
 from docmill.stages.ingest import ingest
 from docmill.state import ledger
@@ -16,19 +20,19 @@ from docmill.state.catalog import DUPLICATE, SUPERSEDED
 from docmill.state.locks import holder_gone
 
 
-def _ingest(rt: Runtime, roots: list[Path]) -> dict[str, int]:
-    rt.start_ingest()
+def _ingest(rt: RunContext, roots: list[Path]) -> dict[str, int]:
+    Ingestion(rt).start()
     for root in roots:
         items = list(FolderSource(root, ["**/*"], []).list())
-        rt.record_sources(
+        Ingestion(rt).record_sources(
             ingest(items, lambda uri: (row := rt.catalog.source(uri)) and row["doc_id"], sha256_file).records
         )
-        rt.check_listing(root, len(items))
-    return rt.remove_vanished(roots)
+        Ingestion(rt).check_listing(root, len(items))
+    return Ingestion(rt).remove_vanished(roots)
 
 
-def _runtime(tmp_path: Path, run: str) -> Runtime:
-    return Runtime(Settings(paths=PathsConfig(data_dir=tmp_path / "data")), run)
+def _runtime(tmp_path: Path, run: str) -> RunContext:
+    return RunContext(Settings(paths=PathsConfig(data_dir=tmp_path / "data")), run)
 
 
 def test_running_on_one_source_folder_keeps_the_others(tmp_path: Path) -> None:
@@ -63,11 +67,11 @@ def test_identical_files_then_one_changes(tmp_path: Path) -> None:
     rt = _runtime(tmp_path, "r2")
     _ingest(rt, [tmp_path / "in"])
     assert rt.catalog.document(shared_doc)["source_uri"].endswith("/b.txt"), "the document moves to its copy"
-    batch = next(rt.pending_batches(10))
+    batch = next(Bookkeeping(rt).pending_batches(10))
     assert {(Path(s.path).name, s.doc_id == shared_doc) for s in batch} == {("a.txt", False), ("b.txt", True)}
 
 
-def _two_copies(tmp_path: Path) -> tuple[Runtime, str, str]:
+def _two_copies(tmp_path: Path) -> tuple[RunContext, str, str]:
     """a.txt and b.txt with the same text (other bytes), ingested: the runtime and both doc ids."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.txt").write_text("canonical text\n")
@@ -80,9 +84,9 @@ def _two_copies(tmp_path: Path) -> tuple[Runtime, str, str]:
 
 def test_duplicates_of_a_removed_document_are_processed_again(tmp_path: Path) -> None:
     rt, doc_a, doc_b = _two_copies(tmp_path)
-    with rt.catalog.transaction() as db:  # what the pipeline records after processing both
-        ledger.published(db, doc_a, "r1", rt.config_key, n_chunks=0, text_hash=None, title=None)
-        ledger.duplicate(db, doc_b, "clean", "r1", rt.config_key, duplicate_of=doc_a)
+    with rt.catalog.transaction():  # what the pipeline records after processing both
+        ledger.published(rt.catalog, doc_a, "r1", rt.config_key, n_chunks=0, text_hash=None, title=None)
+        ledger.duplicate(rt.catalog, doc_b, "clean", "r1", rt.config_key, duplicate_of=doc_a)
     (tmp_path / "in" / "a.txt").unlink()
     rt = _runtime(tmp_path, "r2")
     stats = _ingest(rt, [tmp_path / "in"])  # removing doc_a also deletes its points in the embedded Qdrant
@@ -97,12 +101,12 @@ def test_a_duplicate_names_its_canonical_copy_in_a_typed_field_never_parsed_from
     and may be worded any way (here the id is not its last word)."""
     rt, doc_a, doc_b = _two_copies(tmp_path)
     message = f"estimated Jaccard 0.93 with document {doc_a} (2 near copies)"
-    rt.record_rejects([Reject("clean", "near_duplicate", message, doc_b, duplicate_of=doc_a)])
+    Bookkeeping(rt).record_rejects([Reject("clean", "near_duplicate", message, doc_b, duplicate_of=doc_a)])
     assert (rt.catalog.document(doc_b)["status"], rt.catalog.document(doc_b)["duplicate_of"]) == (DUPLICATE, doc_a)
     assert [e["duplicate_of"] for e in rt.audit.show(event="document_duplicate")] == [doc_a]
     assert [r["message"] for r in rt.catalog.quarantine()] == [message], "the message is stored as it was written"
     with pytest.raises(ValueError, match="names no canonical document"):
-        rt.record_rejects([Reject("clean", "duplicate", f"same text as document {doc_a}", doc_b)])
+        Bookkeeping(rt).record_rejects([Reject("clean", "duplicate", f"same text as document {doc_a}", doc_b)])
     rt.close()
 
 
@@ -110,25 +114,27 @@ def test_duplicates_of_a_document_that_ends_quarantined_are_processed_again(tmp_
     """A canonical copy reprocessed (new settings, or a kill before its publish) and then quarantined: its
     duplicates must not stay duplicates of nothing."""
     rt, doc_a, doc_b = _two_copies(tmp_path)
-    rt.record_rejects([Reject("clean", "duplicate", f"same text as {doc_a}", doc_b, duplicate_of=doc_a)])
+    Bookkeeping(rt).record_rejects([Reject("clean", "duplicate", f"same text as {doc_a}", doc_b, duplicate_of=doc_a)])
     assert (rt.catalog.document(doc_b)["status"], rt.catalog.document(doc_b)["duplicate_of"]) == (DUPLICATE, doc_a)
-    rt.record_rejects([Reject("extract", "timeout", "parser over 120 s", doc_a)])
+    Bookkeeping(rt).record_rejects([Reject("extract", "timeout", "parser over 120 s", doc_a)])
     assert rt.catalog.document(doc_a)["status"] == "quarantined"
     assert (rt.catalog.document(doc_b)["status"], rt.catalog.document(doc_b)["duplicate_of"]) == ("pending", None)
-    assert [s.doc_id for s in next(rt.pending_batches(10))] == [doc_b]
+    assert [s.doc_id for s in next(Bookkeeping(rt).pending_batches(10))] == [doc_b]
     rt.close()
 
 
-def _publish(rt: Runtime, doc_id: str, texts: list[str]) -> None:
+def _publish(rt: RunContext, doc_id: str, texts: list[str]) -> None:
     """Publish a document with the given chunk texts (vectors from the real model)."""
     doc = Document(doc_id, "", "txt", [], text="\n\n".join(texts), text_hash=doc_id)
     chunks = [Chunk(make_chunk_id(doc_id, i, t), doc_id, i, t, 4, 0, len(t)) for i, t in enumerate(texts)]
     for item, vector in zip(chunks, rt.embedder.encode(texts), strict=True):
         item.vector = vector
-    rt.publish([doc], chunks)
+    book = Bookkeeping(rt)  # Qdrant first, then the catalog, as the flow's publishing does
+    book.write_points(chunks, book.point_ids({doc_id}))
+    book.record_published([doc], chunks)
 
 
-def _doc_ids_in_store(rt: Runtime) -> list[str]:
+def _doc_ids_in_store(rt: RunContext) -> list[str]:
     points, _ = rt.store.client.scroll(rt.store.collection, limit=100, with_payload=True)
     return sorted(p.payload["doc_id"] for p in points)
 
@@ -174,8 +180,8 @@ def test_superseded_content_goes_when_the_new_content_is_quarantined(tmp_path: P
     rt = _runtime(tmp_path, "r2")
     _ingest(rt, [tmp_path / "in"])
     new = rt.catalog.source(memo.resolve().as_uri())["doc_id"]
-    rt.record_rejects([Reject("extract", "empty", "no text", new, memo.resolve().as_uri())])
-    assert rt.retire_superseded() == 1
+    Bookkeeping(rt).record_rejects([Reject("extract", "empty", "no text", new, memo.resolve().as_uri())])
+    assert Bookkeeping(rt).retire_superseded() == 1
     assert _doc_ids_in_store(rt) == [] and rt.catalog.document(old) is None
     rt.close()
 
@@ -222,14 +228,14 @@ def test_the_embedded_store_replaces_and_reconciles_points_by_catalog_ids(tmp_pa
     _memo, doc = _published_memo(tmp_path, ["alpha text", "beta text", "gamma text"])
     rt = _runtime(tmp_path, "r2")
     _publish(rt, doc, ["alpha text"])  # fewer chunks: the dropped ones go by their catalog ids
-    assert rt.store.count() == 1 and rt.reconcile_store() == 0
+    assert rt.store.count() == 1 and upkeep.reconcile_store(rt) == 0
     # a run killed between a Qdrant write and the catalog commit, whose chunks the next run no longer makes
     stray = [Chunk(make_chunk_id(doc, 0, "delta text"), doc, 0, "delta text", 3, 0, 10)]
     stray[0].vector = rt.embedder.encode(["delta text"])[0]
     rt.store.replace_document(doc, stray, "r2", rt.catalog.point_ids([doc])[doc])
     _publish(rt, doc, ["epsilon text"])
     assert rt.store.count() == 2, "the catalog never knew the killed run's point"
-    assert rt.reconcile_store() == 1
+    assert upkeep.reconcile_store(rt) == 1
     points, _ = rt.store.client.scroll(rt.store.collection, limit=10, with_payload=True)
     assert [p.payload["text"] for p in points] == ["epsilon text"]
     rt.close()
@@ -253,7 +259,7 @@ def test_pending_batches_ramp_up_then_keep_the_batch_size(tmp_path: Path, ramp_u
         (tmp_path / "in" / f"{i:02d}.txt").write_text(f"document number {i}")
     rt = _runtime(tmp_path, "r1")
     _ingest(rt, [tmp_path / "in"])
-    batches = list(rt.pending_batches(5, ramp_up))
+    batches = list(Bookkeeping(rt).pending_batches(5, ramp_up))
     assert [len(b) for b in batches] == sizes
     names = [Path(s.path).name for b in batches for s in b]
     assert names == sorted(names) and len(set(names)) == 20, "every pending document once, in source order"
@@ -272,9 +278,13 @@ def test_a_changed_file_that_became_a_duplicate_keeps_its_old_points_until_its_c
     new = rt.catalog.source(memo.resolve().as_uri())["doc_id"]
     other = rt.catalog.source((tmp_path / "in" / "other.txt").resolve().as_uri())["doc_id"]
     uri = memo.resolve().as_uri()
-    rt.record_rejects([Reject("clean", "duplicate", f"same text as document {other}", new, uri, duplicate_of=other)])
+    Bookkeeping(rt).record_rejects(
+        [Reject("clean", "duplicate", f"same text as document {other}", new, uri, duplicate_of=other)]
+    )
     assert rt.catalog.document(new)["status"] == DUPLICATE
-    assert rt.retire_superseded() == 0 and _doc_ids_in_store(rt) == [old], "the memo's text is never without points"
+    assert Bookkeeping(rt).retire_superseded() == 0 and _doc_ids_in_store(rt) == [old], (
+        "the memo's text is never without points"
+    )
     _publish(rt, other, ["the text both files hold now"])  # recording other.txt retires the old content
     assert _doc_ids_in_store(rt) == [other] and rt.catalog.document(old) is None
     rt.close()

@@ -43,11 +43,11 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     null in every train row and `page_start`/`page_end` are null in every eval row."""
     root = tmp_path_factory.mktemp("loading")
     catalog = fill_catalog(root / "data" / "catalog.sqlite", documents=12)
-    with catalog.transaction() as db:
-        for (doc_id,) in db.execute("SELECT DISTINCT doc_id FROM chunks").fetchall():
+    with catalog.transaction():
+        for (doc_id,) in catalog._execute("SELECT DISTINCT doc_id FROM chunks").fetchall():
             if split_of(doc_id, SEED, SPLITS) == "eval":
-                catalog.update_chunk_metadata(db, doc_id, {"category": "contracts"})
-                db.execute("UPDATE chunks SET page_start=NULL, page_end=NULL WHERE doc_id=?", (doc_id,))
+                catalog.update_chunk_metadata(doc_id, {"category": "contracts"})
+                catalog._execute("UPDATE chunks SET page_start=NULL, page_end=NULL WHERE doc_id=?", (doc_id,))
     catalog.close()
     config = root / "docmill.yaml"
     settings = {

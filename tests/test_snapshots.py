@@ -93,8 +93,8 @@ def test_diff_sees_a_metadata_change_and_a_reverted_dataset_gets_its_old_tag(set
     v1 = create_snapshot(catalog, repo, audit, request, [])
     row = catalog.query("SELECT doc_id, metadata FROM chunks ORDER BY doc_id LIMIT 1")[0]
     doc, department = row["doc_id"], json.loads(row["metadata"])["department"]
-    with catalog.transaction() as db:
-        catalog.update_chunk_metadata(db, doc, {"department": "audit"})
+    with catalog.transaction():
+        catalog.update_chunk_metadata(doc, {"department": "audit"})
     v2 = create_snapshot(catalog, repo, audit, request, [])
     assert v2.tag == "all@v2" and v2.new
     changes = diff(repo, "all@v1", "all")
@@ -103,8 +103,8 @@ def test_diff_sees_a_metadata_change_and_a_reverted_dataset_gets_its_old_tag(set
     assert {c["chunk_index"] for c in changes["chunks"]["changed"]} == {0, 1, 2}
     chunk = changes["chunks"]["changed"][0]["chunk_id"]
     assert repo.versions_containing(chunk) == ["all@v1", "all@v2"], "found in JSONL-only versions too"
-    with catalog.transaction() as db:
-        catalog.update_chunk_metadata(db, doc, {"department": department})
+    with catalog.transaction():
+        catalog.update_chunk_metadata(doc, {"department": department})
     back = create_snapshot(catalog, repo, audit, request, [])
     assert (back.tag, back.version, back.new) == ("all@v1", v1.version, False), "old content, old version"
 

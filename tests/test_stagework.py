@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from docmill.config.settings import EmbedConfig, ExtractConfig, PathsConfig, PipelineConfig, Settings
-from docmill.run import stagework
+from docmill.run import plan, stagework
 
 
 def _daemonic_parser_pool(queue: mp.Queue) -> None:  # type: ignore[type-arg]
@@ -30,7 +30,7 @@ def test_adapters_are_built_once_per_process_and_settings(tmp_path: Path) -> Non
 
     pool = stagework.parser_pool(settings)
     assert stagework.parser_pool(settings) is pool
-    stagework.release_workers(settings)  # what Runtime.close does: the next run starts fresh workers
+    stagework.release_workers(settings)  # what RunContext.close does: the next run starts fresh workers
     assert stagework.parser_pool(settings) is not pool
     stagework.release_workers(settings)
 
@@ -124,7 +124,7 @@ def test_cleaning_and_chunking_are_bounded_per_document_like_parsing(
             monkeypatch.delenv("DOCMILL_STEP_HANG")
         settings = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), extract=extract)
         stagework.load_preparation(settings)  # workers ready: the time limit counts documents, not imports
-        ahead = stagework.ahead_batch(settings, sources, None)
+        ahead = plan.run_ahead(settings, plan.Batch(0, sources))
         assert len(ahead.extracted.records) == 2, ahead.extracted.rejects  # parsing stays under both limits
         assert [(r.stage, r.reason, r.source_uri) for r in ahead.prepared.rejects] == [
             ("clean", reason, sources[1].source_uri)

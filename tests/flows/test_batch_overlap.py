@@ -77,33 +77,33 @@ def test_a_batch_is_published_while_the_next_embeds_and_the_next_sees_it(
     prefect_api: str, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flows.pipeline as module
-    from docmill.run.runtime import Runtime
+    from docmill.run.bookkeeping import Bookkeeping
     from flows import runners
 
     calls: list[tuple[str, int]] = []  # the flow's order of submissions
     batch_of: dict[str, int] = {}  # doc_id -> batch, from the embed submissions
     next_embedded = [threading.Event() for _ in range(3)]  # [k]: batch k + 1's embedding was submitted
     early: list[int] = []  # batches whose points were written before the next batch's embedding was submitted
-    submit, write = runners.submit, Runtime.write_points
+    submit, write = runners.submit, Bookkeeping.write_points
 
     def recorded_submit(runner: Any, task: Any, **parameters: Any) -> Any:
         n = parameters["batch_no"]
         calls.append((task.name, n))
         if task.name == "embed":
-            batch_of.update({c.doc_id: n for c in parameters["chunks"]})
+            batch_of.update({c.doc_id: n for c in parameters["batch"].chunks})
             if n:
                 next_embedded[n - 1].set()
         return submit(runner, task, **parameters)
 
-    def held_write(rt: Any, chunks: list[Any], previous: dict[str, list[str]]) -> int:
+    def held_write(book: Any, chunks: list[Any], previous: dict[str, list[str]]) -> int:
         """Batches 0 and 1 keep their points unwritten until the next batch embeds: that batch must see them."""
         n = batch_of[chunks[0].doc_id] if chunks else 2  # batch 2 (c.md, a duplicate) has no chunks
         if n < 2 and not next_embedded[n].wait(60):
             early.append(n)
-        return int(write(rt, chunks, previous))
+        return int(write(book, chunks, previous))
 
     monkeypatch.setattr(runners, "submit", recorded_submit)
-    monkeypatch.setattr(Runtime, "write_points", held_write)
+    monkeypatch.setattr(Bookkeeping, "write_points", held_write)
     config = _corpus(tmp_path, models_dir)
     summary = module.pipeline(params=PipelineParams(config_path=str(config)))
 

@@ -1,9 +1,9 @@
 """Run the golden fixtures through the stage functions the pipeline calls and record what each stage produced.
 
-The work ahead of a batch's turn is `stagework.ahead_batch` (parsing in the parser pool, the `extracted`
-contract, `clean.prepare` and chunking in the preparing workers, each chunk's language), as in the flow's
-`prepare_task`. The turn repeats `flows/pipeline.py:_process_batch` without the catalog, the embedding and
-the store: `clean.deduplicate` (an empty in-memory near-duplicate index: each fixture is its own batch, so no
+The work ahead of a batch's turn is `plan.run_ahead` (`plan.AHEAD`: parsing in the parser pool, the
+`extracted` contract, `clean.prepare` and chunking in the preparing workers, each chunk's language), as in
+the flow's `prepare_task`. The turn repeats the first `plan.AT_TURN` steps without the catalog, the embedding
+and the store: `clean.deduplicate` (an empty in-memory near-duplicate index: each fixture is its own batch, so no
 fixture depends on another), `clean.merged`, the `cleaned` contract, `chunk.for_documents` and
 `stagework.enrich_batch`. The records are plain JSON values: no timestamps, no absolute paths, floats rounded.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from docmill.config.offline import apply_offline_defaults
 from docmill.config.settings import Settings
 from docmill.records import Chunk, Document, Element, FileItem, Reject, SourceFile, StageResult
-from docmill.run import stagework
+from docmill.run import plan, stagework
 from docmill.sources.folder import sha256_file
 from docmill.stages import chunk, clean, ingest
 from docmill.text.neardup import NearDupIndex
@@ -52,7 +52,7 @@ def capture(fixtures: list[Fixture], work: Path) -> dict[str, dict[str, Any]]:
     sources = [source for source, _change in listed.records]
     settings = golden_settings(work / "data")
     try:
-        ahead = stagework.ahead_batch(settings, sources, None)
+        ahead = plan.run_ahead(settings, plan.Batch(0, sources))
         scrub = _scrubber(work)
         records = {
             f.name: record(f, settings, s, ahead.extracted, ahead.prepared, ahead.chunked, scrub)

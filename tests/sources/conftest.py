@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from docmill.config.settings import IngestConfig, PathsConfig, Settings
-from docmill.run.runtime import Runtime
+from docmill.run.context import RunContext
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_PASSWORD = "pg-Secret-7f3e9a"  # a distinctive value: tests look for it where it must never appear
@@ -125,22 +125,22 @@ _SHARED: dict[str, Any] = {}
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_embedder(embedder: Any) -> None:
-    """Runtimes of these tests share the session's real model (ingest asks it for the settings key, deletions
+    """Run contexts of these tests share the session's real model (ingest asks it for the settings key, deletions
     open the vector store with its dimension) instead of loading it once per run."""
     _SHARED["embedder"] = embedder
 
 
-def runtime(data: Path, run_id: str, connectors: list[dict[str, Any]], **options: Any) -> Runtime:
-    """A Runtime over `data` ingesting only `connectors` (no folder sources), with other ingest `options`."""
+def runtime(data: Path, run_id: str, connectors: list[dict[str, Any]], **options: Any) -> RunContext:
+    """A run context over `data` ingesting only `connectors` (no folder sources), with other ingest `options`."""
     ingest = IngestConfig.model_validate({"sources": [], "connectors": connectors, **options})
-    rt = Runtime(Settings(paths=PathsConfig(data_dir=data), ingest=ingest), run_id)
+    rt = RunContext(Settings(paths=PathsConfig(data_dir=data), ingest=ingest), run_id)
     rt.__dict__.update(_SHARED)  # the cached_property slot
     return rt
 
 
 def ingest_run(
     data: Path, run_id: str, connectors: list[dict[str, Any]], **options: Any
-) -> tuple[Runtime, dict[str, float]]:
+) -> tuple[RunContext, dict[str, float]]:
     """The flow's ingest task body (no Prefect run) over `connectors`."""
     from flows.pipeline import ingest_task
 

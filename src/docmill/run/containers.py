@@ -16,17 +16,13 @@ import shutil
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from docmill.config.settings import Settings
 from docmill.isolation import steps
 from docmill.records import FileItem, Reject, SourceFile
 from docmill.sources.archives import DONE, ArchiveError, Budget, Limits, TreeLimit, archive_kind, expand
 from docmill.sources.attachments import extract_attachments
 from docmill.sources.folder import sha256_file
-from docmill.state import ledger
-
-if TYPE_CHECKING:
-    from docmill.run.runtime import Runtime
 
 MAIL = {".eml", ".msg"}
 
@@ -126,10 +122,10 @@ class _Walk:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _expand_one(rt: Runtime, source: SourceFile, limits: Limits) -> Tree | Reject:
+def _expand_one(settings: Settings, source: SourceFile, limits: Limits) -> Tree | Reject:
     """The tree of one top-level item, or its reject when the tree went over a limit (nothing of it kept)."""
-    cfg = rt.settings.ingest
-    walk = _Walk(rt.settings.paths.data_dir, Budget(limits, source.size), cfg.archive_max_depth)
+    cfg = settings.ingest
+    walk = _Walk(settings.paths.data_dir, Budget(limits, source.size), cfg.archive_max_depth)
     try:
         walk.visit(source, 0)
     except TreeLimit as exc:
@@ -141,29 +137,20 @@ def _expand_one(rt: Runtime, source: SourceFile, limits: Limits) -> Tree | Rejec
     return walk.tree
 
 
-def expand_containers(rt: Runtime, pairs: list[tuple[SourceFile, str]]) -> Tree:
-    """The members of the archives and e-mails among freshly ingested top-level files, at every depth.
-
-    Call `record_tree` once the members are recorded."""
-    cfg = rt.settings.ingest
+def expand_containers(settings: Settings, pairs: list[tuple[SourceFile, str]]) -> Tree:
+    """The members of the archives and e-mails among freshly ingested top-level files, at every depth, written
+    under the data folder. Nothing is recorded here: ingest records the members, then the tree's containers
+    and rejects (`docmill.run.ingestion`)."""
+    cfg = settings.ingest
     tree = Tree()
     if not cfg.expand_archives:
         return tree
     limits = Limits(cfg.archive_max_members, int(cfg.archive_max_total_mb * 1024**2), cfg.archive_max_ratio)
     for source, _change in pairs:
         who = steps.Item(source.doc_id, source.source_uri)
-        outcome = steps.attempt("ingest", "expand", who, partial(_expand_one, rt, source, limits))
+        outcome = steps.attempt("ingest", "expand", who, partial(_expand_one, settings, source, limits))
         if isinstance(outcome, Tree):
             tree.add(outcome)
         else:
             tree.rejects.append(steps.reject_of(outcome))
     return tree
-
-
-def record_tree(rt: Runtime, tree: Tree) -> None:
-    """Mark the archives of a recorded tree as containers and record its rejects."""
-    if tree.containers:
-        with rt.catalog.transaction() as db:
-            for doc_id in dict.fromkeys(tree.containers):
-                ledger.expanded(db, doc_id, rt.run_id)
-    rt.record_rejects(tree.rejects)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from docmill.config.settings import ValidateConfig
 from docmill.records import StageResult
 
 STAGE_ORDER = ("ingest", "extract", "clean", "chunk", "enrich", "embed", "validate", "version")
@@ -97,6 +98,17 @@ class RunStats:
     def gates(self) -> dict[str, GateCount]:
         """contract -> its gate's counts so far (what the reject-rate gates judge)."""
         return {"extracted": self.extracted, "cleaned": self.cleaned, "chunks": self.chunks}
+
+    def check_gates(self, config: ValidateConfig) -> None:
+        """Stop the run when a contract rejected more of the rows it saw so far than its gate allows.
+
+        Raises:
+            RejectRateExceeded: naming the contract, its rate and the limit (`validate.check_reject_rate`).
+        """
+        from docmill.stages import validate  # pandera: only the flow needs it, not the CLI's tables
+
+        for contract, count in self.gates().items():
+            validate.check_reject_rate(count.rejected, count.seen, config, contract)
 
     def reject_rates(self) -> dict[str, float]:
         """contract -> share of its rows rejected in this run (0.0 when it saw none)."""

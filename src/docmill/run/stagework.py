@@ -6,7 +6,8 @@ needs (parser pool, tokenizer, embedder, redactor) come from `docmill.run.adapte
 once per process (re-exported here for the flow), so a Dask worker loads the model once and a thread of the
 flow process shares the flow's own. Nothing here touches the
 catalog, the vector store or the data folder's run lock: the flow process records what these return
-(`flows/pipeline.py`), so two runners given the same inputs produce the same dataset.
+(`docmill.run.plan` declares which step calls which), so two runners given the same inputs produce the same
+dataset.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import multiprocessing as mp
 import os
 import socket
 import threading
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -81,27 +81,6 @@ def extract_batch(settings: Settings, sources: list[SourceFile]) -> StageResult[
     return _here(contract(result, "extracted", settings.validate_))
 
 
-@dataclass
-class Ahead:
-    """A batch's work that needs no catalog, done before its turn: extraction (with the `extracted` contract),
-    the first step of cleaning (`clean.prepare`), chunking of the documents that passed it and each chunk's
-    language (`enrich.chunk_languages`). Deduplication, the `cleaned` contract and everything after happen at
-    the batch's turn in the flow (`flows/pipeline.py`)."""
-
-    extracted: StageResult[Document]
-    prepared: StageResult[Document]
-    chunked: StageResult[Chunk]
-
-
-def ahead_batch(settings: Settings, sources: list[SourceFile], pii_key: str | None) -> Ahead:
-    """Extract, prepare and chunk a batch (see `Ahead`); `pii_key` is the flow's PII key fingerprint."""
-
-    extracted = extract_batch(settings, sources)
-    with _preparing:
-        prepared, chunked = prepare_batch(settings, extracted.records, pii_key)
-    return Ahead(extracted, prepared, chunked)
-
-
 def preparers(settings: Settings, pii_key: str | None) -> Any:
     """This process's pool of cleaning-and-chunking workers for these settings (see `docmill.run.preparing`).
 
@@ -126,7 +105,8 @@ def prepare_batch(
     """`clean.prepare` and chunking of each document in a killable worker, bounded like parsing."""
     from docmill.run import preparing
 
-    prepared, chunked = preparing.prepare_batch(preparers(settings, pii_key), docs)
+    with _preparing:
+        prepared, chunked = preparing.prepare_batch(preparers(settings, pii_key), docs)
     return _here(prepared), _here(chunked)  # like extraction: the process that ran the batch (and its pool)
 
 

@@ -153,7 +153,7 @@ class DataRepo:
         `audit_head` (the trail's head: `seq`, `hash`) is anchored as a git trailer of the commit
         (`docmill.state.audit_check.anchor_trailer`).
 
-        The caller must hold the data folder's run lock (`Runtime.start_run`): a git `index.lock` found here
+        The caller must hold the data folder's run lock (`RunContext.start_run`): a git `index.lock` found here
         was left by a killed run and is removed."""
         from dvc.repo import Repo
 

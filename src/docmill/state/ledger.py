@@ -8,18 +8,18 @@ never a property of a document. A bulk event (`requeued_for_new_settings`, `cano
 one SQL statement whose WHERE clause holds exactly the allowed from-statuses, so documents in other statuses
 are left as they are. A document the catalog does not know is not changed (as before the ledger).
 
-Every function runs inside a catalog transaction (`Catalog.transaction()`), on its connection.
+Every function takes the catalog and runs inside its transaction (`with catalog.transaction():`); a call
+outside one raises.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from docmill.state.catalog import CONTAINER, DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED
+from docmill.state.catalog import CONTAINER, DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ TRANSITIONS: dict[str, Transition] = {
     "expanded": Transition((*_ANY_LIVE, SUPERSEDED), CONTAINER),
     # its file now holds other bytes, still pending: it keeps its points until the successor is processed
     "superseded": Transition(_ANY_LIVE, SUPERSEDED),
-    # processed under other settings (see `Runtime.config_key`): goes through the pipeline again
+    # processed under other settings (see `RunContext.config_key`): goes through the pipeline again
     "requeued_for_new_settings": Transition((EMBEDDED, DUPLICATE, QUARANTINED), PENDING),
     # the document it duplicates is removed or quarantined: it may now hold the only copy of the text
     "canonical_removed": Transition((DUPLICATE,), PENDING),
@@ -68,10 +68,10 @@ class IllegalTransition(RuntimeError):
         )
 
 
-def _allowed(db: sqlite3.Connection, doc_id: str, event: str) -> bool:
+def _allowed(catalog: Catalog, doc_id: str, event: str) -> bool:
     """Whether `doc_id` is known (False: nothing to change); raises `IllegalTransition` when its status does not
     allow `event`."""
-    row = db.execute("SELECT status FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+    row = catalog._execute("SELECT status FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
     if row is None:
         return False
     if row[0] not in TRANSITIONS[event].sources:
@@ -79,19 +79,19 @@ def _allowed(db: sqlite3.Connection, doc_id: str, event: str) -> bool:
     return True
 
 
-def _move(db: sqlite3.Connection, doc_id: str, event: str, stage: str, run_id: str, **cols: Any) -> None:
+def _move(catalog: Catalog, doc_id: str, event: str, stage: str, run_id: str, **cols: Any) -> None:
     """Check and apply one document's transition, with the stage and run that caused it and extra columns."""
-    if not _allowed(db, doc_id, event):
+    if not _allowed(catalog, doc_id, event):
         return
     extra = "".join(f", {name}=?" for name in cols)
-    db.execute(
+    catalog._execute(
         f"UPDATE documents SET status=?, stage=?, run_id=?, updated_at=?{extra} WHERE doc_id=?",
         (TRANSITIONS[event].target, stage, run_id, time.time(), *cols.values(), doc_id),
     )
 
 
 def published(
-    db: sqlite3.Connection,
+    catalog: Catalog,
     doc_id: str,
     run_id: str,
     config_key: str,
@@ -102,49 +102,53 @@ def published(
 ) -> None:
     """`pending | embedded -> embedded`: its chunks are written, under the settings `config_key`."""
     cols = {"n_chunks": n_chunks, "text_hash": text_hash, "title": title, "config_key": config_key}
-    _move(db, doc_id, "published", "validate", run_id, **cols)
+    _move(catalog, doc_id, "published", "validate", run_id, **cols)
 
 
-def rejected(db: sqlite3.Connection, doc_id: str, stage: str, run_id: str, config_key: str) -> None:
+def rejected(catalog: Catalog, doc_id: str, stage: str, run_id: str, config_key: str) -> None:
     """`* -> quarantined` (superseded excepted): `stage` dropped the whole document (its reject row says why)."""
-    _move(db, doc_id, "rejected", stage, run_id, config_key=config_key)
+    _move(catalog, doc_id, "rejected", stage, run_id, config_key=config_key)
 
 
-def duplicate(db: sqlite3.Connection, doc_id: str, stage: str, run_id: str, config_key: str, duplicate_of: str) -> None:
+def duplicate(catalog: Catalog, doc_id: str, stage: str, run_id: str, config_key: str, duplicate_of: str) -> None:
     """`pending -> duplicate`: `stage` found its text to be the text of `duplicate_of`."""
-    _move(db, doc_id, "duplicate", stage, run_id, config_key=config_key, duplicate_of=duplicate_of)
+    _move(catalog, doc_id, "duplicate", stage, run_id, config_key=config_key, duplicate_of=duplicate_of)
 
 
-def expanded(db: sqlite3.Connection, doc_id: str, run_id: str) -> None:
+def expanded(catalog: Catalog, doc_id: str, run_id: str) -> None:
     """`* -> container` (superseded excepted): an archive whose members were recorded as documents."""
-    _move(db, doc_id, "expanded", "ingest", run_id)
+    _move(catalog, doc_id, "expanded", "ingest", run_id)
 
 
-def superseded(db: sqlite3.Connection, doc_id: str, successor: str) -> None:
+def superseded(catalog: Catalog, doc_id: str, successor: str) -> None:
     """`* -> superseded`: its file now holds the pending content `successor` (stage and run are kept: the
     row still describes how its points were made)."""
-    if _allowed(db, doc_id, "superseded"):
-        db.execute("UPDATE documents SET status=?, superseded_by=? WHERE doc_id=?", (SUPERSEDED, successor, doc_id))
+    if _allowed(catalog, doc_id, "superseded"):
+        catalog._execute(
+            "UPDATE documents SET status=?, superseded_by=? WHERE doc_id=?", (SUPERSEDED, successor, doc_id)
+        )
 
 
-def requeued_for_new_settings(db: sqlite3.Connection, config_key: str) -> tuple[dict[str, int], int]:
+def requeued_for_new_settings(catalog: Catalog, config_key: str) -> tuple[dict[str, int], int]:
     """`embedded | duplicate | quarantined -> pending` for documents whose settings key is not `config_key`.
     Returns how many had each previous key, and how many were queued."""
     sources = TRANSITIONS["requeued_for_new_settings"].sources
     processed = f"status IN ({_marks(sources)}) AND (config_key IS NULL OR config_key != ?)"
     args = (*sources, config_key)
-    counts = db.execute(f"SELECT config_key, COUNT(*) n FROM documents WHERE {processed} GROUP BY config_key", args)
+    counts = catalog._execute(
+        f"SELECT config_key, COUNT(*) n FROM documents WHERE {processed} GROUP BY config_key", args
+    )
     previous = {str(r["config_key"]): r["n"] for r in counts}
-    requeued = db.execute(f"UPDATE documents SET status=?, stage='ingest' WHERE {processed}", (PENDING, *args))
+    requeued = catalog._execute(f"UPDATE documents SET status=?, stage='ingest' WHERE {processed}", (PENDING, *args))
     return previous, requeued.rowcount
 
 
-def canonical_removed(db: sqlite3.Connection, doc_ids: Iterable[str]) -> int:
+def canonical_removed(catalog: Catalog, doc_ids: Iterable[str]) -> int:
     """`duplicate -> pending` for the duplicates of `doc_ids` (documents removed or quarantined). Returns how
     many were queued."""
     sources = TRANSITIONS["canonical_removed"].sources
     return sum(
-        db.execute(
+        catalog._execute(
             f"UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL "
             f"WHERE status IN ({_marks(sources)}) AND duplicate_of=?",
             (PENDING, *sources, doc_id),
@@ -153,12 +157,12 @@ def canonical_removed(db: sqlite3.Connection, doc_ids: Iterable[str]) -> int:
     )
 
 
-def replayed(db: sqlite3.Connection, doc_id: str) -> bool:
+def replayed(catalog: Catalog, doc_id: str) -> bool:
     """`quarantined | duplicate | embedded -> pending` if a source still holds its bytes. Returns whether it
     was queued (a pending document, or one whose source is gone, is left as it is)."""
     sources = TRANSITIONS["replayed"].sources
     return bool(
-        db.execute(
+        catalog._execute(
             f"UPDATE documents SET status=?, stage='ingest', duplicate_of=NULL WHERE doc_id=? "
             f"AND status IN ({_marks(sources)}) AND EXISTS (SELECT 1 FROM sources s WHERE s.doc_id=documents.doc_id)",
             (PENDING, doc_id, *sources),

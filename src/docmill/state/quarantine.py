@@ -111,8 +111,8 @@ def replay(catalog: Catalog, audit: AuditLog, doc_ids: list[str], run_id: str | 
     """Mark documents pending so that the next run processes them again; returns how many were queued.
 
     Documents whose source is gone (deleted since) or that are already pending are left as they are."""
-    with catalog.transaction() as db:
-        queued = [doc_id for doc_id in doc_ids if ledger.replayed(db, doc_id)]
+    with catalog.transaction():
+        queued = [doc_id for doc_id in doc_ids if ledger.replayed(catalog, doc_id)]
     if queued:
         audit.append("quarantine_replayed", run_id=run_id, doc_ids=queued, documents=len(queued))
     return len(queued)

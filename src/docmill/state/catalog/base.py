@@ -75,15 +75,32 @@ class CatalogBase:
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: everything inside commits together or not at all."""
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: every write method called inside commits together or not at all. The connection is
+        never handed out: the catalog's write methods (and `docmill.state.ledger`) run on it."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """A statement of the current transaction.
+
+        Raises:
+            RuntimeError: outside `transaction()` (a write outside one would commit on its own, half a change).
+        """
+        if not self._db.in_transaction:
+            raise RuntimeError("catalog write outside a transaction: wrap it in `with catalog.transaction():`")
+        return self._db.execute(sql, tuple(params))
+
+    def _execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        """`_execute` for many rows of parameters."""
+        if not self._db.in_transaction:
+            raise RuntimeError("catalog write outside a transaction: wrap it in `with catalog.transaction():`")
+        return self._db.executemany(sql, rows)
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query."""

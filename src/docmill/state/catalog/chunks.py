@@ -25,16 +25,16 @@ class Chunks(CatalogBase):
         """Whether a document has chunks in the catalog (it was published)."""
         return self.query("SELECT 1 FROM chunks WHERE doc_id=? LIMIT 1", (doc_id,)) != []
 
-    def delete_chunks(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:
+    def delete_chunks(self, doc_ids: Iterable[str]) -> None:
         """Forget the chunks of documents (inside a transaction)."""
-        db.executemany("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in doc_ids])
+        self._execute_many("DELETE FROM chunks WHERE doc_id=?", [(d,) for d in doc_ids])
 
-    def update_chunk_metadata(self, db: sqlite3.Connection, doc_id: str, values: dict[str, Any]) -> None:
+    def update_chunk_metadata(self, doc_id: str, values: dict[str, Any]) -> None:
         """Merge `values` into the stored metadata of every chunk of a document (None removes a key)."""
-        for row in db.execute("SELECT chunk_id, metadata FROM chunks WHERE doc_id=?", (doc_id,)).fetchall():
+        for row in self._execute("SELECT chunk_id, metadata FROM chunks WHERE doc_id=?", (doc_id,)).fetchall():
             meta = {**json.loads(row["metadata"] or "{}"), **values}
             meta = {k: v for k, v in meta.items() if v is not None}
-            db.execute("UPDATE chunks SET metadata=? WHERE chunk_id=?", (json.dumps(meta), row["chunk_id"]))
+            self._execute("UPDATE chunks SET metadata=? WHERE chunk_id=?", (json.dumps(meta), row["chunk_id"]))
 
     def cached_vectors(self, text_hashes: list[str], model_key: str) -> dict[str, np.ndarray]:
         """Vectors already computed for these chunk texts with this model (the embedding cache, which outlives
@@ -43,12 +43,10 @@ class Chunks(CatalogBase):
         rows = self._in_pages(sql, text_hashes, (model_key,))
         return {row["text_hash"]: np.frombuffer(row["vector"], dtype=np.float32) for row in rows}
 
-    def replace_chunks(
-        self, db: sqlite3.Connection, doc_id: str, chunks: list[Chunk], model_key: str, run_id: str
-    ) -> None:
+    def replace_chunks(self, doc_id: str, chunks: list[Chunk], model_key: str, run_id: str) -> None:
         """Make `chunks` the only chunks of `doc_id` (inside a transaction)."""
-        db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
-        db.executemany(
+        self._execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        self._execute_many(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
@@ -71,7 +69,7 @@ class Chunks(CatalogBase):
                 for c in chunks
             ],
         )
-        db.executemany(
+        self._execute_many(
             "INSERT OR REPLACE INTO embeddings(text_hash, model_key, vector, last_run) VALUES (?, ?, ?, ?)",
             [(c.text_hash, model_key, np.asarray(c.vector, dtype=np.float32).tobytes(), run_id) for c in chunks],
         )
@@ -93,8 +91,8 @@ class Chunks(CatalogBase):
             r["run_id"] for r in self.query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT ?", (keep_runs,))
         ]
         marks = ",".join("?" * len(recent)) or "NULL"
-        with self.transaction() as db:
-            return db.execute(
+        with self.transaction():
+            return self._execute(
                 "DELETE FROM embeddings WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = "
                 "embeddings.text_hash AND c.model_key = embeddings.model_key) "
                 f"AND (last_run IS NULL OR last_run NOT IN ({marks}))",

@@ -19,9 +19,9 @@ class Documents(CatalogBase):
         rows = self.query("SELECT * FROM documents WHERE doc_id=?", (doc_id,))
         return rows[0] if rows else None
 
-    def add_document(self, db: sqlite3.Connection, source: SourceFile, run_id: str) -> None:
+    def add_document(self, source: SourceFile, run_id: str) -> None:
         """A new content, pending (inside a transaction)."""
-        db.execute(
+        self._execute(
             "INSERT INTO documents(doc_id, source_uri, status, stage, file_type, run_id) "
             "VALUES (?, ?, ?, 'ingest', ?, ?)",
             (source.doc_id, source.source_uri, PENDING, source.extension.lstrip("."), run_id),
@@ -58,17 +58,17 @@ class Documents(CatalogBase):
         )
         return {row[0] for row in rows}
 
-    def orphan_documents(self, db: sqlite3.Connection) -> list[str]:
+    def orphan_documents(self) -> list[str]:
         """Documents no source points to any more, previous contents of changed files excepted."""
         sql = "SELECT doc_id FROM documents WHERE doc_id NOT IN (SELECT doc_id FROM sources) AND status != ?"
-        return [r[0] for r in db.execute(sql, (SUPERSEDED,))]
+        return [r[0] for r in self._execute(sql, (SUPERSEDED,))]
 
-    def replaced_contents(self, db: sqlite3.Connection) -> dict[str, str]:
+    def replaced_contents(self) -> dict[str, str]:
         """Previous contents of sources whose new content is pending, not yet superseded (inside a transaction):
         doc_id -> successor, for `ledger.superseded`."""
         return {
             r["doc_id"]: r["successor"]
-            for r in db.execute(
+            for r in self._execute(
                 "SELECT d.doc_id, s.doc_id successor FROM documents d JOIN sources s ON s.source_uri = d.source_uri "
                 "WHERE d.doc_id NOT IN (SELECT doc_id FROM sources) AND d.status != ? "
                 "AND s.doc_id IN (SELECT doc_id FROM documents WHERE status = ?)",
@@ -76,16 +76,16 @@ class Documents(CatalogBase):
             ).fetchall()
         }
 
-    def relocate_moved(self, db: sqlite3.Connection) -> list[sqlite3.Row]:
+    def relocate_moved(self) -> list[sqlite3.Row]:
         """Documents whose recorded source is gone or holds other bytes while another source still holds theirs
         take that source (the first by URI) as theirs (inside a transaction). Returns rows of `doc_id`, `old`
         and `new` source URI."""
-        moved = db.execute(
+        moved = self._execute(
             "SELECT d.doc_id, d.source_uri old, (SELECT MIN(source_uri) FROM sources s WHERE s.doc_id=d.doc_id) new"
             " FROM documents d WHERE NOT EXISTS (SELECT 1 FROM sources s WHERE s.source_uri=d.source_uri"
             " AND s.doc_id=d.doc_id) AND d.doc_id IN (SELECT doc_id FROM sources)"
         ).fetchall()
-        db.executemany("UPDATE documents SET source_uri=? WHERE doc_id=?", [(r["new"], r["doc_id"]) for r in moved])
+        self._execute_many("UPDATE documents SET source_uri=? WHERE doc_id=?", [(r["new"], r["doc_id"]) for r in moved])
         return moved
 
     def retirable_superseded(self) -> list[str]:
@@ -99,11 +99,11 @@ class Documents(CatalogBase):
         )
         return [r["doc_id"] for r in rows]
 
-    def delete_documents(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:
+    def delete_documents(self, doc_ids: Iterable[str]) -> None:
         """Forget documents and their chunks (inside a transaction)."""
         for doc_id in doc_ids:
-            db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
-            db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            self._execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+            self._execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
 
     def counts(self) -> dict[str, int]:
         """Documents per status plus chunk and source totals."""

@@ -14,10 +14,10 @@ from docmill.state.catalog.base import CatalogBase, text
 class Rejects(CatalogBase):
     """Queries of the `quarantine` table."""
 
-    def add_rejects(self, db: sqlite3.Connection, rejects: Iterable[Reject], run_id: str) -> None:
+    def add_rejects(self, rejects: Iterable[Reject], run_id: str) -> None:
         """Append reject rows (inside a transaction)."""
         now = time.time()
-        db.executemany(
+        self._execute_many(
             "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, part, stage, reason, message, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -36,13 +36,13 @@ class Rejects(CatalogBase):
             ],
         )
 
-    def clear_rejects(self, db: sqlite3.Connection, doc_ids: Iterable[str]) -> None:
+    def clear_rejects(self, doc_ids: Iterable[str]) -> None:
         """Forget earlier rejects of documents that are being processed again."""
-        db.executemany("DELETE FROM quarantine WHERE doc_id=?", [(d,) for d in doc_ids])
+        self._execute_many("DELETE FROM quarantine WHERE doc_id=?", [(d,) for d in doc_ids])
 
-    def clear_stage_rejects(self, db: sqlite3.Connection, stage: str) -> None:
+    def clear_stage_rejects(self, stage: str) -> None:
         """Forget every reject of a stage that each run recomputes (ingest)."""
-        db.execute("DELETE FROM quarantine WHERE stage=?", (stage,))
+        self._execute("DELETE FROM quarantine WHERE stage=?", (stage,))
 
     def quarantine(self, stage: str | None = None, reason: str | None = None) -> list[sqlite3.Row]:
         """Current reject rows, optionally filtered by stage and reason prefix."""

@@ -16,8 +16,8 @@ class Runs(CatalogBase):
 
     def start_run(self, run_id: str, config_hash: str, code_version: str) -> None:
         """Record a run as started (idempotent for a retried flow run)."""
-        with self.transaction() as db:
-            db.execute(
+        with self.transaction():
+            self._execute(
                 "INSERT OR REPLACE INTO runs(run_id, started_at, status, config_hash, code_version) "
                 "VALUES (?, ?, 'running', ?, ?)",
                 (run_id, time.time(), config_hash, code_version),
@@ -25,8 +25,8 @@ class Runs(CatalogBase):
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         """Record the end of a run with its summary."""
-        with self.transaction() as db:
-            db.execute(
+        with self.transaction():
+            self._execute(
                 "UPDATE runs SET finished_at=?, status=?, summary=? WHERE run_id=?",
                 (time.time(), status, json.dumps(summary, default=str), run_id),
             )
@@ -34,11 +34,11 @@ class Runs(CatalogBase):
     def mark_crashed(self, except_run: str, error: Callable[[str], str]) -> list[str]:
         """Record every run still `running` other than `except_run` as `crashed`, its summary's error being
         `error(run_id)` (call it holding the data folder's run lock: then no such run is alive). Returns their ids."""
-        with self.transaction() as db:
-            running = db.execute("SELECT run_id FROM runs WHERE status='running' AND run_id != ?", (except_run,))
+        with self.transaction():
+            running = self._execute("SELECT run_id FROM runs WHERE status='running' AND run_id != ?", (except_run,))
             ids = [r[0] for r in running]
             for run_id in ids:
-                db.execute(
+                self._execute(
                     "UPDATE runs SET finished_at=?, status='crashed', summary=? WHERE run_id=?",
                     (time.time(), json.dumps({"error": error(run_id)}), run_id),
                 )

@@ -46,9 +46,9 @@ class Sources(CatalogBase):
             row[0] for row in self._db.execute(f"SELECT source_uri FROM sources WHERE {UNDER}", (len(prefix), prefix))
         )
 
-    def upsert_source(self, db: sqlite3.Connection, item: SourceFile, run_id: str) -> None:
+    def upsert_source(self, item: SourceFile, run_id: str) -> None:
         """Insert or update a source row (inside a transaction)."""
-        db.execute(
+        self._execute(
             "INSERT INTO sources(source_uri, doc_id, path, size, mtime, extension, first_seen_run, last_seen_run, "
             "version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(source_uri) DO UPDATE SET "
             "doc_id=excluded.doc_id, path=excluded.path, size=excluded.size, mtime=excluded.mtime, "
@@ -68,22 +68,22 @@ class Sources(CatalogBase):
             ),
         )
 
-    def mark_seen(self, db: sqlite3.Connection, source_uri: str, run_id: str, subtree: bool = False) -> None:
+    def mark_seen(self, source_uri: str, run_id: str, subtree: bool = False) -> None:
         """Record a source as seen by `run_id` although it could not be read, so that it keeps its documents;
         with `subtree` (a folder that could not be listed: its URI ends in `/`) every source under it too, found
         through the primary key's range (`/` < ... < `0`), not a scan of the table."""
-        db.execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (run_id, source_uri))
+        self._execute("UPDATE sources SET last_seen_run=? WHERE source_uri=?", (run_id, source_uri))
         if subtree and source_uri.endswith("/"):
             upper = source_uri[:-1] + "0"  # the first string after every one that starts with the prefix
-            db.execute(
+            self._execute(
                 "UPDATE sources SET last_seen_run=? WHERE source_uri >= ? AND source_uri < ?",
                 (run_id, source_uri, upper),
             )
 
-    def forget_unseen_sources(self, db: sqlite3.Connection, prefix: str, run_id: str) -> list[tuple[str, str]]:
+    def forget_unseen_sources(self, prefix: str, run_id: str) -> list[tuple[str, str]]:
         """Delete the sources under a URI prefix that `run_id` did not see (inside a transaction). Returns their
         (source_uri, doc_id)."""
         where, args = f"last_seen_run != ? AND {UNDER}", (run_id, len(prefix), prefix)
-        gone = [(r[0], r[1]) for r in db.execute(f"SELECT source_uri, doc_id FROM sources WHERE {where}", args)]
-        db.execute(f"DELETE FROM sources WHERE {where}", args)
+        gone = [(r[0], r[1]) for r in self._execute(f"SELECT source_uri, doc_id FROM sources WHERE {where}", args)]
+        self._execute(f"DELETE FROM sources WHERE {where}", args)
         return gone

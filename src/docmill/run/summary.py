@@ -1,0 +1,53 @@
+"""A run's summary (what the CLI prints, the catalog records with the run, the Prefect artifacts show) and its
+metrics file, made from the run's statistics and the catalog's counts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from docmill.records import DatasetVersion
+from docmill.run import metrics
+from docmill.run.context import RunContext
+from docmill.run.runstats import RunStats
+
+log = logging.getLogger(__name__)
+
+
+def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, seconds: float) -> dict[str, Any]:
+    """The summary of a completed run."""
+    settings = ctx.settings
+    rejects = ctx.catalog.quarantine_breakdown()
+    return {
+        "run_id": ctx.run_id,
+        "seconds": round(seconds, 2),
+        "documents": ctx.catalog.counts(),
+        "ingest": dict(stats.stage("ingest")),
+        "stages": stats.by_stage(),
+        "workers": dict(stats.workers),
+        "throughput": stats.throughput(seconds),
+        "reject_rates": stats.reject_rates(),
+        "chunks_embedded": int(stats.stage("embed")["embedded"]),
+        "chunks_cached": int(stats.stage("embed")["cached"]),
+        "quarantine": {key: n["documents"] for key, n in rejects.items() if n["documents"]},
+        "quarantined_parts": {key: n["pieces"] for key, n in rejects.items() if n["pieces"]},
+        "pii": stats.pii(),
+        "points": ctx.store.count(),
+        "dataset": settings.version.dataset_name,
+        "dataset_version": dataset.version_id,
+        "dataset_tag": dataset.tag,
+        "dataset_rows": dataset.rows,
+        "new_version": dataset.new,
+        "data_dir": str(settings.paths.data_dir.resolve()),
+        "metrics_file": str(settings.paths.metrics.resolve()),
+    }
+
+
+def write_metrics(ctx: RunContext, summary: dict[str, Any], outcome: str) -> None:
+    """Replace the metrics file (`paths.metrics`) with this run's; a failure to write it is logged, never fatal
+    (the dataset matters more than its metrics)."""
+    path = ctx.settings.paths.metrics
+    try:
+        metrics.write(path, summary, outcome, ctx.catalog.run_totals())
+    except Exception as exc:
+        log.warning("could not write the metrics file %s: %s", path, exc)

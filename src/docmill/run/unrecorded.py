@@ -1,0 +1,66 @@
+"""Validated batches whose points are being written and whose catalog rows are not yet recorded.
+
+The catalog records a batch only once its points are in Qdrant (a run killed in between leaves the catalog as
+a sequential run would), and the flow goes on with the next batches meanwhile. Those next batches must still
+see the waiting ones, as a sequential run would have seen them published: an exact duplicate of a waiting
+document is a duplicate, and a chunk text a waiting batch embedded reuses its vector. `Unrecorded` answers
+those two lookups from the waiting batches and the catalog together; `flows/publishing.py` fills and empties it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from docmill.records import Chunk, Document
+from docmill.run.bookkeeping import Bookkeeping
+
+
+@dataclass
+class Validated:
+    """A validated batch on its way out: its Qdrant writes (`future`, on the publishing thread), then its rows in
+    the catalog (on the flow's thread)."""
+
+    docs: list[Document]
+    chunks: list[Chunk]
+    n: int
+    size: int  # source documents of the batch
+    future: Any = None
+
+
+class Unrecorded:
+    """The catalog's lookups with the validated batches not yet recorded added."""
+
+    def __init__(self, book: Bookkeeping, batches: Callable[[], Iterable[Validated]]) -> None:
+        """`batches`: the validated batches not yet recorded, at the time of a lookup."""
+        self.book = book
+        self.batches = batches
+
+    def canonical_for_text(self) -> Callable[[str], str | None] | None:
+        """The published documents by text hash with the waiting batches' added (smallest doc_id, as the
+        catalog orders them); None when no batch waits (then the catalog's own lookup serves)."""
+        own: dict[str, str] = {}
+        for batch in self.batches():
+            published = {c.doc_id for c in batch.chunks}  # publishing records the documents that kept chunks
+            for doc in batch.docs:
+                if doc.doc_id in published and doc.text_hash:
+                    own[doc.text_hash] = min(own.get(doc.text_hash, doc.doc_id), doc.doc_id)
+        if not own:
+            return None
+        catalog_lookup = self.book.canonical_for_text
+
+        def lookup(text_hash: str) -> str | None:
+            found = [d for d in (catalog_lookup(text_hash), own.get(text_hash)) if d]
+            return min(found) if found else None
+
+        return lookup
+
+    def known_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of these texts: the waiting batches' and the embedding cache's."""
+        pending = {c.text_hash: c.vector for batch in self.batches() for c in batch.chunks}
+        known = {h: np.asarray(pending[h], dtype=np.float32) for h in text_hashes if h in pending}
+        known.update(self.book.cached_vectors([h for h in text_hashes if h not in known]))
+        return known
