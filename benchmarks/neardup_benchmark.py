@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from docmill.config.settings import DedupConfig
-from docmill.text.neardup import NearDupIndex
+from docmill.state.catalog.neardup import NearDupIndex
 
 QUERIES = 500
 

@@ -46,8 +46,8 @@ def report(docs: list[Any]) -> dict[str, Any]:
     """Clean the documents with the default settings; verdicts, timings and PII findings."""
     from docmill.config.settings import CleanConfig, PiiConfig
     from docmill.stages.clean import clean
+    from docmill.state.catalog.neardup import NearDupIndex
     from docmill.text.language import detect_language
-    from docmill.text.neardup import NearDupIndex
     from docmill.text.pii import find_pii
 
     config = CleanConfig()

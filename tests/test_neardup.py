@@ -1,4 +1,5 @@
-"""Near-duplicate detection: MinHash LSH persisted in SQLite, on generated documents with known edit rates."""
+"""Near-duplicate detection: MinHash LSH (text.neardup) persisted in SQLite (state.catalog.neardup), on generated
+documents with known edit rates."""
 
 import logging
 import random
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 
 from docmill.config.settings import DedupConfig
-from docmill.text.neardup import EMPTY_VALUE, FN_WEIGHT, FP_WEIGHT, NearDupIndex, _optimal_bands, shingles
+from docmill.state.catalog import Catalog
+from docmill.state.catalog.neardup import NearDupIndex
+from docmill.text.neardup import EMPTY_VALUE, FN_WEIGHT, FP_WEIGHT, MinHasher, _optimal_bands, estimates, shingles
 
 CONFIG = DedupConfig()  # threshold 0.8, shingle_size 5, num_perm 128
 _ONSETS = ["b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "v", "w", "br", "st", "tr", "pl", "ch"]
@@ -167,7 +170,7 @@ def test_parameter_change_empties_the_index(conn: sqlite3.Connection, caplog: py
     index.add("doc", index.signature(_text(_document(random.Random(2)))))
     conn.commit()
     assert len(NearDupIndex(conn, CONFIG)) == 1
-    with caplog.at_level(logging.WARNING, logger="docmill.text.neardup"):
+    with caplog.at_level(logging.WARNING, logger="docmill.state.catalog.neardup"):
         changed = NearDupIndex(conn, CONFIG.model_copy(update={"shingle_size": 3}))
     assert changed.stale and len(changed) == 0
     assert "index emptied" in caplog.text
@@ -232,3 +235,34 @@ def test_signature_of_wrong_length_is_refused(conn: sqlite3.Connection) -> None:
     index = NearDupIndex(conn, CONFIG)
     with pytest.raises(ValueError, match="shape"):
         index.add("doc", np.zeros(64, dtype=np.uint32))
+
+
+def test_the_minhash_scheme_needs_no_storage_and_its_band_keys_are_stable() -> None:
+    rng = random.Random(3)
+    hasher, text, other = MinHasher(CONFIG), _text(_document(rng)), _text(_document(rng))
+    signature = hasher.signature(text)
+    keys = hasher.band_keys(signature)
+    assert len(keys) == hasher.bands and keys == MinHasher(CONFIG).band_keys(MinHasher(CONFIG).signature(text))
+    assert all(-(2**63) <= key < 2**63 for key in keys)  # a SQLite INTEGER
+    assert hasher.band_keys(hasher.signature(other)) != keys
+    found = estimates(np.stack([signature, hasher.signature(other)]), signature)
+    assert list(found) == [1.0, pytest.approx(0.0, abs=0.05)]
+
+
+def test_the_catalogs_index_writes_only_in_the_catalogs_transaction(tmp_path: Path) -> None:
+    path, text = tmp_path / "catalog.sqlite", _text(_document(random.Random(12)))
+    catalog = Catalog(path)
+    assert not hasattr(catalog, "connection")  # the raw connection is never handed out
+    index = catalog.near_duplicates(CONFIG)
+    assert index.stale
+    with pytest.raises(RuntimeError, match="batch failed"), catalog.transaction():
+        index.add("doc", index.signature(text))
+        raise RuntimeError("batch failed")
+    assert len(index) == 0
+    with catalog.transaction():
+        index.add("doc", index.signature(text))
+    catalog.close()
+    reopened = Catalog(path)
+    index = reopened.near_duplicates(CONFIG)
+    assert not index.stale and [doc_id for doc_id, _ in index.query(index.signature(text))] == ["doc"]
+    reopened.close()

@@ -22,7 +22,7 @@ from docmill.records import Chunk, Document, Element, FileItem, Reject, SourceFi
 from docmill.run import plan, stagework
 from docmill.sources.folder import sha256_file
 from docmill.stages import chunk, clean, ingest
-from docmill.text.neardup import NearDupIndex
+from docmill.state.catalog.neardup import NearDupIndex
 from tests.golden.fixtures import Fixture
 
 DIGITS = 4  # floats (quality signals, positions on a page) are rounded to this many decimals

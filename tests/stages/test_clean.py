@@ -4,7 +4,7 @@ from pathlib import Path
 from docmill.config.settings import CleanConfig, DedupConfig
 from docmill.records import Document, Element
 from docmill.stages.clean import SEPARATOR, clean, clean_document, clean_text
-from docmill.text.neardup import NearDupIndex
+from docmill.state.catalog.neardup import NearDupIndex
 from tests.helpers import extracted
 
 

@@ -183,9 +183,7 @@ class RunContext:
     @cached_property
     def near_duplicates(self) -> Any:
         """The persistent near-duplicate index in the catalog database."""
-        from docmill.text.neardup import NearDupIndex
-
-        return NearDupIndex(self.catalog.connection, self.settings.clean.dedup)
+        return self.catalog.near_duplicates(self.settings.clean.dedup)
 
     @cached_property
     def pii_key(self) -> str | None:

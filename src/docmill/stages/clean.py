@@ -55,7 +55,7 @@ class Redactor(Protocol):
 
 
 class NearDuplicates(Protocol):
-    """A persistent MinHash LSH index (see `docmill.text.neardup.NearDupIndex`)."""
+    """A persistent MinHash LSH index (see `docmill.state.catalog.neardup.NearDupIndex`)."""
 
     def signature(self, text: str) -> np.ndarray: ...
 

@@ -2,16 +2,19 @@
 
 It is the source of truth for incrementality (what changed since the last run), for the embedding cache
 (vectors keyed by chunk text hash and model id) and for answering "why is this document missing". It is the
-only code that writes SQL for these tables (the near-duplicate index keeps its own tables on the connection),
-with one exception: a document's status changes only through `docmill.state.ledger`, which holds the allowed
-transitions.
+only code that writes SQL for these tables, with one exception: a document's status changes only through
+`docmill.state.ledger`, which holds the allowed transitions.
 
 A package rather than one module: the queries, grouped by table, are several hundred lines. `base` holds the
 connection and the document statuses, `schema` the numbered migrations, and one module per table
 (`runs`, `sources`, `documents`, `chunks`, `rejects`) a mixin of that table's queries; `Catalog` joins them.
+`neardup` is the near-duplicate index, which keeps its `neardup_*` tables in the same database
+(`Catalog.near_duplicates`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from docmill.state.catalog.base import (
     CONTAINER,
@@ -29,6 +32,10 @@ from docmill.state.catalog.runs import Runs
 from docmill.state.catalog.schema import CatalogVersionError
 from docmill.state.catalog.sources import Sources
 
+if TYPE_CHECKING:
+    from docmill.config.settings import DedupConfig
+    from docmill.state.catalog.neardup import NearDupIndex
+
 __all__ = [
     "CONTAINER",
     "DUPLICATE",
@@ -44,3 +51,11 @@ __all__ = [
 
 class Catalog(Runs, Sources, Documents, Chunks, Rejects):
     """Thin, typed access to the catalog database, its queries grouped by table. One instance per thread."""
+
+    def near_duplicates(self, config: DedupConfig) -> NearDupIndex:
+        """The near-duplicate index in this catalog's database, for `config` (opening it creates its tables, or
+        empties them when `config` changed their parameters). Its `add` and `remove` write in the caller's
+        `transaction()` and never commit on their own."""
+        from docmill.state.catalog.neardup import NearDupIndex  # lazy: numpy, only for runs that deduplicate
+
+        return NearDupIndex(self._db, config)

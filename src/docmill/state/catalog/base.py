@@ -7,8 +7,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from docmill.state.catalog import schema
 
@@ -18,6 +19,15 @@ CONTAINER = "container"  # an archive: its members are documents of their own
 SUPERSEDED = "superseded"  # a changed file's previous content: served until its successor is processed
 UNDER = "substr(source_uri, 1, ?) = ?"  # a source URI under a prefix (a folder, a connector's scope)
 _PAGE = 500  # values per IN (...) list: well under SQLite's parameter limit
+
+T = TypeVar("T")
+
+
+def pages(values: Iterable[T]) -> Iterator[list[T]]:
+    """`values` in lists of at most one `IN (...)` list's worth (500), in order."""
+    iterator = iter(values)
+    while page := list(islice(iterator, _PAGE)):
+        yield page
 
 
 def text(value: str | None) -> str | None:
@@ -65,11 +75,6 @@ class CatalogBase:
             self._db.close()
             raise
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The database connection, for adapters that keep their own tables here (the near-duplicate index)."""
-        return self._db
-
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
@@ -109,6 +114,5 @@ class CatalogBase:
     def _in_pages(self, sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> Iterator[sqlite3.Row]:
         """The rows of `sql` for every value of `values`: `sql` holds `{marks}` inside an `IN (...)`, and is run
         once per page of values after `params`."""
-        for start in range(0, len(values), _PAGE):
-            part = values[start : start + _PAGE]
+        for part in pages(values):
             yield from self.query(sql.format(marks=",".join("?" * len(part))), (*params, *part))

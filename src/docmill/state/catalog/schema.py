@@ -6,6 +6,9 @@ is refused, never altered. To change the schema, append a migration: never edit 
 
 Catalogs written before migrations were numbered have version 0 but may already hold any of the changes of
 migrations 1-6 (they were applied by checks on open): those migrations tolerate finding their change made.
+
+The near-duplicate index's `neardup_*` tables are not migrations: `neardup.NearDupIndex` creates them when it
+is opened (on the catalog or on any connection) and empties them when its parameters change.
 """
 
 from __future__ import annotations
