@@ -66,7 +66,7 @@ class SqlConnectorConfig(_Connector):
         "e.g. `postgresql+psycopg://docmill:...@db/docs`."
     )
     table: str | None = Field(None, description="Table to read (or give `query`).")
-    query: str | None = Field(None, description="A query whose rows are the documents (instead of `table`): one row per document.")
+    query: str | None = Field(None, description="A query whose rows are the documents (instead of `table`).")
     id_column: str = Field("id", description="Stable, unique row id.")
     text_column: str | None = Field(None, description="Column with the document text (one of text/blob/path).")
     blob_column: str | None = Field(None, description="Column with the document bytes (e.g. a PDF).")
