@@ -5,7 +5,7 @@ new version is tagged `<name>@v<N>`. The version id is DVC's content hash of the
 files are written here too: staged in `<name>.staging/`, then put in place of the current folder
 (`stage_parquet`, `publish_staged`).
 
-A little over 300 lines: it is the one owner of `data/datasets/` (writing, committing, tagging, reading and
+Size: a little over 300 lines; it is the one owner of `data/datasets/` (writing, committing, tagging, reading and
 restoring versions), and splitting that would hand the folder's layout to two modules.
 """
 
