@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from docmill.config.settings import CleanConfig, ExtractConfig
-from docmill.records import Document, SourceFile
+from docmill.records import Document, SourceFile, StageResult
 from docmill.sources.folder import FolderSource, sha256_file
-from docmill.stages.clean import clean
+from docmill.stages import clean
 from docmill.stages.extract import extract
 from docmill.stages.ingest import ingest
 
@@ -25,10 +25,18 @@ def extracted(folder: Path, pool: object) -> tuple[list[Document], dict[str, str
     return result.records, {Path(r.source_uri or "").name: r.reason for r in result.rejects}
 
 
+def clean_batch(docs: list[Document], config: CleanConfig, **adapters: Any) -> StageResult[Document]:
+    """The whole clean stage in one process, as the pipeline runs it in two steps around a batch's turn:
+    `prepare` (`redactor`, `language`), then `deduplicate` against nothing published yet (`near`)."""
+    near = adapters.pop("near", None)
+    prepared = clean.prepare(docs, config, **adapters)
+    return clean.merged(prepared, clean.deduplicate(prepared.records, config, lambda _hash: None, near))
+
+
 def cleaned(folder: Path, pool: object) -> list[Document]:
     """Extract and clean a folder."""
     docs, _ = extracted(folder, pool)
-    return clean(docs, CleanConfig(), lambda h: None).records
+    return clean_batch(docs, CleanConfig()).records
 
 
 def qdrant_points(data: Path, collection: str = "docmill") -> dict[str, dict[str, Any]]:
