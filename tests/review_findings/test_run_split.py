@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from docmill.config.settings import PathsConfig, Settings
 from docmill.state.catalog import PENDING, Catalog
 from tests.conftest import ROOT
@@ -21,6 +23,8 @@ from tests.conftest import ROOT
 _EXTRACT_TURN = """
 import sys
 from pathlib import Path
+
+import pytest
 from docmill.config.settings import PathsConfig, Settings
 from docmill.records import Reject, StageResult
 from docmill.run import plan
@@ -64,3 +68,23 @@ def test_extract_fault_point_fires_before_the_batch_is_recorded(tmp_path: Path) 
     statuses = [row["status"] for row in catalog.query("SELECT status FROM documents")]
     rejects = catalog.quarantine()
     assert statuses == [PENDING] and rejects == [], f"recorded before the point: {statuses}, {len(rejects)} rejects"
+
+
+def test_near_duplicate_index_writes_outside_a_transaction_raise(tmp_path: Path) -> None:
+    """Found by review (low): docs/architecture.md says "a write method called outside a transaction raises
+    instead of committing half a change", and `Catalog.near_duplicates` says the index's `add` and `remove`
+    "never commit on their own". The index writes on the catalog's autocommit connection without the catalog's
+    guard (`CatalogBase._execute`): outside `transaction()` every statement commits by itself (here the
+    signature row, then its band rows), exactly the half change the guard exists to refuse."""
+    from docmill.config.settings import DedupConfig
+
+    path = tmp_path / "catalog.sqlite"
+    catalog = Catalog(path)
+    with catalog.transaction():
+        index = catalog.near_duplicates(DedupConfig())  # opened (tables created) inside one, as the run does
+    signature = index.signature("the quarterly maintenance report for the east wing, with its inspection notes")
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        index.add("doc-a", signature)
+    catalog.close()
+    committed = Catalog(path, read_only=True).query("SELECT COUNT(*) n FROM neardup_signatures")[0]["n"]
+    assert committed == 0, "the index's write committed on its own"
