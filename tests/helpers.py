@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,18 @@ def extracted(folder: Path, pool: object) -> tuple[list[Document], dict[str, str
     return result.records, {Path(r.source_uri or "").name: r.reason for r in result.rejects}
 
 
-def clean_batch(docs: list[Document], config: CleanConfig, **adapters: Any) -> StageResult[Document]:
+def clean_batch(
+    docs: list[Document],
+    config: CleanConfig,
+    canonical: Callable[[str], str | None] = lambda _hash: None,
+    near: Any = None,
+    **adapters: Any,
+) -> StageResult[Document]:
     """The whole clean stage in one process, as the pipeline runs it in two steps around a batch's turn:
-    `prepare` (`redactor`, `language`), then `deduplicate` against nothing published yet (`near`)."""
-    near = adapters.pop("near", None)
+    `prepare` (`redactor`, `language`), then `deduplicate` against `canonical` (published texts: none by
+    default) and the near-duplicate index `near`."""
     prepared = clean.prepare(docs, config, **adapters)
-    return clean.merged(prepared, clean.deduplicate(prepared.records, config, lambda _hash: None, near))
+    return clean.merged(prepared, clean.deduplicate(prepared.records, config, canonical, near))
 
 
 def cleaned(folder: Path, pool: object) -> list[Document]:

@@ -94,7 +94,7 @@ def test_server_gone_mid_listing_fails_clearly_then_next_run_resumes(s3_server: 
 
     source.client.meta.events.register("after-call.s3.ListObjectsV2", stop_after_first_page)
     with pytest.raises(SourceUnavailable) as failure:
-        Ingestion(rt)._source(source)  # the flow's ingest of one source
+        Ingestion(rt).source(source)  # the flow's ingest of one source
     message = str(failure.value)
     assert "'reports'" in message and "after 3 attempts" in message and "listing" in message
     assert "s3-Secret" not in message and "AKIA" not in message

@@ -120,7 +120,7 @@ def test_postgres_gone_mid_listing_then_resumed(
     sa.event.listen(source.engine, "after_cursor_execute", lambda *a: postgres.stop(), once=True)
     try:
         with pytest.raises(SourceUnavailable) as failure:
-            Ingestion(rt)._source(source)  # the flow's ingest of one source
+            Ingestion(rt).source(source)  # the flow's ingest of one source
     finally:
         source.close()
         postgres.start()
