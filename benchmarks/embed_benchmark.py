@@ -31,8 +31,8 @@ def corpus_chunks(corpus: Path, workdir: Path, limit: int, min_tokens: int = 200
     from docmill.embedding.encoder import ModelTokenizer, default_model_path
     from docmill.parsers.pool import ParserPool
     from docmill.sources.folder import FolderSource, sha256_file
+    from docmill.stages import clean
     from docmill.stages.chunk import chunk
-    from docmill.stages.clean import clean
     from docmill.stages.extract import extract
     from docmill.stages.ingest import ingest
 
@@ -45,7 +45,7 @@ def corpus_chunks(corpus: Path, workdir: Path, limit: int, min_tokens: int = 200
     config = ExtractConfig(ocr=False)
     with ParserPool(config.workers, config.timeout_s, config.max_memory_mb, config.parser_options()) as pool:
         docs = extract(sources, config, pool).records
-    docs = clean(docs, CleanConfig(), lambda h: None).records
+    docs = clean.deduplicate(clean.prepare(docs, CleanConfig()).records, CleanConfig(), lambda h: None).records
     chunks = chunk(docs, ChunkConfig(), ModelTokenizer(default_model_path())).records
     long = sorted((c for c in chunks if c.token_count >= min_tokens), key=lambda c: c.chunk_id)
     return [c.text for c in long[:limit]]

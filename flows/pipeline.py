@@ -147,7 +147,7 @@ def pipeline(
     except BaseException as exc:
         if ctx.holds_lock:  # a run that got the lock records its failure
             ctx.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
-            write_metrics(ctx, {"run_id": ctx.run_id, "documents": Bookkeeping(ctx).counts()}, "failed")
+            _metrics(ctx, {"run_id": ctx.run_id, "documents": Bookkeeping(ctx).counts()}, "failed")
         ctx.close()
         message = explain(exc, settings, runners.IO_RETRIES)
         logger.error(message)
@@ -156,13 +156,18 @@ def pipeline(
         raise
     ctx.finish_run("completed", summary)
     summary["audit_head"] = dict(zip(("seq", "hash"), ctx.audit.head(), strict=True))  # anchored as an artifact
-    write_metrics(ctx, summary, "completed")
+    _metrics(ctx, summary, "completed")
     ctx.close()  # releases the data folder's lock, which the snapshot takes next
     if params.snapshot_name:
         summary["snapshot"] = snapshot_task(settings, params.snapshot_name)
     run_artifacts(summary)
     logger.info("dataset %s (version %s)", summary["dataset_tag"], summary["dataset_version"])
     return summary
+
+
+def _metrics(ctx: RunContext, summary: dict[str, Any], outcome: str) -> None:
+    if problem := write_metrics(ctx, summary, outcome):
+        get_run_logger().warning(problem)
 
 
 def _run(ctx: RunContext, params: PipelineParams) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def parse_corpus(corpus: Path) -> list[Any]:
 def report(docs: list[Any]) -> dict[str, Any]:
     """Clean the documents with the default settings; verdicts, timings and PII findings."""
     from docmill.config.settings import CleanConfig, PiiConfig
-    from docmill.stages.clean import clean
+    from docmill.stages import clean
     from docmill.state.catalog.neardup import NearDupIndex
     from docmill.text.language import detect_language
     from docmill.text.pii import find_pii
@@ -54,7 +54,8 @@ def report(docs: list[Any]) -> dict[str, Any]:
     texts = {d.doc_id: [e.text for e in d.elements] for d in docs}
     near = NearDupIndex(sqlite3.connect(":memory:"), config.dedup)
     started = time.perf_counter()
-    result = clean(docs, config, lambda h: None, near=near, language=detect_language)
+    prepared = clean.prepare(docs, config, language=detect_language)
+    result = clean.merged(prepared, clean.deduplicate(prepared.records, config, lambda h: None, near))
     seconds = time.perf_counter() - started
     pii_config = PiiConfig()
     findings = []

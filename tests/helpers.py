@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from docmill.config.settings import CleanConfig, ExtractConfig
-from docmill.records import Document, SourceFile
+from docmill.records import Document, SourceFile, StageResult
 from docmill.sources.folder import FolderSource, sha256_file
-from docmill.stages.clean import clean
+from docmill.stages import clean
 from docmill.stages.extract import extract
 from docmill.stages.ingest import ingest
 
@@ -25,10 +26,24 @@ def extracted(folder: Path, pool: object) -> tuple[list[Document], dict[str, str
     return result.records, {Path(r.source_uri or "").name: r.reason for r in result.rejects}
 
 
+def clean_batch(
+    docs: list[Document],
+    config: CleanConfig,
+    canonical: Callable[[str], str | None] = lambda _hash: None,
+    near: Any = None,
+    **adapters: Any,
+) -> StageResult[Document]:
+    """The whole clean stage in one process, as the pipeline runs it in two steps around a batch's turn:
+    `prepare` (`redactor`, `language`), then `deduplicate` against `canonical` (published texts: none by
+    default) and the near-duplicate index `near`."""
+    prepared = clean.prepare(docs, config, **adapters)
+    return clean.merged(prepared, clean.deduplicate(prepared.records, config, canonical, near))
+
+
 def cleaned(folder: Path, pool: object) -> list[Document]:
     """Extract and clean a folder."""
     docs, _ = extracted(folder, pool)
-    return clean(docs, CleanConfig(), lambda h: None).records
+    return clean_batch(docs, CleanConfig()).records
 
 
 def qdrant_points(data: Path, collection: str = "docmill") -> dict[str, dict[str, Any]]:

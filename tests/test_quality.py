@@ -8,9 +8,9 @@ import pytest
 
 from docmill.config.settings import CleanConfig, QualityConfig
 from docmill.records import Document, Element
-from docmill.stages.clean import clean
 from docmill.text.boilerplate import split_email, strip_headers_footers
 from docmill.text.quality import failures, signals
+from tests.helpers import clean_batch
 
 PROSE = (
     "The finance team reviews supplier contracts before the end of each month and keeps the evidence in the "
@@ -71,7 +71,7 @@ def test_repeated_headers_footers_and_page_numbers_are_removed() -> None:
     few, none = strip_headers_footers(_paged(2), CleanConfig())  # too few pages to tell
     assert none == 0 and len(few) == 6
     doc = Document("a" * 64, "file:///a.pdf", "pdf", _paged(5))
-    off = clean([doc], CleanConfig(strip_headers_footers=False), _none)
+    off = clean_batch([doc], CleanConfig(strip_headers_footers=False))
     assert "Confidential" in off.records[0].text
 
 
@@ -112,7 +112,7 @@ def test_separated_quotes_are_chunks_of_their_own(tokenizer) -> None:  # type: i
     from docmill.stages.chunk import chunk
 
     doc = Document("e" * 64, "file:///m.eml", "eml", [Element(e.text, e.kind) for e in EMAIL])
-    cleaned = clean([doc], CleanConfig(), _none).records
+    cleaned = clean_batch([doc], CleanConfig()).records
     chunks = chunk(cleaned, ChunkConfig(), tokenizer, QualityConfig()).records
     parts = [(c.metadata.get("part"), c.text.split("\n")[0]) for c in chunks]
     assert parts == [
@@ -124,12 +124,8 @@ def test_separated_quotes_are_chunks_of_their_own(tokenizer) -> None:  # type: i
 
 def test_noise_page_is_dropped_and_recorded(tmp_path: Path) -> None:
     pages = [Element(PAGES[0], page=1), Element(NOISE, page=2), Element(PAGES[1], page=3)]
-    result = clean([Document("n" * 64, "file:///n.pdf", "pdf", pages)], CleanConfig(), _none)
+    result = clean_batch([Document("n" * 64, "file:///n.pdf", "pdf", pages)], CleanConfig())
     assert "~#@" not in result.records[0].text
     (reject,) = result.rejects
     assert reject.part == "page 2" and reject.reason.startswith("quality.") and reject.message.startswith("page 2")
     assert not reject.whole_document and result.records[0].metadata["clean"]["pages_dropped"] == ["page 2"]
-
-
-def _none(_: str) -> None:
-    return None

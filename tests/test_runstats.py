@@ -11,8 +11,8 @@ from docmill.config.settings import CleanConfig, PathsConfig, Settings
 from docmill.records import Chunk, make_chunk_id
 from docmill.run import stagework
 from docmill.run.runstats import GateCount, RunStats
-from docmill.stages import clean, validate
-from tests.helpers import sources_of
+from docmill.stages import validate
+from tests.helpers import clean_batch, sources_of
 
 META = {"source_uri": "file:///a.txt", "sha256": "a" * 64, "file_type": "txt", "title": "A", "model": "m@1"}
 
@@ -40,7 +40,7 @@ def test_run_stats_add_stage_results_and_own_the_gates_counts(tmp_path: Path) ->
     assert stats.extracted == GateCount(rejected=0, seen=2), "the contract saw what extraction put out"
     assert stats.workers == {f"extract {extracted.worker}": 1} and extracted.worker
 
-    cleaned = clean.clean(extracted.records, CleanConfig(), lambda text_hash: None)
+    cleaned = clean_batch(extracted.records, CleanConfig())
     cleaned.records[1].text_hash = ""  # a cleaning bug the `cleaned` contract catches
     checked = stagework.contract(cleaned, "cleaned", settings.validate_)
     stats.add("clean", checked)

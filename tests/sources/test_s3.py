@@ -76,7 +76,7 @@ def test_incremental_by_etag(s3_server: S3Server, tmp_path: Path, caplog: pytest
 
 
 def test_server_gone_mid_listing_fails_clearly_then_next_run_resumes(s3_server: S3Server, tmp_path: Path) -> None:
-    from flows.pipeline import _ingest_source
+    from docmill.run.ingestion import Ingestion
 
     _fill(s3_server)
     data = tmp_path / "data"
@@ -94,7 +94,7 @@ def test_server_gone_mid_listing_fails_clearly_then_next_run_resumes(s3_server: 
 
     source.client.meta.events.register("after-call.s3.ListObjectsV2", stop_after_first_page)
     with pytest.raises(SourceUnavailable) as failure:
-        _ingest_source(rt, source)
+        Ingestion(rt).source(source)  # the flow's ingest of one source
     message = str(failure.value)
     assert "'reports'" in message and "after 3 attempts" in message and "listing" in message
     assert "s3-Secret" not in message and "AKIA" not in message

@@ -105,7 +105,7 @@ def test_postgres_table_with_updated_at(
 def test_postgres_gone_mid_listing_then_resumed(
     postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.pipeline import _ingest_source
+    from docmill.run.ingestion import Ingestion
 
     monkeypatch.setenv("PG_URL", postgres.url)
     engine = sa.create_engine(postgres.url)
@@ -120,7 +120,7 @@ def test_postgres_gone_mid_listing_then_resumed(
     sa.event.listen(source.engine, "after_cursor_execute", lambda *a: postgres.stop(), once=True)
     try:
         with pytest.raises(SourceUnavailable) as failure:
-            _ingest_source(rt, source)
+            Ingestion(rt).source(source)  # the flow's ingest of one source
     finally:
         source.close()
         postgres.start()

@@ -3,9 +3,9 @@ from pathlib import Path
 
 from docmill.config.settings import CleanConfig, DedupConfig
 from docmill.records import Document, Element
-from docmill.stages.clean import SEPARATOR, clean, clean_document, clean_text
+from docmill.stages.clean import SEPARATOR, clean_document, clean_text
 from docmill.state.catalog.neardup import NearDupIndex
-from tests.helpers import extracted
+from tests.helpers import clean_batch, extracted
 
 
 def _doc(doc_id: str, *texts: str) -> Document:
@@ -23,7 +23,7 @@ def test_clean_text_repairs_mojibake_ligatures_hyphenation_and_spaces() -> None:
 
 def test_offsets_point_into_document_text(corpus_subset: Path, parser_pool) -> None:
     docs, _ = extracted(corpus_subset, parser_pool)
-    result = clean(docs, CleanConfig(), lambda h: None)
+    result = clean_batch(docs, CleanConfig(), lambda h: None)
     assert result.records
     for doc in result.records:
         assert doc.text == SEPARATOR.join(e.text for e in doc.elements)
@@ -37,11 +37,11 @@ def test_exact_duplicates_within_a_batch_and_against_the_catalog() -> None:
         _doc("b", "quarterly numbers are FINAL."),
         _doc("c", "Something else entirely, long enough."),
     ]
-    result = clean(docs, CleanConfig(), lambda h: None)
+    result = clean_batch(docs, CleanConfig(), lambda h: None)
     assert [d.doc_id[0] for d in result.records] == ["a", "c"]
     assert [(r.reason, r.message) for r in result.rejects] == [("duplicate", f"same text as document {'a' * 64}")]
     known = {result.records[1].text_hash: "z" * 64}
-    again = clean([_doc("d", "Something else entirely, long enough.")], CleanConfig(), known.get)
+    again = clean_batch([_doc("d", "Something else entirely, long enough.")], CleanConfig(), known.get)
     assert again.rejects[0].reason == "duplicate" and again.rejects[0].message.endswith("z" * 64)
     assert (result.rejects[0].duplicate_of, again.rejects[0].duplicate_of) == ("a" * 64, "z" * 64)
 
@@ -64,7 +64,7 @@ def test_cleaning_leaves_no_control_character_the_cleaned_contract_rejects() -> 
 
 
 def test_near_empty_documents_are_rejected_with_their_size() -> None:
-    result = clean([_doc("a", "ok")], CleanConfig(min_chars=20), lambda h: None)
+    result = clean_batch([_doc("a", "ok")], CleanConfig(min_chars=20), lambda h: None)
     assert not result.records
     assert result.rejects[0].reason == "too_short" and "2 non-space characters" in result.rejects[0].message
 
@@ -119,6 +119,8 @@ def test_a_near_duplicate_names_its_canonical_copy_in_a_typed_field() -> None:
     words = "The committee reviewed every quarterly figure and agreed to publish the final report next week"
     text = " ".join(f"{words} in section {n}." for n in range(30))
     near = NearDupIndex(sqlite3.connect(":memory:"), DedupConfig())
-    result = clean([_doc("a", text), _doc("b", text + " One more closing sentence.")], config, lambda h: None, near)
+    result = clean_batch(
+        [_doc("a", text), _doc("b", text + " One more closing sentence.")], config, lambda h: None, near
+    )
     assert [(r.reason, r.doc_id, r.duplicate_of) for r in result.rejects] == [("near_duplicate", "b" * 64, "a" * 64)]
     assert result.rejects[0].message.startswith("estimated Jaccard ")

@@ -1,3 +1,4 @@
-"""Run machinery under the flows: the run's runtime (lock, adapters, bookkeeping), the work done ahead of a
-batch's turn (`stagework`, `preparing`), container expansion, the dry run, run statistics and metrics,
-lineage, and the Prefect server's processes. Uses the stages and the state; never imports Prefect."""
+"""Run machinery under the flows: the run's context (id, lock, adapters), ingestion, the bookkeeping of each
+document's outcome, the pipeline declared as data (`plan`) and the stage work it runs in any process
+(`stagework`, `preparing`), container expansion, the dry run, run statistics, summary and metrics, lineage, and
+the Prefect server's processes. Uses the stages and the state; never imports Prefect."""

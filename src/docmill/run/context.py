@@ -15,46 +15,20 @@ import os
 import socket
 import threading
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import Any
 
 from docmill import __version__
 from docmill.config.settings import Settings
 from docmill.records import DatasetVersion, config_hash
 from docmill.run import adapters, stagework
+from docmill.run.lineage import component_versions
 from docmill.stages.enrich import NAME_REDACTION
 from docmill.state.audit_check import open_log, require_intact
 from docmill.state.catalog import Catalog
 from docmill.state.locks import lock_data_dir
 
 log = logging.getLogger(__name__)
-
-COMPONENTS = (
-    "docmill",
-    "pymupdf",
-    "unstructured",
-    "sentence-transformers",
-    "torch",
-    "transformers",
-    "qdrant-client",
-    "dvc",
-    "pandera",
-    "pyarrow",
-    "prefect",
-)
 STAGE_SETTINGS = ("extract", "clean", "chunk", "enrich", "embed", "validate_")  # each stage's hash in the manifest
-
-
-def component_versions() -> dict[str, str]:
-    """Installed versions of the components that shape the output."""
-    out = {}
-    for name in COMPONENTS:
-        try:
-            out[name] = package_version(name)
-        except PackageNotFoundError:
-            out[name] = "absent"
-    return out
 
 
 class RunContext:

@@ -38,7 +38,7 @@ class Ingestion:
         scopes: list[Path | str] = []
         for connector in registry.connectors(self.ctx.settings.ingest):
             try:
-                stats.update(self._source(connector))
+                stats.update(self.source(connector))
             finally:
                 connector.close()
             scopes.append(connector.scope)
@@ -57,8 +57,12 @@ class Ingestion:
     def _fetched(self) -> Path:
         return (self.ctx.settings.paths.data_dir / "fetched").resolve()
 
-    def _source(self, connector: Connector) -> Counter[str]:
-        """List one source in slices (bounded memory), staging remote items."""
+    def source(self, connector: Connector) -> Counter[str]:
+        """Ingest one source: list it in slices (bounded memory), staging remote items; returns its counters.
+
+        Raises:
+            RuntimeError: when it lists nothing although earlier runs found files under it (`check_listing`).
+        """
         stats: Counter[str] = Counter()
         listed = 0
         for items, rejects in registry.slices(connector):

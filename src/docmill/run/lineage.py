@@ -1,10 +1,13 @@
 """Where a vector came from: a chunk's lineage from the catalog, its Qdrant point, the dataset versions that
-contain it, and its text span re-read from the source file today."""
+contain it, and its text span re-read from the source file today; and the versions of the components that shape
+the output, recorded in every manifest."""
 
 from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
@@ -30,6 +33,32 @@ LINEAGE_KEYS = (
 
 class LineageError(LookupError):
     """The identifier is not a known chunk or point."""
+
+
+COMPONENTS = (
+    "docmill",
+    "pymupdf",
+    "unstructured",
+    "sentence-transformers",
+    "torch",
+    "transformers",
+    "qdrant-client",
+    "dvc",
+    "pandera",
+    "pyarrow",
+    "prefect",
+)
+
+
+def component_versions() -> dict[str, str]:
+    """Installed versions of the components that shape the output."""
+    out = {}
+    for name in COMPONENTS:
+        try:
+            out[name] = package_version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
 
 
 def find_chunk(catalog: Catalog, ident: str) -> dict[str, Any]:

@@ -180,7 +180,10 @@ AT_TURN: tuple[Step, ...] = (
 def take(step: Step, batch: Batch, result: StageResult[Any], stats: RunStats, book: Bookkeeping) -> None:
     """Take a turn step's result, the one way every stage's result is taken: counters (and the gates' counts)
     into `stats`, rejects into the catalog, records into the batch (a document left without chunks leaves it).
-    A fault-injection point of the same name (`docmill.isolation.faults`) follows."""
+    A fault-injection point of the same name (`docmill.isolation.faults`) comes first: the step has run, nothing
+    of its result is recorded."""
+    if step.name in POINTS:
+        checkpoint(step.name)
     stats.add(step.name, result)
     book.record_rejects(result.rejects)
     if step.writes == ("docs",):
@@ -189,5 +192,3 @@ def take(step: Step, batch: Batch, result: StageResult[Any], stats: RunStats, bo
         batch.chunks = result.records
         kept = {c.doc_id for c in batch.chunks}
         batch.docs = [d for d in batch.docs if d.doc_id in kept]  # a stage rejected the others, with their chunks
-    if step.name in POINTS:
-        checkpoint(step.name)

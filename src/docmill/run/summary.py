@@ -3,15 +3,12 @@ metrics file, made from the run's statistics and the catalog's counts."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from docmill.records import DatasetVersion
 from docmill.run import metrics
 from docmill.run.context import RunContext
 from docmill.run.runstats import RunStats
-
-log = logging.getLogger(__name__)
 
 
 def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, seconds: float) -> dict[str, Any]:
@@ -43,11 +40,12 @@ def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, secon
     }
 
 
-def write_metrics(ctx: RunContext, summary: dict[str, Any], outcome: str) -> None:
-    """Replace the metrics file (`paths.metrics`) with this run's; a failure to write it is logged, never fatal
-    (the dataset matters more than its metrics)."""
+def write_metrics(ctx: RunContext, summary: dict[str, Any], outcome: str) -> str | None:
+    """Replace the metrics file (`paths.metrics`) with this run's. A failure to write it is never fatal (the
+    dataset matters more than its metrics): returns what went wrong, for the run's log, else None."""
     path = ctx.settings.paths.metrics
     try:
         metrics.write(path, summary, outcome, ctx.catalog.run_totals())
     except Exception as exc:
-        log.warning("could not write the metrics file %s: %s", path, exc)
+        return f"could not write the metrics file {path}: {exc}"
+    return None

@@ -76,7 +76,7 @@ def build_manifest(
     request: SnapshotRequest, stats: SnapshotStats, files: list[str], folder: Path, dimension: int, facts: dict
 ) -> dict[str, Any]:
     """The manifest of a snapshot: request, content summary, files with their sha256, lineage, versions."""
-    from docmill.run.context import component_versions
+    from docmill.run.lineage import component_versions
 
     summary = stats.summary()
     summary["lineage"] = {

@@ -7,8 +7,8 @@ recorded as a part reject); PII redaction; then the document-level verdicts `too
 (MinHash LSH over everything already in the dataset).
 
 Two steps: `prepare` (everything up to the duplicate checks; needs no catalog, so the pipeline runs it ahead of
-earlier batches) and `deduplicate` (reads and grows the catalog's indexes, so it runs at the batch's turn).
-`clean` is both.
+earlier batches) and `deduplicate` (reads and grows the catalog's indexes, so it runs at the batch's turn);
+`merged` makes their two results the stage's one (`docmill.run.plan`).
 
 Size: the stage's steps in the order they run; boilerplate, quality signals, PII and near-duplicates
 live in `docmill.text`.
@@ -276,32 +276,6 @@ def merged(prepared: StageResult[Document], deduplicated: StageResult[Document])
     stats["rejected"] = len(prepared.rejects) + len(deduplicated.rejects)
     stats["seconds"] = prepared.stats["seconds"] + deduplicated.stats["seconds"]
     return StageResult(deduplicated.records, [*prepared.rejects, *deduplicated.rejects], stats)
-
-
-def clean(
-    docs: list[Document],
-    config: CleanConfig,
-    canonical: Callable[[str], str | None],
-    near: NearDuplicates | None = None,
-    redactor: Redactor | None = None,
-    language: Callable[[str], str] | None = None,
-) -> StageResult[Document]:
-    """Clean a batch of documents: `prepare`, then `deduplicate`.
-
-    Args:
-        docs: extracted documents.
-        config: clean settings.
-        canonical: text fingerprint -> doc_id of an earlier document with the same text, if any.
-        near: the near-duplicate index (None: no near-duplicate detection); accepted documents are added.
-        redactor: PII redaction applied to element texts and personal metadata (None: none).
-        language: text -> ISO 639-1 code, for `quality.allowed_languages` and the document's `language`.
-
-    Returns:
-        Cleaned documents; document rejects (`too_short`, `quality.*`, `language_not_allowed`, `duplicate`,
-        `near_duplicate`) and part rejects (dropped pages).
-    """
-    prepared = prepare(docs, config, redactor, language)
-    return merged(prepared, deduplicate(prepared.records, config, canonical, near))
 
 
 def _reject(doc: Document, reason: str, message: str, duplicate_of: str | None = None) -> Reject:

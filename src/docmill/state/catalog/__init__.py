@@ -55,7 +55,7 @@ class Catalog(Runs, Sources, Documents, Chunks, Rejects):
     def near_duplicates(self, config: DedupConfig) -> NearDupIndex:
         """The near-duplicate index in this catalog's database, for `config` (opening it creates its tables, or
         empties them when `config` changed their parameters). Its `add` and `remove` write in the caller's
-        `transaction()` and never commit on their own."""
+        `transaction()` and raise outside one."""
         from docmill.state.catalog.neardup import NearDupIndex  # lazy: numpy, only for runs that deduplicate
 
-        return NearDupIndex(self._db, config)
+        return NearDupIndex(self._db, config, in_transactions=True)

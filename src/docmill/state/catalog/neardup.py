@@ -52,9 +52,11 @@ class NearDupIndex:
             emptied because its parameters changed. The caller should then re-add its documents.
     """
 
-    def __init__(self, conn: sqlite3.Connection, config: DedupConfig) -> None:
-        """Open (create or reset) the index on `conn` for `config`."""
+    def __init__(self, conn: sqlite3.Connection, config: DedupConfig, in_transactions: bool = False) -> None:
+        """Open (create or reset) the index on `conn` for `config`; with `in_transactions` (the catalog's index)
+        `add` and `remove` raise outside a transaction instead of committing statement by statement."""
         self._conn = conn
+        self._in_transactions = in_transactions
         self.hasher = MinHasher(config)
         self.config = config
         self.params: dict[str, Any] = self.hasher.params
@@ -128,8 +130,13 @@ class NearDupIndex:
         """
         self.add_many([(doc_id, signature)])
 
+    def _writable(self) -> None:
+        if self._in_transactions and not self._conn.in_transaction:
+            raise RuntimeError("near-duplicate index write outside a transaction: wrap it in `catalog.transaction()`")
+
     def add_many(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
         """Index many (doc_id, signature) pairs like `add`, in batches (the last of a repeated doc_id wins)."""
+        self._writable()
         for batch in pages(items):
             latest = {doc_id: self.hasher.checked(signature) for doc_id, signature in batch}
             self.remove(latest)
@@ -152,6 +159,7 @@ class NearDupIndex:
         Returns:
             The number of indexed documents removed (unknown and never-indexed doc_ids count 0).
         """
+        self._writable()
         removed = 0
         for batch in pages(doc_ids):
             marks = ",".join("?" * len(batch))
