@@ -213,3 +213,26 @@ def test_index_restore_rebuilds_points_from_the_parquet_and_refuses_what_it_cann
         for path, away in moved:
             away.rename(path)
     assert gone.exit_code == 1 and "neither the DVC cache" in " ".join(gone.output.split()), gone.output
+
+
+def test_restoring_the_pipelines_own_version_says_why_payloads_lack_run_id(tmp_path: Path) -> None:
+    """The pipeline's own dataset versions (`chunks.parquet`) never carry `run_id`: restoring one says so, instead
+    of blaming the version's age (it was cut a moment ago)."""
+    from docmill.config.settings import load_settings
+    from docmill.stages.version import version
+    from docmill.state.datarepo import DataRepo
+
+    catalog = fill_catalog(tmp_path / "data" / "catalog.sqlite", documents=3)
+    config = tmp_path / "docmill.yaml"
+    settings = {"paths": {"data_dir": str(tmp_path / "data")}, "version": {"remote_url": str(tmp_path / "remote")}}
+    config.write_text(yaml.safe_dump(settings))
+    repo = DataRepo.from_settings(load_settings(config))
+    repo.ensure()
+    try:
+        cut = version(catalog.iter_chunks(), load_settings(config).version, repo, DIM, {"run_id": "run-1"})
+    finally:
+        catalog.close()
+    out = " ".join(_cli(config, "index", "restore", cut.tag).output.split())
+    assert f"9 points in 'docmill-{cut.tag.replace('@', '-')}'" in out
+    assert "payloads without run_id" in out and "predates" not in out
+    assert "the pipeline's own dataset versions" in out, out

@@ -190,3 +190,66 @@ def test_a_run_killed_with_sigkill_is_recorded_crashed_by_the_next(
         assert client.read_flow_run(UUID(next_run)).state.type == StateType.COMPLETED
     crashed = AuditLog(data / "audit" / "audit.jsonl").show(event="run_crashed")
     assert [(e["run_id"], e["found_by"]) for e in crashed] == [(killed, next_run)]
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie nobody has reaped yet has stopped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_kill_9_of_docmill_run_ends_the_run_it_started(prefect_api: str, sample_corpus: Path, tmp_path: Path) -> None:
+    """`kill -9` of the `docmill run` a user started ends its run: the flow process it started dies with it
+    instead of working on headless (holding the data folder's lock, its summary lost); `docmill status` says the
+    run's process is gone and the next writer gets the lock at once. The run hangs in its ingest (in the flow
+    process) so that the kill lands mid-run."""
+    from docmill.state.locks import lock_data_dir
+
+    shutil.copytree(sample_corpus, tmp_path / "inbox")
+    config = tmp_path / "c.yaml"
+    settings = {
+        "paths": {"data_dir": str(tmp_path / "data")},
+        "ingest": {"sources": [str(tmp_path / "inbox")]},
+        "version": {"remote_url": str(tmp_path / "remote")},
+    }
+    config.write_text(yaml.safe_dump(settings))
+    data = tmp_path / "data"
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "COLUMNS": "250"}
+    docmill = str(Path(sys.executable).with_name("docmill"))
+    cli = subprocess.Popen(
+        [docmill, "run", "-c", str(config)],
+        env={**env, "DOCMILL_STEP_HANG": "hash"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    flow = 0
+    try:
+        deadline = time.monotonic() + 300
+        while not flow:  # the run is recorded and its flow process holds the lock
+            assert cli.poll() is None and time.monotonic() < deadline, "the run never started"
+            holder = (data / "run.lock").read_text() if (data / "run.lock").exists() else ""
+            if holder.startswith("run ") and _catalog_rows(data, "SELECT 1 FROM runs WHERE status='running'"):
+                flow = int(holder.split(", pid ")[1].split(",")[0])
+            time.sleep(0.2)
+        assert flow != cli.pid, "the flow runs in a process of its own"
+        os.kill(cli.pid, signal.SIGKILL)
+        assert cli.wait(timeout=60) == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while _alive(flow) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(flow), "the run went on without the docmill run that started it"
+        while Path(f"/proc/{flow}").exists() and time.monotonic() < deadline:  # reaped by init, pid free
+            time.sleep(0.2)
+    finally:
+        for pid in (cli.pid, flow):
+            if pid and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    ((run_id, status),) = _catalog_rows(data, "SELECT run_id, status FROM runs")
+    assert status == "running"
+    shown = subprocess.run([docmill, "status", "-c", str(config)], capture_output=True, text=True, env=env)
+    (line,) = [row for row in shown.stdout.splitlines() if row.strip("│ ").startswith(run_id)]
+    assert "process is gone" in line, shown.stdout
+    lock_data_dir(data, "the next writer").close()  # free: nobody works on the data folder any more

@@ -41,8 +41,13 @@ def restore(
     console.print(
         f"{info['tag']} ({info['version']}): {info['points']} points in {info['collection']!r} at {info['location']}"
     )
-    if not info["run_id_restored"]:
-        console.print("payloads without run_id: this version's Parquet predates the run_id column")
+    if not info["run_id_restored"] and info["pipeline_dataset"]:
+        console.print(
+            "payloads without run_id: the pipeline's own dataset versions do not record the run that wrote each "
+            "point (snapshots do)"
+        )
+    elif not info["run_id_restored"]:
+        console.print("payloads without run_id: this snapshot's Parquet predates the run_id column")
 
 
 @index_app.command("drop")

@@ -5,9 +5,12 @@ when none is configured), follow it with a progress bar read from the catalog, p
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +64,7 @@ def run_pipeline(
     log_path = data_dir / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env)
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, env=env, preexec_fn=_dies_with_us())
         _follow(proc, settings)
         output = proc.stdout.read().decode() if proc.stdout else ""
     if proc.wait() != 0:
@@ -74,6 +77,27 @@ def run_pipeline(
         console.print(f"dry run, nothing written: {summary['counts']}")
         return
     _print_summary(summary, log_path, server.ui_url(env))
+
+
+def _dies_with_us() -> Callable[[], None] | None:
+    """On Linux, what makes the flow process get SIGKILL when this one dies (`kill -9` of `docmill run`, or of
+    the demo): the run ends with the command that started it, as it does on Ctrl-C or a closed terminal, instead
+    of working on headless with the data folder's lock and no one to read its summary. The next run records it
+    crashed. Elsewhere (no prctl) None: the run goes on alone."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def _in_child() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # we died between the fork and the prctl
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return _in_child
 
 
 def _catalog(settings: Any) -> Any:

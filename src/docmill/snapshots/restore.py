@@ -70,7 +70,8 @@ def restore(repo: DataRepo, tag: str, store: PointSink, replace: bool = False) -
     """Write the points of version `tag` into `store`'s collection (which must not exist unless `replace`).
 
     Returns:
-        tag, version id, collection, points written, and whether payloads carry `run_id`.
+        tag, version id, collection, points written, whether payloads carry `run_id`, and whether the version
+        is the pipeline's own dataset (its Parquet never has a `run_id` column) rather than a snapshot.
 
     Raises:
         SnapshotError: when the collection exists (and not `replace`), a file does not match the manifest,
@@ -108,4 +109,5 @@ def restore(repo: DataRepo, tag: str, store: PointSink, replace: bool = False) -
         "collection": store.collection,
         "points": written,
         "run_id_restored": with_run,
+        "pipeline_dataset": bool(manifest.get("data_file")),
     }
