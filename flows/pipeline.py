@@ -26,7 +26,7 @@ from docmill.run.bookkeeping import Bookkeeping
 from docmill.run.context import RunContext
 from docmill.run.ingestion import Ingestion
 from docmill.run.params import PipelineParams
-from docmill.run.summary import run_summary, write_metrics
+from docmill.run.summary import failed_summary, run_summary, write_metrics
 from docmill.run.unrecorded import Validated
 from docmill.stages import version
 from docmill.state.store import StoreUnavailable
@@ -147,7 +147,7 @@ def pipeline(
     except BaseException as exc:
         if ctx.holds_lock:  # a run that got the lock records its failure
             ctx.finish_run("failed", {"error": f"{type(exc).__name__}: {exc}"})
-            _metrics(ctx, {"run_id": ctx.run_id, "documents": Bookkeeping(ctx).counts()}, "failed")
+            _metrics(ctx, failed_summary(ctx), "failed")
         ctx.close()
         message = explain(exc, settings, runners.IO_RETRIES)
         logger.error(message)

@@ -108,6 +108,17 @@ def test_outage_retries_then_one_line_failure_then_the_next_run_completes(
     assert after["docmill_runs_total", ("outcome", "completed")] == 1
     assert after["docmill_last_run_info", ("outcome", "completed"), ("run_id", summary["run_id"])] == 1
 
+    # a failed night after it: the dataset that stays current and the quarantine are still in the file, so the
+    # dashboard's panels do not go blank (found by review: the failed run's file held only document counts)
+    state = module.pipeline(params=PipelineParams(config_path=str(outage)), return_state=True)
+    assert state.is_failed()
+    failed_again = _metrics(tmp_path / "data")
+    assert failed_again["docmill_last_run_success"] == 0
+    info = ("docmill_dataset_info", ("dataset", "small"), ("tag", summary["dataset_tag"]))
+    assert failed_again[(*info, ("version", summary["dataset_version"]))] == 1
+    assert failed_again["docmill_dataset_rows", ("dataset", "small")] == table.num_rows
+    assert failed_again["docmill_quarantined_documents", ("reason", "empty"), ("stage", "extract")] == 1
+
 
 def _metrics(data: Path) -> dict[object, float]:
     """The metrics file as {name or (name, *sorted label pairs): value}, read by prometheus_client's parser."""

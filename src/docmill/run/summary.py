@@ -14,7 +14,6 @@ from docmill.run.runstats import RunStats
 def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, seconds: float) -> dict[str, Any]:
     """The summary of a completed run."""
     settings = ctx.settings
-    rejects = ctx.catalog.quarantine_breakdown()
     return {
         "run_id": ctx.run_id,
         "seconds": round(seconds, 2),
@@ -26,8 +25,7 @@ def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, secon
         "reject_rates": stats.reject_rates(),
         "chunks_embedded": int(stats.stage("embed")["embedded"]),
         "chunks_cached": int(stats.stage("embed")["cached"]),
-        "quarantine": {key: n["documents"] for key, n in rejects.items() if n["documents"]},
-        "quarantined_parts": {key: n["pieces"] for key, n in rejects.items() if n["pieces"]},
+        **_quarantine(ctx),
         "pii": stats.pii(),
         "points": ctx.store.count(),
         "dataset": settings.version.dataset_name,
@@ -37,6 +35,24 @@ def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, secon
         "new_version": dataset.new,
         "data_dir": str(settings.paths.data_dir.resolve()),
         "metrics_file": str(settings.paths.metrics.resolve()),
+    }
+
+
+def failed_summary(ctx: RunContext) -> dict[str, Any]:
+    """What a failed run's metrics still say: the catalog's documents and quarantine, and the dataset version
+    that stays current (the last completed run's: a failed run cuts none). Nothing of the failed run's own
+    half-done work (stage counters, points) is reported as if it were a run's figures."""
+    summary: dict[str, Any] = {"run_id": ctx.run_id, "documents": ctx.catalog.counts(), **_quarantine(ctx)}
+    last = ctx.catalog.last_completed_summary() or {}
+    summary.update({k: last[k] for k in ("dataset", "dataset_version", "dataset_tag", "dataset_rows") if k in last})
+    return summary
+
+
+def _quarantine(ctx: RunContext) -> dict[str, dict[str, int]]:
+    rejects = ctx.catalog.quarantine_breakdown()
+    return {
+        "quarantine": {key: n["documents"] for key, n in rejects.items() if n["documents"]},
+        "quarantined_parts": {key: n["pieces"] for key, n in rejects.items() if n["pieces"]},
     }
 
 

@@ -62,6 +62,11 @@ class Runs(CatalogBase):
         )[0]["n"]
         return {"runs": runs, "chunks_embedded": int(embedded)}
 
+    def last_completed_summary(self) -> dict[str, Any] | None:
+        """The summary of the most recent completed run (None before the first)."""
+        rows = self.query("SELECT summary FROM runs WHERE status='completed' ORDER BY started_at DESC LIMIT 1")
+        return json.loads(rows[0]["summary"] or "{}") if rows else None
+
     def last_runs(self, limit: int = 5) -> list[sqlite3.Row]:
         """Most recent runs first."""
         return self.query("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
