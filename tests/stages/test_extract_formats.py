@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from email.message import EmailMessage
 from pathlib import Path
 
 import pymupdf
@@ -12,6 +13,7 @@ from docmill.parsers import ParseError, parse_file
 from docmill.parsers.pool import ParserPool
 from docmill.parsers.sniff import detect_type
 from docmill.samples import paragraphs
+from docmill.sources.attachments import extract_attachments
 
 WORDS = " ".join(paragraphs(11, 2, 3))
 
@@ -207,3 +209,37 @@ def test_ebcdic_text_is_decoded(tmp_path: Path, codepage: str, name: str) -> Non
     parsed = parse_file(tmp_path / name, Path(name).suffix)
     assert parsed.metadata["encoding"] in ("cp037", "cp500", "cp273", "cp1140")
     assert "\n".join(e.text for e in parsed.elements) == "\n".join(lines)
+
+
+def _message(sender: str, subject: str, body: str | None = None) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "team@example.org", subject
+    if body is not None:
+        message.set_content(body)
+    return message
+
+
+def test_e_mail_without_a_body_of_its_own_is_its_header_not_empty(tmp_path: Path) -> None:
+    digest = _message("editor@example.org", "Weekly digest of the harbour list")
+    digest.make_mixed()
+    digest.replace_header("Content-Type", "multipart/digest")
+    for i, town in enumerate(("Kirkwall", "Lerwick"), 1):
+        part = EmailMessage()
+        part.set_content(_message(f"writer{i}@example.org", f"Ferry news {i}", f"The {town} ferry sails at dawn."))
+        part.replace_header("Content-Type", "message/rfc822")
+        digest.attach(part)
+    only_attachment = _message("scanner@example.org", "Scanned invoice March")
+    only_attachment.add_attachment(b"%PDF-1.4 not really", maintype="application", subtype="pdf", filename="a.pdf")
+    for name, message in (("digest.eml", digest), ("attachment-only.eml", only_attachment)):
+        (tmp_path / name).write_bytes(bytes(message))
+    text = "\n".join(e.text for e in parse_file(tmp_path / "digest.eml", ".eml").elements)
+    assert "From: editor@example.org" in text and "Subject: Weekly digest of the harbour list" in text
+    text = "\n".join(e.text for e in parse_file(tmp_path / "attachment-only.eml", ".eml").elements)
+    assert "Subject: Scanned invoice March" in text and "To: team@example.org" in text
+    parts = extract_attachments(tmp_path / "digest.eml", ".eml", tmp_path / "parts")  # each part: a document
+    bodies = ["\n".join(e.text for e in parse_file(tmp_path / "parts" / p, ".eml").elements) for p in parts]
+    assert ["The Kirkwall ferry sails at dawn." in bodies[0], "Subject: Ferry news 2" in bodies[1]] == [True, True]
+    with pytest.raises(ParseError) as error:  # whitespace, no header: empty
+        (tmp_path / "blank.eml").write_text("\n \n")
+        parse_file(tmp_path / "blank.eml", ".eml")
+    assert error.value.reason == "empty"

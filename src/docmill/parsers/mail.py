@@ -39,15 +39,27 @@ def _msg_fields(path: Path) -> dict[str, str]:
     return fields
 
 
+def _eml_fields(path: Path) -> dict[str, str]:
+    from email.parser import BytesHeaderParser
+
+    with path.open("rb") as handle:
+        headers = BytesHeaderParser().parse(handle)
+    keys = {"sent_from": "From", "sent_to": "To", "cc_recipient": "Cc", "last_modified": "Date", "subject": "Subject"}
+    return {key: _decoded(headers.get_all(name, [])) for key, name in keys.items()}
+
+
 def header_element(path: Path, ext: str, metadata: Any) -> Element | None:
     """`From: ...`, `To: ...`, `Cc: ...`, `Date: ...`, `Subject: ...` lines of an .eml or .msg file.
 
     Args:
         path: the message file.
         ext: `.eml` or `.msg`.
-        metadata: unstructured's metadata of the message's first element (sent_from, sent_to, subject ...).
+        metadata: unstructured's metadata of the message's first element (sent_from, sent_to, subject ...), or
+            None when it gave no element (a message whose only parts are attachments or forwarded messages):
+            an .eml's header fields are then read with the standard library.
     """
-    get = lambda key: _decoded(getattr(metadata, key, None))  # noqa: E731
+    fields = _eml_fields(path) if metadata is None and ext == ".eml" else {}
+    get = lambda key: fields.get(key) or _decoded(getattr(metadata, key, None))  # noqa: E731
     sender, to, cc, subject = get("sent_from"), get("sent_to"), get("cc_recipient"), get("subject")
     if ext == ".msg":
         fields = _msg_fields(path)

@@ -112,15 +112,17 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
         )
         raise ParseError(code, describe(exc)) from exc
     elements = [e for e in (_element(raw) for raw in raw_elements) if e is not None]
-    if not elements:
-        raise ParseError("empty", "the partitioner found no text")
+    first = raw_elements[0].metadata if raw_elements else None
     if ext in (".eml", ".msg"):
         from docmill.parsers.mail import header_element  # From/To/Date/Subject lead the text
 
-        header = header_element(path, ext, raw_elements[0].metadata)
+        # a message whose parts are all attachments or forwarded messages (a digest) is its header: those parts
+        # are documents of their own
+        header = header_element(path, ext, first if elements else None)
         elements[:0] = [header] if header else []
+    if not elements:
+        raise ParseError("empty", "the partitioner found no text")
     metadata: dict[str, Any] = {}
-    first = raw_elements[0].metadata
     for key in ("last_modified", "sent_from", "sent_to", "subject", "languages"):
         value = getattr(first, key, None)
         if value:
