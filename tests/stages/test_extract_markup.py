@@ -52,6 +52,21 @@ def test_deeply_nested_html_keeps_the_rest_of_the_page(tmp_path: Path, depth: in
     assert "Annual report" in text
 
 
+def test_html_content_in_a_table_row_outside_any_cell_is_kept(tmp_path: Path) -> None:
+    """Old table layouts put a footer table or a paragraph straight into a `<tr>` or `<table>` (browsers show
+    it); the partitioner skipped it whole (example-steelJIS-datasheet.html lost its copyright footer)."""
+    page = (
+        "<html><body><table><tr><td>Grade</td><td>SNB22</td></tr><tr><table><tr><td>Free searchable database"
+        "</td></tr></table></tr><tr><p>A stray paragraph.</p> loose words</tr><tr><td>Last</td></tr> tail words"
+        "<p>Row-level paragraph.</p></table><p>After the table.</p></body></html>"
+    )
+    text = _text(tmp_path, "layout.html", page)
+    wanted = ["Grade", "Free searchable database", "A stray paragraph.", "loose words", "Last", "tail words",
+              "Row-level paragraph.", "After the table."]  # fmt: skip
+    assert [w for w in wanted if w not in text] == []
+    assert text.index("Grade") < text.index("Free searchable database") < text.index("After the table.")
+
+
 # --- markup formats: content only, syntax gone
 _JATS = """<?xml version="1.0"?>
 <!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.2 20190208//EN"
