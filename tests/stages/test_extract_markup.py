@@ -260,6 +260,13 @@ def test_record_json_keeps_its_field_names(tmp_path: Path) -> None:
     assert "customer: Acme GmbH" in text and "orders[0].quantity: 3" in text and "text: Deliver to gate 4" in text
 
 
+def test_structured_booleans_read_as_the_file_writes_them(tmp_path: Path) -> None:
+    """JSON's and YAML's `true`/`false` came out as Python's `True`/`False`: words the file does not hold."""
+    text = _text(tmp_path, "stock.json", '[{"sku": "GRD-8842", "in_stock": true, "discontinued": false}]')
+    assert "in_stock: true" in text and "discontinued: false" in text
+    assert "in_stock: true" in _text(tmp_path, "stock.yaml", "sku: GRD-8842\nin_stock: true\n")
+
+
 def test_deeply_nested_xml_is_read_not_called_corrupt(tmp_path: Path) -> None:
     """Well-formed XML nested past libxml2's default 256 levels was quarantined as `corrupt_xml`."""
     nested = "<n>" * 400 + "deep text" + "</n>" * 400
