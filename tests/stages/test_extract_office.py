@@ -63,6 +63,29 @@ def test_docx_notes_comments_text_boxes_and_merged_nested_tables(generated: Path
     ]
 
 
+def test_docx_vml_only_text_box_is_text(tmp_path: Path) -> None:
+    """A text box as Word 97-2003 wrote it (`w:pict` > `v:shape` > `v:textbox` > `w:txbxContent`), with no
+    DrawingML choice beside it, is read after the paragraph that anchors it."""
+    import docx
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    anchor = document.add_paragraph("The box is anchored here.")
+    anchor._p.append(
+        parse_xml(
+            '<w:r xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+            'xmlns:v="urn:schemas-microsoft-com:vml"><w:pict><v:shape id="box1" style="width:200pt;height:40pt">'
+            "<v:textbox><w:txbxContent><w:p><w:r><w:t>Legacy boxed words</w:t></w:r></w:p></w:txbxContent>"
+            "</v:textbox></v:shape></w:pict></w:r>"
+        )
+    )
+    document.add_paragraph("After the box.")
+    document.save(tmp_path / "vml.docx")
+    texts = [e.text for e in parse_file(tmp_path / "vml.docx", ".docx").elements]
+    assert texts.count("Legacy boxed words") == 1
+    assert texts.index("The box is anchored here.") < texts.index("Legacy boxed words") < texts.index("After the box.")
+
+
 def test_docx_tracked_insertions_and_content_controls_are_text(generated: Path) -> None:
     texts = [e.text for e in parse_file(word_fixtures.revisions_and_controls_docx(generated), ".docx").elements]
     assert texts == ["Contract value is forty thousand euros per annum", "Signed in Geneva"]
