@@ -243,3 +243,36 @@ def test_e_mail_without_a_body_of_its_own_is_its_header_not_empty(tmp_path: Path
         (tmp_path / "blank.eml").write_text("\n \n")
         parse_file(tmp_path / "blank.eml", ".eml")
     assert error.value.reason == "empty"
+
+
+def test_e_mail_header_lines_hold_bcc_and_only_the_message_s_own_date(tmp_path: Path) -> None:
+    """Bcc recipients (kept in the sender's copy) are addressees like To and Cc: unstructured had them in its
+    metadata only. A message without a Date header got the file's modification time as its `Date:` line."""
+    message = _message("sender@example.org", "Budget review", "Please review the attached budget.")
+    message["Cc"], message["Bcc"] = "tom@example.org", "John <john@example.org>, mary@example.org"
+    (tmp_path / "bcc.eml").write_bytes(bytes(message))
+    header = parse_file(tmp_path / "bcc.eml", ".eml").elements[0].text
+    assert header.splitlines() == [
+        "From: sender@example.org",
+        "To: team@example.org",
+        "Cc: tom@example.org",
+        "Bcc: John <john@example.org>, mary@example.org",
+        "Subject: Budget review",
+    ]
+    message["Date"] = "Tue, 01 Oct 2024 12:34:56 -0500"
+    (tmp_path / "dated.eml").write_bytes(bytes(message))
+    assert "Date: 2024-10-01T17:34:56+00:00" in parse_file(tmp_path / "dated.eml", ".eml").elements[0].text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_e_mail_is_read_as_a_message_not_as_its_source(tmp_path: Path, encoding: str) -> None:
+    """An .eml saved as UTF-16 (with or without a BOM) came out as its raw MIME source: header lines,
+    boundaries and the HTML part's tags, NUL bytes between the letters."""
+    message = _message("sender@example.org", "Quarterly numbers", "Sales rose in every region.")
+    message["Date"] = "Fri, 16 Dec 2022 17:04:16 -0500"
+    message.add_alternative("<div><p>Sales rose in <b>every</b> region.</p></div>", subtype="html")
+    (tmp_path / "wide.eml").write_bytes(bytes(message).decode("ascii").encode(encoding))
+    text = "\n".join(e.text for e in parse_file(tmp_path / "wide.eml", ".eml").elements)
+    assert "From: sender@example.org" in text and "Subject: Quarterly numbers" in text
+    assert "Sales rose in every region." in text
+    assert [s for s in ("\x00", "Content-Type", "<div", "MIME-Version") if s in text] == []
