@@ -47,7 +47,8 @@ LIBRARIES = {
     "sheets": "openpyxl (XLSX) / xlrd (XLS; with charts: LibreOffice to XLSX first): cells as shown, charts",
     "odf": "lxml on the OpenDocument XML (type from the `mimetype` member; charts from their own data tables)",
     "office": "unstructured, tables rendered as Markdown by docmill (HTML: after docmill's lxml pass for alt text, "
-    "figures, deep nesting; e-mails: a From/To/Date/Subject element first)",
+    "figures, deep nesting; e-mails: a From/To/Date/Subject element first, the only one when every part is an "
+    "attachment or a forwarded message)",
     "convert": "pandoc",
     "markup": "pandoc's reader for the format (pypandoc-binary's pandoc 3.9, else Debian's)",
     "notebook": "docmill (json)",

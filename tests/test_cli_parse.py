@@ -47,3 +47,31 @@ def test_parse_of_a_quarantined_file_prints_reason_and_exits_1(tmp_path: Path) -
     assert result.exit_code == 1
     [reject] = json.loads(result.output)["quarantined"]
     assert reject["stage"] == "extract" and reject["reason"] == "corrupt_pdf" and reject["message"]
+
+
+def test_parse_of_an_e_mail_shows_its_attachments_as_a_run_does(tmp_path: Path) -> None:
+    """A run makes each attachment (each forwarded message of a digest) a document of its own; `parse` showed
+    only the message, so a digest looked like a header with nothing in it."""
+    from email.message import EmailMessage
+
+    digest = EmailMessage()
+    digest["From"], digest["To"], digest["Subject"] = "editor@example.org", "team@example.org", "Harbour digest"
+    digest.make_mixed()
+    digest.replace_header("Content-Type", "multipart/digest")
+    for town in ("Kirkwall", "Lerwick"):
+        inner = EmailMessage()
+        inner["From"], inner["Subject"] = "writer@example.org", f"{town} news"
+        inner.set_content(f"The {town} ferry sails at dawn.")
+        part = EmailMessage()
+        part.set_content(inner)
+        digest.attach(part)
+    (tmp_path / "digest.eml").write_bytes(bytes(digest))
+    shown = CliRunner().invoke(app, ["parse", str(tmp_path / "digest.eml"), "--json", "--config", _config(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    docs = {
+        d["source_uri"].rsplit("/", 1)[1]: "\n".join(e["text"] for e in d["elements"])
+        for d in json.loads(shown.output)["documents"]
+    }
+    assert "Subject: Harbour digest" in docs["digest.eml"]
+    bodies = sorted(text for name, text in docs.items() if name != "digest.eml")
+    assert [("Kirkwall ferry" in bodies[0]), ("Lerwick ferry" in bodies[1])] == [True, True]

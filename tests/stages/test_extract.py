@@ -152,3 +152,19 @@ def test_csv_with_bare_carriage_returns_is_read_row_by_row(tmp_path: Path) -> No
     assert [e.text for e in parsed.elements] == ["item | qty", "item: apple; qty: 3", "item: pear; qty: 5",
                                                  "item: note, quoted; qty: 7"]  # fmt: skip
     assert parsed.metadata["rows"] == 3
+
+
+def test_csv_columns_without_a_header_add_no_invented_names(tmp_path: Path) -> None:
+    """A trailing delimiter (spreadsheet exports end every line with `;`) and a column whose header cell is
+    empty: the text holds only words of the file, no `column_5` placeholder."""
+    from docmill.parsers.text import parse_delimited
+
+    path = tmp_path / "revenue.csv"
+    path.write_text("Year;;Revenue;Costs;\n2022;north;123;-123;\n2023;south;143,1;-814,38;\n")
+    parsed = parse_delimited(path)
+    assert [e.text for e in parsed.elements] == ["Year |  | Revenue | Costs",
+                                                 "Year: 2022; north; Revenue: 123; Costs: -123",
+                                                 "Year: 2023; south; Revenue: 143,1; Costs: -814,38"]  # fmt: skip
+    assert set(" ".join(e.text for e in parsed.elements).replace(";", " ").replace(":", " ").split()) <= set(
+        path.read_text().replace(";", " ").split()
+    ) | {"|"}

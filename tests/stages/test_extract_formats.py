@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from email.message import EmailMessage
 from pathlib import Path
 
 import pymupdf
@@ -12,6 +13,7 @@ from docmill.parsers import ParseError, parse_file
 from docmill.parsers.pool import ParserPool
 from docmill.parsers.sniff import detect_type
 from docmill.samples import paragraphs
+from docmill.sources.attachments import extract_attachments
 
 WORDS = " ".join(paragraphs(11, 2, 3))
 
@@ -207,3 +209,70 @@ def test_ebcdic_text_is_decoded(tmp_path: Path, codepage: str, name: str) -> Non
     parsed = parse_file(tmp_path / name, Path(name).suffix)
     assert parsed.metadata["encoding"] in ("cp037", "cp500", "cp273", "cp1140")
     assert "\n".join(e.text for e in parsed.elements) == "\n".join(lines)
+
+
+def _message(sender: str, subject: str, body: str | None = None) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "team@example.org", subject
+    if body is not None:
+        message.set_content(body)
+    return message
+
+
+def test_e_mail_without_a_body_of_its_own_is_its_header_not_empty(tmp_path: Path) -> None:
+    digest = _message("editor@example.org", "Weekly digest of the harbour list")
+    digest.make_mixed()
+    digest.replace_header("Content-Type", "multipart/digest")
+    for i, town in enumerate(("Kirkwall", "Lerwick"), 1):
+        part = EmailMessage()
+        part.set_content(_message(f"writer{i}@example.org", f"Ferry news {i}", f"The {town} ferry sails at dawn."))
+        part.replace_header("Content-Type", "message/rfc822")
+        digest.attach(part)
+    only_attachment = _message("scanner@example.org", "Scanned invoice March")
+    only_attachment.add_attachment(b"%PDF-1.4 not really", maintype="application", subtype="pdf", filename="a.pdf")
+    for name, message in (("digest.eml", digest), ("attachment-only.eml", only_attachment)):
+        (tmp_path / name).write_bytes(bytes(message))
+    text = "\n".join(e.text for e in parse_file(tmp_path / "digest.eml", ".eml").elements)
+    assert "From: editor@example.org" in text and "Subject: Weekly digest of the harbour list" in text
+    text = "\n".join(e.text for e in parse_file(tmp_path / "attachment-only.eml", ".eml").elements)
+    assert "Subject: Scanned invoice March" in text and "To: team@example.org" in text
+    parts = extract_attachments(tmp_path / "digest.eml", ".eml", tmp_path / "parts")  # each part: a document
+    bodies = ["\n".join(e.text for e in parse_file(tmp_path / "parts" / p, ".eml").elements) for p in parts]
+    assert ["The Kirkwall ferry sails at dawn." in bodies[0], "Subject: Ferry news 2" in bodies[1]] == [True, True]
+    with pytest.raises(ParseError) as error:  # whitespace, no header: empty
+        (tmp_path / "blank.eml").write_text("\n \n")
+        parse_file(tmp_path / "blank.eml", ".eml")
+    assert error.value.reason == "empty"
+
+
+def test_e_mail_header_lines_hold_bcc_and_only_the_message_s_own_date(tmp_path: Path) -> None:
+    """Bcc recipients (kept in the sender's copy) are addressees like To and Cc: unstructured had them in its
+    metadata only. A message without a Date header got the file's modification time as its `Date:` line."""
+    message = _message("sender@example.org", "Budget review", "Please review the attached budget.")
+    message["Cc"], message["Bcc"] = "tom@example.org", "John <john@example.org>, mary@example.org"
+    (tmp_path / "bcc.eml").write_bytes(bytes(message))
+    header = parse_file(tmp_path / "bcc.eml", ".eml").elements[0].text
+    assert header.splitlines() == [
+        "From: sender@example.org",
+        "To: team@example.org",
+        "Cc: tom@example.org",
+        "Bcc: John <john@example.org>, mary@example.org",
+        "Subject: Budget review",
+    ]
+    message["Date"] = "Tue, 01 Oct 2024 12:34:56 -0500"
+    (tmp_path / "dated.eml").write_bytes(bytes(message))
+    assert "Date: 2024-10-01T17:34:56+00:00" in parse_file(tmp_path / "dated.eml", ".eml").elements[0].text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_e_mail_is_read_as_a_message_not_as_its_source(tmp_path: Path, encoding: str) -> None:
+    """An .eml saved as UTF-16 (with or without a BOM) came out as its raw MIME source: header lines,
+    boundaries and the HTML part's tags, NUL bytes between the letters."""
+    message = _message("sender@example.org", "Quarterly numbers", "Sales rose in every region.")
+    message["Date"] = "Fri, 16 Dec 2022 17:04:16 -0500"
+    message.add_alternative("<div><p>Sales rose in <b>every</b> region.</p></div>", subtype="html")
+    (tmp_path / "wide.eml").write_bytes(bytes(message).decode("ascii").encode(encoding))
+    text = "\n".join(e.text for e in parse_file(tmp_path / "wide.eml", ".eml").elements)
+    assert "From: sender@example.org" in text and "Subject: Quarterly numbers" in text
+    assert "Sales rose in every region." in text
+    assert [s for s in ("\x00", "Content-Type", "<div", "MIME-Version") if s in text] == []

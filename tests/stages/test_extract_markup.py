@@ -52,6 +52,21 @@ def test_deeply_nested_html_keeps_the_rest_of_the_page(tmp_path: Path, depth: in
     assert "Annual report" in text
 
 
+def test_html_content_in_a_table_row_outside_any_cell_is_kept(tmp_path: Path) -> None:
+    """Old table layouts put a footer table or a paragraph straight into a `<tr>` or `<table>` (browsers show
+    it); the partitioner skipped it whole (example-steelJIS-datasheet.html lost its copyright footer)."""
+    page = (
+        "<html><body><table><tr><td>Grade</td><td>SNB22</td></tr><tr><table><tr><td>Free searchable database"
+        "</td></tr></table></tr><tr><p>A stray paragraph.</p> loose words</tr><tr><td>Last</td></tr> tail words"
+        "<p>Row-level paragraph.</p></table><p>After the table.</p></body></html>"
+    )
+    text = _text(tmp_path, "layout.html", page)
+    wanted = ["Grade", "Free searchable database", "A stray paragraph.", "loose words", "Last", "tail words",
+              "Row-level paragraph.", "After the table."]  # fmt: skip
+    assert [w for w in wanted if w not in text] == []
+    assert text.index("Grade") < text.index("Free searchable database") < text.index("After the table.")
+
+
 # --- markup formats: content only, syntax gone
 _JATS = """<?xml version="1.0"?>
 <!DOCTYPE article PUBLIC "-//NLM//DTD JATS (Z39.96) Journal Archiving and Interchange DTD v1.2 20190208//EN"
@@ -243,6 +258,13 @@ def test_record_json_keeps_its_field_names(tmp_path: Path) -> None:
     record = {"customer": "Acme GmbH", "orders": [{"sku": "X-1", "quantity": 3}], "text": "Deliver to gate 4"}
     text = _text(tmp_path, "order.json", json.dumps(record))
     assert "customer: Acme GmbH" in text and "orders[0].quantity: 3" in text and "text: Deliver to gate 4" in text
+
+
+def test_structured_booleans_read_as_the_file_writes_them(tmp_path: Path) -> None:
+    """JSON's and YAML's `true`/`false` came out as Python's `True`/`False`: words the file does not hold."""
+    text = _text(tmp_path, "stock.json", '[{"sku": "GRD-8842", "in_stock": true, "discontinued": false}]')
+    assert "in_stock: true" in text and "discontinued: false" in text
+    assert "in_stock: true" in _text(tmp_path, "stock.yaml", "sku: GRD-8842\nin_stock: true\n")
 
 
 def test_deeply_nested_xml_is_read_not_called_corrupt(tmp_path: Path) -> None:

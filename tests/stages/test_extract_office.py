@@ -63,6 +63,71 @@ def test_docx_notes_comments_text_boxes_and_merged_nested_tables(generated: Path
     ]
 
 
+def test_docx_vml_only_text_box_is_text(tmp_path: Path) -> None:
+    """A text box as Word 97-2003 wrote it (`w:pict` > `v:shape` > `v:textbox` > `w:txbxContent`), with no
+    DrawingML choice beside it, is read after the paragraph that anchors it."""
+    import docx
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    anchor = document.add_paragraph("The box is anchored here.")
+    anchor._p.append(
+        parse_xml(
+            '<w:r xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+            'xmlns:v="urn:schemas-microsoft-com:vml"><w:pict><v:shape id="box1" style="width:200pt;height:40pt">'
+            "<v:textbox><w:txbxContent><w:p><w:r><w:t>Legacy boxed words</w:t></w:r></w:p></w:txbxContent>"
+            "</v:textbox></v:shape></w:pict></w:r>"
+        )
+    )
+    document.add_paragraph("After the box.")
+    document.save(tmp_path / "vml.docx")
+    texts = [e.text for e in parse_file(tmp_path / "vml.docx", ".docx").elements]
+    assert texts.count("Legacy boxed words") == 1
+    assert texts.index("The box is anchored here.") < texts.index("Legacy boxed words") < texts.index("After the box.")
+
+
+def _numbered(document: Any, text: str, num_id: int, level: int = 0) -> None:
+    from docx.oxml import parse_xml
+
+    paragraph = document.add_paragraph(text)
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    paragraph._p.get_or_add_pPr().append(
+        parse_xml(f'<w:numPr {w}><w:ilvl w:val="{level}"/><w:numId w:val="{num_id}"/></w:numPr>')
+    )
+
+
+def test_docx_numbered_paragraphs_keep_the_labels_word_shows(tmp_path: Path) -> None:
+    """`1)`, `a)`, `(ii)` are text a reader sees and cites (unstructured and LibreOffice show them); docmill
+    dropped them. Two `w:num` of one list continue it; a `w:startOverride` restarts it; bullets get no label."""
+    import docx
+    from docx.oxml import parse_xml
+
+    document = docx.Document()
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    levels = [("decimal", "%1)"), ("lowerLetter", "%2)"), ("lowerRoman", "(%3)"), ("decimal", "%1.%2.%4")]
+    lvl = "".join(
+        f'<w:lvl w:ilvl="{i}"><w:start w:val="1"/><w:numFmt w:val="{fmt}"/><w:lvlText w:val="{text}"/></w:lvl>'
+        for i, (fmt, text) in enumerate(levels)
+    )
+    numbering = document.part.numbering_part.element
+    numbering.append(parse_xml(f'<w:abstractNum {w} w:abstractNumId="90">{lvl}</w:abstractNum>'))
+    bullet = '<w:lvl w:ilvl="0"><w:numFmt w:val="bullet"/><w:lvlText w:val="\u2022"/></w:lvl>'
+    numbering.append(parse_xml(f'<w:abstractNum {w} w:abstractNumId="91">{bullet}</w:abstractNum>'))
+    restart = '<w:lvlOverride w:ilvl="0"><w:startOverride w:val="1"/></w:lvlOverride>'
+    for num_id, abstract, extra in ((70, 90, ""), (71, 90, ""), (72, 90, restart), (73, 91, "")):
+        numbering.append(
+            parse_xml(f'<w:num {w} w:numId="{num_id}"><w:abstractNumId w:val="{abstract}"/>{extra}</w:num>')
+        )
+    for text, num_id, level in [("Scope", 70, 0), ("Terms", 70, 0), ("Fees", 70, 1), ("Taxes", 70, 1),
+                                ("Late fees", 70, 2), ("Interest", 70, 2), ("Penalty", 70, 3), ("Payment", 71, 0),
+                                ("Remedies", 70, 1), ("Annex", 72, 0), ("A bullet", 73, 0)]:  # fmt: skip
+        _numbered(document, text, num_id, level)
+    document.save(tmp_path / "numbered.docx")
+    texts = [e.text for e in parse_file(tmp_path / "numbered.docx", ".docx").elements]
+    assert texts == ["1) Scope", "2) Terms", "a) Fees", "b) Taxes", "(i) Late fees", "(ii) Interest", "2.b.1 Penalty",
+                     "3) Payment", "a) Remedies", "1) Annex", "A bullet"]  # fmt: skip
+
+
 def test_docx_tracked_insertions_and_content_controls_are_text(generated: Path) -> None:
     texts = [e.text for e in parse_file(word_fixtures.revisions_and_controls_docx(generated), ".docx").elements]
     assert texts == ["Contract value is forty thousand euros per annum", "Signed in Geneva"]

@@ -2,7 +2,8 @@
 
 The file goes through the same steps a run gives it: ingest (hash, extension), the extract stage in the parser
 pool of the configured `extract` settings (worker processes, time and memory limits, OCR, PDF tables) and the
-`extracted` contract. An archive is expanded (with the `ingest` archive limits) and each member is parsed. The
+`extracted` contract. An archive is expanded (with the `ingest` archive limits) and each member is parsed; an
+e-mail is parsed, then each of its attachments (a digest's forwarded messages too). The
 output is each document's elements (kind, page, text; tables as Markdown) or its quarantine reason and message.
 """
 
@@ -18,11 +19,15 @@ import typer
 from docmill.cli.common import ConfigOpt, console
 from docmill.cli.common import load_cli_settings as _settings
 
+_MAIL = {".eml", ".msg"}
+
 
 def _items(path: Path, settings: Any, scratch: Path) -> tuple[list[Any], list[Any]]:
-    """The file (or an archive's members) as listed items, plus rejects of a refused archive or member."""
+    """The file (or an archive's members; an e-mail and its attachments) as listed items, plus rejects of a
+    refused archive or member or of unreadable attachments."""
     from docmill.records import FileItem, Reject
     from docmill.sources.archives import ArchiveError, Budget, Limits, archive_kind, expand
+    from docmill.sources.attachments import extract_attachments
 
     def item(file: Path, uri: str) -> FileItem:
         stat = file.stat()
@@ -30,6 +35,12 @@ def _items(path: Path, settings: Any, scratch: Path) -> tuple[list[Any], list[An
 
     uri = path.resolve().as_uri()
     cfg = settings.ingest
+    if cfg.expand_archives and path.suffix.lower() in _MAIL:  # the message, then each attachment, as a run does
+        try:
+            names = extract_attachments(path, path.suffix.lower(), scratch)
+        except Exception as exc:  # a broken message: its own parse says more
+            return [item(path, uri)], [Reject("ingest", "attachments_unreadable", str(exc)[:300], source_uri=uri)]
+        return [item(path, uri), *(item(scratch / name, f"{uri}!/{name}") for name in names)], []
     if not cfg.expand_archives or archive_kind(path) is None:
         return [item(path, uri)], []
     limits = Limits(cfg.archive_max_members, int(cfg.archive_max_total_mb * 1024**2), cfg.archive_max_ratio)

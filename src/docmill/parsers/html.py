@@ -4,6 +4,9 @@ nesting it cannot parse is flattened, so that no part of a page is lost silently
 - Image `alt` text (`<img>`, `<area>`, `<input type=image>`) becomes inline text; the image data never does.
 - `<figure>`, `<details>`, `<object>` and MathML (`<math>`) would be skipped whole: they become containers
   whose captions, summaries, fallback text and formulas (`alttext`, else their text) are read.
+- Content that old table layouts put straight into a `<table>` or `<tr>`, outside any cell (a footer table,
+  a paragraph, loose text), which browsers show and the partitioner skips: it gets a cell of its own, in place;
+  a wrapper such as `<form>` around rows gives way to its rows.
 - libxml2 stops at 256 levels of nesting (lxml without `huge_tree`) and drops the rest of the page. The page
   is parsed here with `huge_tree`; elements deeper than `_MAX_DEPTH` lose their wrapper tags (their text and
   inner blocks stay). Deeper than even `huge_tree` allows, the page is rebuilt from a streaming tokenizer
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 _KEEP_DEEP = {"table", "tr", "td", "th", "p", "li", "ul", "ol", "pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6"}
 _LIBXML_DEPTH = 250  # libxml2 stops at 256 levels without XML_PARSE_HUGE (and unstructured does not set it)
 _MAX_DEPTH = 128  # well below libxml2's 256: unstructured adds no levels, but leaves room
+_CELLS = {"td", "th"}
+_TABLE_PARTS = {"tr", "thead", "tbody", "tfoot", "caption", "colgroup", "col"}
 _BLOCK_WRAPPERS = {"figure": "div", "details": "div", "summary": "p", "figcaption": "p", "object": "div"}
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _DEPTH_ERROR = "excessive depth"
@@ -73,6 +78,46 @@ def _reveal(root: Any) -> None:
                 _text_for_alt(element, formula)
     for element in root.iter(*_BLOCK_WRAPPERS):
         element.tag = _BLOCK_WRAPPERS[element.tag]
+
+
+def _holder(container: Any) -> tuple[Any, Any]:
+    """A new cell for stray content of `container`: (what to insert, the cell), a row around it in a table."""
+    from lxml import html
+
+    cell = html.Element("td")
+    if container.tag == "tr":
+        return cell, cell
+    row = html.Element("tr")
+    row.append(cell)
+    return row, cell
+
+
+def _has_rows(element: Any) -> bool:
+    return element.tag != "table" and next(element.iter("tr", "td", "th"), None) is not None
+
+
+def _cells_for_strays(root: Any) -> None:
+    """Content in a table or row outside any cell gets a cell of its own, where it stands (see the docstring)."""
+    for container in list(root.iter("table", "thead", "tbody", "tfoot", "tr")):
+        allowed = _CELLS if container.tag == "tr" else _TABLE_PARTS
+        while wrappers := [c for c in container if isinstance(c.tag, str) and c.tag not in allowed and _has_rows(c)]:
+            for wrapper in wrappers:
+                wrapper.drop_tag()  # a <form> around rows: the rows stay, the wrapper goes
+        if (container.text or "").strip():
+            holder, cell = _holder(container)
+            cell.text, container.text = container.text, None
+            container.insert(0, holder)
+        for child in list(container):
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag not in allowed:
+                holder, cell = _holder(container)
+                child.addprevious(holder)
+                cell.append(child)  # its tail text moves along, into the cell
+            elif (child.tail or "").strip():
+                holder, cell = _holder(container)
+                cell.text, child.tail = child.tail, None
+                child.addnext(holder)
 
 
 def _max_depth(root: Any) -> int:
@@ -168,6 +213,7 @@ def prepared_html(path: Path) -> str:
         logger.info("%s: HTML rebuilt from a streaming tokenizer (nesting beyond the parser's limit)", path.name)
         return _streamed(text)
     _reveal(root)
+    _cells_for_strays(root)
     flattened = _flatten_deep(root)
     if _max_depth(root) >= _LIBXML_DEPTH:  # nested lists or quotes all the way down
         logger.info("%s: HTML rebuilt from a streaming tokenizer (nesting of structural tags)", path.name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import io
 import shutil
 import subprocess
 import tempfile
@@ -39,7 +40,10 @@ def _partition(path: Path, ext: str) -> list[Any]:
     if ext == ".eml":
         from unstructured.partition.email import partition_email
 
-        return partition_email(filename=str(path), process_attachments=False)  # attachments: own documents
+        from docmill.parsers.mail import message_bytes  # UTF-16/32 files as UTF-8
+
+        # attachments: documents of their own; the message's date from its header only (not the file's time)
+        return partition_email(file=io.BytesIO(message_bytes(path)), process_attachments=False)
     if ext == ".msg":
         from unstructured.partition.msg import partition_msg
 
@@ -58,11 +62,11 @@ _ENCRYPTED_MAIL = (
 def _check_mail_encryption(path: Path, ext: str) -> None:
     """PGP/MIME or S/MIME encrypted messages have no readable body: `encrypted`, not `empty`."""
     if ext == ".eml":
-        from email.parser import BytesHeaderParser
+        from email.parser import BytesParser
 
-        with path.open("rb") as handle:
-            kind = BytesHeaderParser().parse(handle).get_content_type()
-        types = [kind]
+        from docmill.parsers.mail import message_bytes
+
+        types = [BytesParser().parsebytes(message_bytes(path), headersonly=True).get_content_type()]
     elif ext == ".msg":
         import olefile
 
@@ -112,19 +116,25 @@ def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:
         )
         raise ParseError(code, describe(exc)) from exc
     elements = [e for e in (_element(raw) for raw in raw_elements) if e is not None]
-    if not elements:
-        raise ParseError("empty", "the partitioner found no text")
+    first = raw_elements[0].metadata if raw_elements else None
     if ext in (".eml", ".msg"):
         from docmill.parsers.mail import header_element  # From/To/Date/Subject lead the text
 
-        header = header_element(path, ext, raw_elements[0].metadata)
+        # a message whose parts are all attachments or forwarded messages (a digest) is its header: those parts
+        # are documents of their own
+        header = header_element(path, ext, first if elements else None)
         elements[:0] = [header] if header else []
+    if not elements:
+        raise ParseError("empty", "the partitioner found no text")
     metadata: dict[str, Any] = {}
-    first = raw_elements[0].metadata
     for key in ("last_modified", "sent_from", "sent_to", "subject", "languages"):
         value = getattr(first, key, None)
         if value:
             metadata[key] = value
+    if ext == ".eml" and "last_modified" not in metadata:  # no Date header: the file's time, as unstructured gave
+        from unstructured.partition.common.metadata import get_last_modified_date
+
+        metadata["last_modified"] = get_last_modified_date(str(path))
     pages = {e.page for e in elements if e.page}
     if pages:
         metadata["pages"] = max(pages)

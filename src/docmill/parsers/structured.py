@@ -25,6 +25,8 @@ def _flatten(value: Any, prefix: str = "") -> list[str]:
         return [line for i, item in enumerate(value) for line in _flatten(item, f"{prefix}[{i}]")]
     if value is None or value == "":
         return []
+    if isinstance(value, bool):  # as JSON and YAML write it, not Python's True/False
+        value = "true" if value else "false"
     return [f"{prefix}: {value}" if prefix else str(value)]
 
 

@@ -71,9 +71,13 @@ def parse_delimited(path: Path, ext: str = "") -> Parsed:
     rows = [row for row in csv.reader(io.StringIO(text, newline=""), dialect) if any(cell.strip() for cell in row)]
     if not rows:
         raise ParseError("empty", "no rows")
-    header = [h.strip() or f"column_{i + 1}" for i, h in enumerate(rows[0])]
-    elements = [Element(" | ".join(header), "title")]
+    header = [h.strip() for h in rows[0]]
+    named = header[: max((i + 1 for i, h in enumerate(header) if h), default=0)]  # no trailing empty cells
+    elements = [Element(" | ".join(named), "title")]
     for row in rows[1:]:
-        pairs = [f"{header[i] if i < len(header) else f'column_{i + 1}'}: {v.strip()}" for i, v in enumerate(row)]
-        elements.append(Element("; ".join(p for p in pairs if not p.endswith(": ")), "table_row"))
+        # a value under no header stands alone: a made-up column name would be a word the file does not hold
+        pairs = [
+            f"{header[i]}: {v}" if i < len(header) and header[i] else v for i, v in enumerate(c.strip() for c in row)
+        ]
+        elements.append(Element("; ".join(p for p in pairs if p and not p.endswith(": ")), "table_row"))
     return Parsed(elements, {"encoding": encoding, "rows": len(rows) - 1, "columns": len(header)}, "docmill.csv")

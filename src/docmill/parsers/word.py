@@ -2,7 +2,8 @@
 document order (through content controls), what paragraphs anchor (text boxes, SmartArt, charts, pictures'
 alt text), footnotes, endnotes and (setting `extract.docx_comments`) comments right after the paragraph that
 references them, headings, list items, page numbers from Word's rendered page breaks, section headers and
-footers, core properties. Strict OOXML packages are read as Transitional (`ooxml`).
+footers, core properties, the labels of numbered paragraphs (`word_numbering`). Strict OOXML packages are
+read as Transitional (`ooxml`).
 
 Element kinds come from paragraph styles (`Title`, `Heading N`, `List ...` or numbering) rather than from
 unstructured's per-paragraph spaCy classification, which spent 24 of 29 s on an 872-page handbook.
@@ -11,10 +12,12 @@ unstructured's per-paragraph spaCy classification, which spent 24 of 29 s on an 
 from __future__ import annotations
 
 import zipfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from docmill.parsers import OPTIONS, Parsed, ParseError, describe
+from docmill.parsers.word_numbering import Numbering
 from docmill.parsers.word_xml import block_elements, blocks, notes, references
 from docmill.records import Element
 
@@ -27,6 +30,24 @@ def _kind(paragraph: Any) -> str:
     if style.startswith("List") or (properties is not None and properties.numPr is not None):
         return "list_item"
     return "text"
+
+
+def _style_numbering(paragraph: Any, known: dict[str | None, tuple[str, int] | None]) -> tuple[str, int] | None:
+    """(numId, ilvl) a paragraph's style (or a style it is based on) numbers it with, if any; `known` caches
+    the answer per style id (python-docx looks a style up by a walk over all styles)."""
+    key = paragraph._p.style
+    if key not in known:
+        known[key] = _style_numbers(paragraph.style)
+    return known[key]
+
+
+def _style_numbers(style: Any) -> tuple[str, int] | None:
+    while style is not None:
+        num_pr = style.element.pPr.numPr if style.element.pPr is not None else None
+        if num_pr is not None and num_pr.numId is not None:
+            return str(num_pr.numId.val), int(num_pr.ilvl.val) if num_pr.ilvl is not None else 0
+        style = style.base_style
+    return None
 
 
 def _page_breaks(paragraph: Any, rendered: bool) -> int:
@@ -92,18 +113,26 @@ def parse_docx(path: Path, ext: str = ".docx") -> Parsed:
         ParseError: `encrypted`, `corrupt_office` or `empty`.
     """
     import docx
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
     from docx.text.paragraph import Paragraph
 
     document = _open(path)
     part = document.part
     rendered = bool(document.element.body.xpath(".//w:lastRenderedPageBreak"))
     attached = _notes(document)
+    style_numbers: dict[str | None, tuple[str, int] | None] = {}
+    numbering = Numbering(
+        part.numbering_part.element if RT.NUMBERING in {r.reltype for r in part.rels.values()} else None
+    )
     page = 1
     body: list[Element] = []
     for block in blocks(document.element.body):
+        label = ""
         if block.tag.endswith("}p"):
-            page += _page_breaks(Paragraph(block, document), rendered)
-        body += block_elements(block, part, page, lambda p: _kind(Paragraph(p, document)))
+            paragraph = Paragraph(block, document)
+            page += _page_breaks(paragraph, rendered)
+            label = numbering.paragraph_label(block, partial(_style_numbering, paragraph, style_numbers))
+        body += block_elements(block, part, page, lambda p: _kind(Paragraph(p, document)), label)
         for key in references(block) if block.tag.endswith("}p") else []:
             note_part, note_blocks = attached.pop(key, (None, []))
             for note in note_blocks:

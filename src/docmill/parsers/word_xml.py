@@ -140,12 +140,13 @@ def anchored(p: Any, part: Any, page: int) -> list[Element]:
     return elements
 
 
-def block_elements(block: Any, part: Any, page: int, kind_of: Any) -> list[Element]:
-    """A paragraph (its text, then what it anchors) or a table, as elements."""
+def block_elements(block: Any, part: Any, page: int, kind_of: Any, label: str = "") -> list[Element]:
+    """A paragraph (its text after its list label, if any, then what it anchors) or a table, as elements."""
     if block.tag == f"{{{W}}}tbl":
         text = table_markdown(block)
         return [Element(text, "table", page=page)] if text else []
     text = paragraph_text(block)
+    text = f"{label} {text}" if label and text else text
     head = [Element(text, kind_of(block), page=page)] if text else []
     return head + anchored(block, part, page)
 
