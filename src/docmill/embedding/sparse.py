@@ -61,6 +61,7 @@ def payload_text(payload: Mapping[str, Any]) -> str:
     return text_of(item)
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def term_id(term: str) -> int:
     """The stable 32-bit id of a term (blake2b, 4 bytes)."""
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "big")
@@ -91,36 +92,37 @@ class SparseEncoder:
         self.k1, self.b, self.average_length = k1, b, average_length
         self._stemmers = _stemmers(self.languages)
         self._stop = frozenset().union(*(STOP_WORDS.get(lang, frozenset()) for lang in self.languages))
-        self._stem_cache: dict[tuple[str, str], str] = {}
+        self._word_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
         stemmed = "-".join(lang for lang in self.languages if lang in self._stemmers)
         self.version = f"{VERSION}+snowball-{stemmed}" if stemmed else f"{VERSION}+nostem"
 
-    def _stem(self, word: str, language: str) -> str:
-        stemmer = self._stemmers.get(language)
-        if stemmer is None or any(ch.isdigit() for ch in word):
-            return word
-        key = (language, word)
-        found = self._stem_cache.get(key)
-        if found is None:
-            if len(self._stem_cache) > 200_000:
-                self._stem_cache.clear()
-            found = self._stem_cache[key] = stemmer.stemWord(word)
-        return found
-
-    def _words(self, token: str, languages: list[str]) -> list[str]:
-        """The terms of one plain word: nothing for a stop word or a lone letter, else its stems."""
+    def _words(self, token: str, languages: tuple[str, ...]) -> tuple[str, ...]:
+        """The terms of one plain word: nothing for a stop word or a lone letter, else its stems (a word with
+        digits is not stemmed). Memoised: a corpus has far fewer distinct words than words."""
+        key = (token, languages)
+        found = self._word_cache.get(key)
+        if found is not None:
+            return found
         if token in self._stop or (len(token) == 1 and not token.isdigit()):
-            return []
-        return list(dict.fromkeys(self._stem(token, lang) for lang in languages))
+            found = ()
+        elif any(ch.isdigit() for ch in token):
+            found = (token,)
+        else:
+            stems = (self._stemmers[lang].stemWord(token) if lang in self._stemmers else token for lang in languages)
+            found = tuple(dict.fromkeys(stems))
+        if len(self._word_cache) > 500_000:
+            self._word_cache.clear()
+        self._word_cache[key] = found
+        return found
 
     def tokens(self, text: str, language: str | None = None, every_language: bool = False) -> list[str]:
         """The terms of `text`, in order: joined tokens whole and then their parts, plain words stemmed in
         `language` (or the first configured language), or in every configured language (`every_language`, a
         query: its language is unknown)."""
         if every_language:
-            languages = self.languages
+            languages = tuple(self.languages)
         else:
-            languages = [language if language in self.languages else self.languages[0]]  # type: ignore[list-item]
+            languages = (language if language in self.languages else self.languages[0],)  # type: ignore[assignment]
         out: list[str] = []
         for match in _TOKEN.finditer(text.lower()):
             token = match.group()
