@@ -63,7 +63,7 @@ def qdrant_points(data: Path, collection: str = "docmill") -> dict[str, dict[str
 
 
 def qdrant_records(data: Path, collection: str = "docmill") -> dict[str, tuple[list[float], dict[str, Any]]]:
-    """Every point of a collection of the embedded store under `data`: point id -> (vector, payload)."""
+    """Every point of a collection of the embedded store under `data`: point id -> (dense vector, payload)."""
     from qdrant_client import QdrantClient
 
     client = QdrantClient(path=str(data / "qdrant"))
@@ -72,7 +72,7 @@ def qdrant_records(data: Path, collection: str = "docmill") -> dict[str, tuple[l
         offset = None
         while True:
             page, offset = client.scroll(collection, limit=500, offset=offset, with_payload=True, with_vectors=True)
-            out.update({str(p.id): (list(p.vector), p.payload or {}) for p in page})  # type: ignore[arg-type]
+            out.update({str(p.id): (list(p.vector["dense"]), p.payload or {}) for p in page})  # type: ignore[index,call-overload]
             if offset is None:
                 return out
     finally:

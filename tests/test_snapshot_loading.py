@@ -173,7 +173,8 @@ def test_index_restore_rebuilds_points_from_the_parquet_and_refuses_what_it_cann
             **{k: row[k] for k in ("text", "doc_id", "chunk_id", "chunk_index", "char_start", "char_end")},
             **{k: row[k] for k in ("page_start", "page_end", "token_count", "run_id")},
         }
-        assert np.allclose(point.vector, row["embedding"], atol=1e-6)  # unit vectors: cosine keeps them
+        assert np.allclose(point.vector["dense"], row["embedding"], atol=1e-6)  # type: ignore[index,call-overload]  # unit vectors: cosine keeps them
+        assert point.vector["sparse"].indices  # type: ignore[index,union-attr]  # from the payload's text
     live = CliRunner().invoke(app, ["index", "drop", "docmill", "--config", str(config)])
     assert live.exit_code == 1 and "live collection" in live.output
     assert "dropped" in _cli(config, "index", "drop", "both-v1").output

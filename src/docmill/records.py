@@ -108,6 +108,14 @@ class Document:
 
 
 @dataclass(slots=True)
+class SparseVector:
+    """A sparse lexical vector: term ids (sorted, unique) and their weights (`docmill.embedding.sparse`)."""
+
+    indices: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Chunk:
     """A span of a cleaned document's text, the unit that gets embedded."""
 
@@ -122,6 +130,7 @@ class Chunk:
     page_end: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     vector: np.ndarray | None = None
+    sparse: SparseVector | None = None  # set by the embed stage, next to `vector`
 
     @property
     def point_id(self) -> str:

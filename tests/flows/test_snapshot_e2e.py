@@ -306,7 +306,7 @@ def test_index_restore_brings_back_the_v1_collection_next_to_the_live_one(world:
     assert gone not in live
     client = QdrantClient(path=str(data / "qdrant"))
     try:
-        hits = client.query_points("ft-v1", query=before[gone][0], limit=3, with_payload=True).points
+        hits = client.query_points("ft-v1", query=before[gone][0], using="dense", limit=3, with_payload=True).points
     finally:
         client.close()
     assert str(hits[0].id) == gone and hits[0].score > 0.999, "the old chunk is found by its vector in the restore"

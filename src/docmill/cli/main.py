@@ -21,6 +21,7 @@ from docmill.cli.index import index_app
 from docmill.cli.ops import deploy_command, server_app
 from docmill.cli.parse import parse_command
 from docmill.cli.quarantine import quarantine_app
+from docmill.cli.search import search_command
 from docmill.cli.snapshot import snapshot_app, trainings_app
 from docmill.state.locks import holder_gone
 
@@ -33,6 +34,7 @@ app.add_typer(trainings_app, name="trainings")
 app.add_typer(index_app, name="index")
 app.command("deploy")(deploy_command)
 app.command("parse")(parse_command)
+app.command("search")(search_command)
 
 
 def _catalog(settings: Any) -> Any:

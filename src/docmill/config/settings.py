@@ -363,6 +363,27 @@ class EnrichConfig(_Section):
     detect_language: bool = Field(True, description="Detect language per document and per chunk (py3langid).")
 
 
+class SparseConfig(_Section):
+    """The sparse lexical vector of every point (BM25 term weights; IDF is Qdrant's `idf` modifier)."""
+
+    languages: list[str] = Field(
+        default_factory=list,
+        description="ISO 639-1 codes whose stop words are dropped and whose words are stemmed (Snowball); empty: "
+        "`clean.quality.allowed_languages`, or English when that is empty too. A language without a stemmer is "
+        "not stemmed.",
+    )
+    k1: float = Field(
+        1.2, gt=0, description="BM25 term-frequency saturation: a term's weight levels off sooner with a smaller k1."
+    )
+    b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation (0: none, 1: full).")
+    average_length: float = Field(
+        120.0,
+        gt=0,
+        description="The average chunk length in sparse tokens that BM25's length normalisation assumes (fixed, so "
+        "a chunk's weights do not depend on the rest of the corpus).",
+    )
+
+
 class EmbedConfig(_Section):
     model_path: Path | None = Field(
         None,
@@ -400,6 +421,9 @@ class EmbedConfig(_Section):
     _urls = field_validator("qdrant_url")(no_credentials)
     collection: str = Field("docmill", description="Qdrant collection name.")
     write_batch: int = Field(128, ge=1, description="Points per Qdrant upsert request.")
+    sparse: SparseConfig = Field(
+        default_factory=SparseConfig, description="The sparse lexical vector stored next to the dense one."
+    )
     cache_keep_runs: int = Field(
         5,
         ge=0,

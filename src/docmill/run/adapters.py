@@ -104,7 +104,11 @@ def embedder(settings: Settings) -> Any:
 
     cfg, folder = settings.embed, model_folder(settings)
     key = config_hash(
-        {"embed": cfg.model_dump(mode="json"), "folder": str(folder), "models": str(models_dir(settings))}
+        {
+            "embed": cfg.model_dump(mode="json", exclude={"sparse"}),
+            "folder": str(folder),
+            "models": str(models_dir(settings)),
+        }
     )
     args = (folder, cfg.model_name, cfg.device, cfg.batch_size, cfg.backend, cfg.precision, models_dir(settings),
             cfg.threads)  # fmt: skip

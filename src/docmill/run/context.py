@@ -141,9 +141,17 @@ class RunContext:
                     path=self.settings.paths.data_dir / "qdrant",
                     api_key=os.environ.get(cfg.qdrant_api_key_env),
                     write_batch=cfg.write_batch,
+                    sparse=self.sparse,
                 )
                 self._store.ensure_collection(self.embedder.dimension)
             return self._store
+
+    @property
+    def sparse(self) -> Any:
+        """The sparse lexical encoder (`docmill.embedding.sparse`) of `embed.sparse`."""
+        from docmill.embedding.sparse import from_settings
+
+        return from_settings(self.settings)
 
     @cached_property
     def repo(self) -> Any:
@@ -176,7 +184,8 @@ class RunContext:
     @cached_property
     def config_key(self) -> str:
         """Hash of every setting that shapes a document's chunks and vectors (extract output options, clean,
-        chunk with its effective token budget, enrich, embedding model id@weights). Operational settings
+        chunk with its effective token budget, enrich, embedding model id@weights, the sparse encoder's version
+        and settings). Operational settings
         (workers, time and memory limits, batch sizes, Qdrant address) are not part of it; the version of name
         redaction is (`enrich.NAME_REDACTION`)."""
         s = self.settings
@@ -188,6 +197,7 @@ class RunContext:
                 "enrich": s.enrich.model_dump(mode="json"),
                 "names": NAME_REDACTION,  # documents enriched before names were redacted are enriched again
                 "model": self.embedder.model_key,
+                "sparse": {"version": self.sparse.version, **s.embed.sparse.model_dump(mode="json")},
             }
         )
 
@@ -199,6 +209,7 @@ class RunContext:
             "code_version": __version__,
             "components": component_versions(),
             "model": self.embedder.model_key,
+            "sparse_model": self.sparse.version,
             "config_hash": config_hash(s),
             "stage_config_hashes": {name.rstrip("_"): config_hash(getattr(s, name)) for name in STAGE_SETTINGS},
             "documents": self.catalog.counts(),

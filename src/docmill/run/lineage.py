@@ -27,6 +27,7 @@ LINEAGE_KEYS = (
     "parser",
     "chunk_config",
     "model",
+    "sparse_model",
     "run_id",
 )
 

@@ -122,6 +122,9 @@ def enrich_batch(
 
 
 def embed_batch(settings: Settings, chunks: list[Chunk], known: dict[str, np.ndarray]) -> StageResult[Chunk]:
-    """Embed chunks; `known` holds the cached vectors (text hash -> vector) the flow found in the catalog."""
+    """Embed chunks (dense and sparse); `known` holds the cached vectors (text hash -> vector) the flow found in
+    the catalog."""
+    from docmill.embedding.sparse import from_settings
+
     lookup = lambda hashes, _key: {h: known[h] for h in hashes if h in known}  # noqa: E731
-    return _here(embed.embed(chunks, settings.embed, embedder(settings), lookup))
+    return _here(embed.embed(chunks, settings.embed, embedder(settings), lookup, from_settings(settings)))

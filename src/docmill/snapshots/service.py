@@ -100,6 +100,7 @@ def _store(settings: Settings, collection: str) -> Any:
     """
     import os
 
+    from docmill.embedding.sparse import from_settings
     from docmill.state.store import QdrantStore
 
     cfg = settings.embed
@@ -113,6 +114,7 @@ def _store(settings: Settings, collection: str) -> Any:
         path=settings.paths.data_dir / "qdrant",
         api_key=os.environ.get(cfg.qdrant_api_key_env),
         write_batch=cfg.write_batch,
+        sparse=from_settings(settings),
     )
 
 

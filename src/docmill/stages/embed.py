@@ -1,4 +1,5 @@
-"""Embed: vectors for chunks, reusing cached vectors for texts this model has already embedded."""
+"""Embed: vectors for chunks, reusing cached vectors for texts this model has already embedded, and each
+chunk's sparse lexical vector (cheap: computed for every chunk, cached dense vector or not)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from docmill.config.settings import EmbedConfig
-from docmill.records import Chunk, StageResult
+from docmill.records import Chunk, SparseVector, StageResult
 
 
 class Encoder(Protocol):
@@ -21,22 +22,33 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
+class SparseEncoder(Protocol):
+    """What embed needs from the sparse encoder (see `docmill.embedding.sparse.SparseEncoder`)."""
+
+    version: str
+
+    def chunk(self, item: Chunk) -> SparseVector: ...
+
+
 def embed(
     chunks: list[Chunk],
     config: EmbedConfig,
     encoder: Encoder,
     cached: Callable[[list[str], str], dict[str, np.ndarray]],
+    sparse: SparseEncoder | None = None,
 ) -> StageResult[Chunk]:
-    """Set `vector` on every chunk.
+    """Set `vector` (and `sparse`, given a sparse encoder) on every chunk.
 
     Args:
         chunks: enriched chunks.
         config: embed settings.
         encoder: the embedding model.
         cached: (text hashes, model key) -> vectors already computed for those texts.
+        sparse: the sparse lexical encoder; None leaves `sparse` unset.
 
     Returns:
-        The chunks with vectors; stats count freshly embedded vs cached chunks.
+        The chunks with vectors; stats count freshly embedded vs cached chunks, and `sparse_seconds` the time
+        the sparse vectors took (part of `seconds`).
     """
     started = time.perf_counter()
     hashes = [c.text_hash for c in chunks]
@@ -48,6 +60,12 @@ def embed(
     for text_hash, item in zip(hashes, chunks, strict=True):
         item.vector = known[text_hash] if text_hash in known else fresh[text_hash]
         item.metadata["model"] = encoder.model_key
+    sparse_started = time.perf_counter()
+    if sparse is not None:
+        for item in chunks:
+            item.sparse = sparse.chunk(item)
+            item.metadata["sparse_model"] = sparse.version
+    sparse_seconds = time.perf_counter() - sparse_started
     seconds = time.perf_counter() - started
     return StageResult(
         chunks,
@@ -59,6 +77,7 @@ def embed(
             "embedded": len(todo),
             "cached": len(chunks) - len([h for h in hashes if h in todo]),
             "seconds": seconds,
+            "sparse_seconds": sparse_seconds,
             "chunks_per_s": len(todo) / seconds if todo and seconds else 0.0,
         },
     )

@@ -3,6 +3,14 @@
 Point ids are uuid5 of the chunk id, so re-upserting a chunk updates it. Replacing a document's points
 upserts the new points first and then deletes the document's other points, so a document never has zero
 points while it is being replaced.
+
+Every point has two named vectors: `dense` (the embedding model's, cosine) and `sparse` (BM25 term weights of
+`docmill.embedding.sparse`, with Qdrant's `idf` modifier), so an application can query either or fuse both.
+A collection of the old layout (one unnamed dense vector) is migrated when it is opened (`ensure_collection`):
+its points are copied with their dense vectors, and sparse vectors computed from their payload text, into a
+collection of the new layout; nothing is embedded again.
+
+Size: one adapter class with its layout and its migration; 300+ lines because each write keeps both vectors.
 """
 
 from __future__ import annotations
@@ -17,9 +25,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from docmill.records import Chunk
+from docmill.embedding.sparse import SparseEncoder
+from docmill.records import Chunk, SparseVector
 
 log = logging.getLogger(__name__)
+
+DENSE = "dense"  # the named vectors of every point
+SPARSE = "sparse"
 
 
 class StoreUnavailable(RuntimeError):
@@ -87,6 +99,29 @@ def _as_list(vector: Any) -> list[float]:
     return [] if vector is None else np.asarray(vector, dtype=np.float32).tolist()
 
 
+def _vectors(dense: Any, sparse: SparseVector) -> dict[str, Any]:
+    """A point's named vectors."""
+    from qdrant_client import models
+
+    return {DENSE: _as_list(dense), SPARSE: models.SparseVector(indices=sparse.indices, values=sparse.values)}
+
+
+def _filter(filters: Mapping[str, Any]) -> Any:
+    """Payload keys that must equal the values (a string of digits matches the string or the integer)."""
+    from qdrant_client import models
+
+    if not filters:
+        return None
+    must: list[Any] = []
+    for key, value in filters.items():
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            options = [models.FieldCondition(key=key, match=models.MatchValue(value=v)) for v in (value, int(value))]
+            must.append(models.Filter(should=options))  # type: ignore[arg-type]
+        else:
+            must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
+    return models.Filter(must=must)
+
+
 class QdrantStore:
     """One collection in Qdrant."""
 
@@ -97,11 +132,13 @@ class QdrantStore:
         path: Path | None = None,
         api_key: str | None = None,
         write_batch: int = 128,
+        sparse: SparseEncoder | None = None,
     ) -> None:
         from qdrant_client import QdrantClient
 
         self.collection = collection
         self.write_batch = write_batch
+        self.sparse = sparse or SparseEncoder()  # for points written from payloads (restore, migration)
         self.lock = threading.RLock()
         self.location = url or str(path)
         self.is_server = bool(url)
@@ -119,27 +156,109 @@ class QdrantStore:
 
     @_reachable
     def ensure_collection(self, dimension: int) -> None:
-        """Create the collection (cosine distance, keyword index on doc_id) or check its dimension.
+        """Create the collection (named `dense` cosine and `sparse` IDF vectors, keyword index on doc_id), or
+        check its dimension; a collection of the old layout is migrated first (see the module).
 
         Raises:
             ValueError: when the existing collection has another vector size (a different model).
         """
-        from qdrant_client import models
-
+        staging = self._staging()
         if self.client.collection_exists(self.collection):
-            size = self.client.get_collection(self.collection).config.params.vectors.size  # type: ignore[union-attr]
+            if self._legacy(self.collection):
+                self._migrate(dimension)
+            elif self.client.collection_exists(staging):  # a migration stopped after the copy: finish it
+                self._copy(staging, self.collection)
+                self.client.delete_collection(staging)
+            size = self._dimension(self.collection)
             if size != dimension:
                 raise ValueError(
                     f"collection {self.collection!r} holds {size}-d vectors but the model makes {dimension}-d: "
                     "use another embed.collection for another model"
                 )
             return
+        self._create(self.collection, dimension)
+        if self.client.collection_exists(staging):  # stopped between dropping the old layout and the copy back
+            self._copy(staging, self.collection)
+            self.client.delete_collection(staging)
+
+    def _staging(self) -> str:
+        return f"{self.collection}--migrating"
+
+    def _create(self, name: str, dimension: int) -> None:
+        from qdrant_client import models
+
         self.client.create_collection(
-            self.collection,
-            vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+            name,
+            vectors_config={DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
         )
         if self.is_server:  # the embedded store scans payloads and warns about indexes
-            self.client.create_payload_index(self.collection, "doc_id", models.PayloadSchemaType.KEYWORD)
+            self.client.create_payload_index(name, "doc_id", models.PayloadSchemaType.KEYWORD)
+
+    def _legacy(self, name: str) -> bool:
+        """True for the old layout: one unnamed dense vector."""
+        from qdrant_client import models
+
+        return isinstance(self.client.get_collection(name).config.params.vectors, models.VectorParams)
+
+    def _dimension(self, name: str) -> int:
+        vectors = self.client.get_collection(name).config.params.vectors
+        return int(vectors[DENSE].size)  # type: ignore[index]
+
+    def _migrate(self, dimension: int) -> None:
+        """Old layout -> named dense + sparse vectors: copy every point into a staging collection of the new
+        layout (sparse vectors from the payload text), then recreate the collection and copy them back. A
+        migration stopped midway starts again (the old collection is still there) or finishes from the staging
+        copy (it is not)."""
+        old = self.client.get_collection(self.collection).config.params.vectors
+        size = int(old.size)  # type: ignore[union-attr]
+        if size != dimension:
+            raise ValueError(
+                f"collection {self.collection!r} holds {size}-d vectors but the model makes {dimension}-d: "
+                "use another embed.collection for another model"
+            )
+        staging = self._staging()
+        if self.client.collection_exists(staging):
+            self.client.delete_collection(staging)
+        self._create(staging, size)
+        copied = self._copy(self.collection, staging)
+        self.client.delete_collection(self.collection)
+        self._create(self.collection, size)
+        self._copy(staging, self.collection)
+        self.client.delete_collection(staging)
+        log.info("collection %r: %d points migrated to named dense and sparse vectors", self.collection, copied)
+
+    def _copy(self, source: str, target: str) -> int:
+        """Copy every point of `source` into `target` (new layout), a page at a time; returns how many."""
+        from qdrant_client import models
+
+        copied, offset = 0, None
+        while True:
+            page, offset = self.client.scroll(
+                source, limit=self.write_batch, offset=offset, with_payload=True, with_vectors=True
+            )
+            points = []
+            for record in page:
+                vector = record.vector
+                dense = vector[DENSE] if isinstance(vector, dict) else vector
+                kept = vector.get(SPARSE) if isinstance(vector, dict) else None
+                sparse = (
+                    SparseVector(list(kept.indices), list(kept.values))
+                    if isinstance(kept, models.SparseVector)
+                    else self._of_payload(record.payload or {})  # the old layout: from the payload text
+                )
+                points.append(models.PointStruct(id=record.id, vector=_vectors(dense, sparse), payload=record.payload))
+            if points:
+                self.client.upsert(target, points=points, wait=True)
+            copied += len(points)
+            if offset is None:
+                return copied
+
+    def _of_payload(self, payload: dict[str, Any]) -> SparseVector:
+        from docmill.embedding.sparse import payload_text
+
+        language = payload.get("chunk_language") or payload.get("language")
+        return self.sparse.document(payload_text(payload), language)
 
     @_reachable
     def replace_document(self, doc_id: str, chunks: list[Chunk], run_id: str, previous: Iterable[str] = ()) -> None:
@@ -156,7 +275,11 @@ class QdrantStore:
             self.client.upsert(
                 self.collection,
                 points=[
-                    models.PointStruct(id=c.point_id, vector=_as_list(c.vector), payload=point_payload(c, run_id))
+                    models.PointStruct(
+                        id=c.point_id,
+                        vector=_vectors(c.vector, c.sparse if c.sparse is not None else self.sparse.chunk(c)),
+                        payload=point_payload(c, run_id),
+                    )
                     for c in part
                 ],
                 wait=True,
@@ -253,16 +376,58 @@ class QdrantStore:
 
     @_reachable
     def upsert(self, ids: list[str], vectors: Any, payloads: list[dict[str, Any]]) -> None:
-        """Write points as given (ids, float32 vectors as rows of an array, payloads), `write_batch` at a time."""
+        """Write points as given (ids, float32 dense vectors as rows of an array, payloads), `write_batch` at a
+        time; each point's sparse vector is computed from its payload's text."""
         from qdrant_client import models
 
         for start in range(0, len(ids), self.write_batch):
             end = start + self.write_batch
             points = [
-                models.PointStruct(id=i, vector=_as_list(v), payload=p)
+                models.PointStruct(id=i, vector=_vectors(v, self._of_payload(p)), payload=p)
                 for i, v, p in zip(ids[start:end], vectors[start:end], payloads[start:end], strict=True)
             ]
             self.client.upsert(self.collection, points=points, wait=True)
+
+    @_reachable
+    def search(
+        self,
+        dense: Any | None,
+        sparse: SparseVector | None,
+        filters: Mapping[str, Any] | None = None,
+        k: int = 10,
+        candidates: int = 50,
+    ) -> list[tuple[float, str, dict[str, Any]]]:
+        """The `k` best points as (score, point id, payload): by the dense vector, the sparse one, or both fused
+        by reciprocal rank (one Query API call, each side prefetching `candidates`); `filters` match payload keys
+        exactly (a value that reads as a number also matches the number)."""
+        from qdrant_client import models
+
+        condition = _filter(filters or {})
+        queries: list[tuple[Any, str]] = []
+        if dense is not None:
+            queries.append((_as_list(dense), DENSE))
+        if sparse is not None and sparse.indices:
+            queries.append((models.SparseVector(indices=sparse.indices, values=sparse.values), SPARSE))
+        if not queries:
+            return []
+        if len(queries) == 1:
+            query, using = queries[0]
+            found = self.client.query_points(
+                self.collection, query=query, using=using, query_filter=condition, limit=k, with_payload=True
+            )
+        else:
+            prefetch = [
+                models.Prefetch(query=q, using=u, filter=condition, limit=max(candidates, k)) for q, u in queries
+            ]
+            found = self.client.query_points(
+                self.collection,
+                prefetch=prefetch,
+                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                query_filter=condition,
+                limit=k,
+                with_payload=True,
+            )
+        return [(float(p.score), str(p.id), dict(p.payload or {})) for p in found.points]
 
     @_reachable
     def count(self) -> int:
