@@ -29,6 +29,13 @@ def _kind(paragraph: Any) -> str:
     return "text"
 
 
+def _level(paragraph: Any) -> int:
+    """A title paragraph's heading level: 0 for the `Title` style, N for `Heading N`, else 1."""
+    style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    number = style.removeprefix("Heading").strip()
+    return 0 if style == "Title" else int(number) if number.isdigit() else 1
+
+
 def _page_breaks(paragraph: Any, rendered: bool) -> int:
     """Page breaks before or inside a paragraph: the ones Word recorded when it last laid the document out,
     or, in files never laid out by Word, hard page breaks, `page break before` and new-page sections."""
@@ -103,7 +110,10 @@ def parse_docx(path: Path, ext: str = ".docx") -> Parsed:
     for block in blocks(document.element.body):
         if block.tag.endswith("}p"):
             page += _page_breaks(Paragraph(block, document), rendered)
-        body += block_elements(block, part, page, lambda p: _kind(Paragraph(p, document)))
+        found = block_elements(block, part, page, lambda p: _kind(Paragraph(p, document)))
+        if found and found[0].kind == "title" and block.tag.endswith("}p"):
+            found[0].level = _level(Paragraph(block, document))
+        body += found
         for key in references(block) if block.tag.endswith("}p") else []:
             note_part, note_blocks = attached.pop(key, (None, []))
             for note in note_blocks:
