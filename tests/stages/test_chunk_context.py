@@ -216,3 +216,20 @@ def test_embed_encodes_the_contextualized_text(tmp_path: Path, tokenizer, embedd
     expected = embedder.encode([runs[True][1].embedding_text])[0]
     assert abs(float(runs[True][1].vector @ expected) - 1.0) < 1e-4
     assert float(runs[True][1].vector @ runs[False][1].vector) < 0.999
+
+
+def test_html_heading_tags_give_the_heading_path(tmp_path: Path, tokenizer) -> None:
+    page = "<html><body><h1>Guide</h1><p>{}</p><h2>Setup</h2><p>{}</p><h3>Linux</h3><p>{}</p><h2>Use</h2><p>{}</p>"
+    sentences = [f"{word} explains the steps one at a time for every reader of this guide." for word in "ABCD"]
+    (tmp_path / "guide.html").write_text(page.format(*sentences) + "</body></html>")
+    _, chunks = _chunks(tmp_path / "guide.html", tokenizer)
+    assert _headings_of(chunks, "C explains") == ["Guide", "Setup", "Linux"]
+    assert _headings_of(chunks, "D explains") == ["Guide", "Use"]
+
+
+def test_enrich_roots_every_heading_path_at_the_document_title() -> None:
+    from docmill.stages.enrich import rooted
+
+    assert rooted([], "Inventory") == ["Inventory"]
+    assert rooted(["Leave", "Sick leave"], "Handbook") == ["Handbook", "Leave", "Sick leave"]
+    assert rooted(["Handbook", "Leave"], "Handbook") == ["Handbook", "Leave"]
