@@ -152,7 +152,7 @@ def test_xlsx_chunks_start_at_a_row_and_repeat_the_header_row(tmp_path: Path, to
     for item in table[1:]:
         assert item.text.startswith("| ORD-"), item.text[:40]
         assert all(line.startswith("|") and line.endswith("|") for line in item.text.split("\n"))
-        assert item.context is not None and item.context.startswith("Sheet: Orders\n" + header)
+        assert item.context == "Sheet: Orders\n" + header
         assert item.metadata["headings"] == ["Sheet: Orders"]
         assert item.text == doc.text[item.char_start : item.char_end]
     assert table[0].context == "Sheet: Orders"  # the first chunk holds the header row itself
@@ -233,3 +233,15 @@ def test_enrich_roots_every_heading_path_at_the_document_title() -> None:
     assert rooted([], "Inventory") == ["Inventory"]
     assert rooted(["Leave", "Sick leave"], "Handbook") == ["Handbook", "Leave", "Sick leave"]
     assert rooted(["Handbook", "Leave"], "Handbook") == ["Handbook", "Leave"]
+
+
+def test_a_very_long_table_header_is_cut_to_a_quarter_of_the_budget(tmp_path: Path, tokenizer) -> None:
+    columns = [f"measurement_{n}_in_millimetres" for n in range(120)]
+    rows = [",".join(columns)] + [",".join(str(n * k % 97) for k in range(120)) for n in range(1, 6)]
+    (tmp_path / "wide.csv").write_text("\n".join(rows) + "\n")
+    _, chunks = _chunks(tmp_path / "wide.csv", tokenizer)
+    continued = [c for c in chunks if c.context]
+    assert continued, "the rows do not fit one chunk: later chunks carry the header"
+    for item in continued:
+        assert item.context is not None and item.context.startswith("measurement_0_in_millimetres | ")
+        assert len(tokenizer.offsets([item.context])[0]) <= tokenizer.max_tokens // 4

@@ -10,8 +10,8 @@ are rejected as `quality.<signal>`. Every chunk's text is exactly `document.text
 
 Context: every chunk records its heading path (`metadata["headings"]`: the titles in force at its start, by
 their levels, e.g. `["Title", "Section", "Subsection"]`). With `chunk.contextualize`, `Chunk.context` holds the
-heading path and, for a chunk that continues a table, the table's header row: the embedded text
-(`Chunk.embedding_text`) starts with them, the chunk's `text` and span do not.
+heading path and, for a chunk that continues a table, the table's header row (at most a quarter of the token
+budget): the embedded text (`Chunk.embedding_text`) starts with them, the chunk's `text` and span do not.
 """
 
 from __future__ import annotations
@@ -164,7 +164,21 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
                 context="\n".join(context) if config.contextualize else None,
             )
         )
+    if config.contextualize:
+        _bound_contexts(chunks, tokenizer, max(budget // 4, 16))
     return chunks
+
+
+def _bound_contexts(chunks: list[Chunk], tokenizer: Tokenizer, limit: int) -> None:
+    """Cut every context to at most `limit` tokens (a CSV header of thousands of characters, a heading made of a
+    whole paragraph must not crowd the chunk's own text out of what the model reads)."""
+    distinct = sorted({c.context for c in chunks if c.context})
+    cut = {}
+    for text, offs in zip(distinct, tokenizer.offsets(distinct), strict=True):
+        cut[text] = text if len(offs) <= limit else text[: offs[limit - 1][1]]
+    for item in chunks:
+        if item.context:
+            item.context = cut[item.context]
 
 
 def _heading(text: str) -> str:
@@ -190,15 +204,15 @@ def heading_paths(doc: Document) -> list[list[str]]:
 
 def table_headers(doc: Document) -> dict[int, tuple[int, int, str]]:
     """Element index -> (start, end, text) of the header row of the table it belongs to: a Markdown table's
-    first row (with its rule), or the title heading a run of CSV rows."""
+    first row (when a rule follows it; the rule itself tells a model nothing), or the title heading a run of CSV
+    rows."""
     headers: dict[int, tuple[int, int, str]] = {}
     current: tuple[int, int, str] | None = None
     for index, element in enumerate(doc.elements):
         if element.kind == "table" and element.text.startswith("|"):
             lines = element.text.split("\n")
             if len(lines) > 1 and _RULE.match(lines[1]):
-                text = "\n".join(lines[:2])
-                headers[index] = (element.char_start, element.char_start + len(text), text)
+                headers[index] = (element.char_start, element.char_start + len(lines[0]), lines[0])
         elif element.kind == "table_row":
             before = doc.elements[index - 1] if index else None
             if before is not None and before.kind.endswith("title"):
