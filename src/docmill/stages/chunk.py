@@ -10,8 +10,8 @@ are rejected as `quality.<signal>`. Every chunk's text is exactly `document.text
 
 Context: every chunk records its heading path (`metadata["headings"]`: the titles in force at its start, by
 their levels, e.g. `["Title", "Section", "Subsection"]`). With `chunk.contextualize`, `Chunk.context` holds the
-heading path and, for a chunk that continues a table, the table's header row (at most a quarter of the token
-budget): the embedded text (`Chunk.embedding_text`) starts with them, the chunk's `text` and span do not.
+heading path and, for a chunk that continues a table, the table's header row (at most a quarter of the model's
+token limit): the embedded text (`Chunk.embedding_text`) starts with them, the chunk's `text` and span do not.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
             )
         )
     if config.contextualize:
-        _bound_contexts(chunks, tokenizer, max(budget // 4, 16))
+        _bound_contexts(chunks, tokenizer, max(tokenizer.max_tokens // 4, 16))  # the model's limit, not the budget
     return chunks
 
 
