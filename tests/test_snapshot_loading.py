@@ -19,6 +19,7 @@ from tests.snapshot_catalog import DIM, fill_catalog
 
 SPLITS = {"train": 0.5, "eval": 0.5}
 SEED = 3
+HEADINGS = ["Quarterly report", "Finance"]
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,8 @@ def _cli(config: Path, *args: str) -> Any:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A catalog where only eval documents have a category and only eval chunks have no page, so `category` is
-    null in every train row and `page_start`/`page_end` are null in every eval row."""
+    null in every train row and `page_start`/`page_end` are null in every eval row; train chunks have a heading
+    path of two headings, eval chunks only their document's title."""
     root = tmp_path_factory.mktemp("loading")
     catalog = fill_catalog(root / "data" / "catalog.sqlite", documents=12)
     with catalog.transaction():
@@ -48,6 +50,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
             if split_of(doc_id, SEED, SPLITS) == "eval":
                 catalog.update_chunk_metadata(doc_id, {"category": "contracts"})
                 catalog._execute("UPDATE chunks SET page_start=NULL, page_end=NULL WHERE doc_id=?", (doc_id,))
+                catalog.update_chunk_metadata(doc_id, {"headings": HEADINGS[:1]})
+            else:
+                catalog.update_chunk_metadata(doc_id, {"headings": HEADINGS})
     catalog.close()
     config = root / "docmill.yaml"
     settings = {
@@ -136,6 +141,20 @@ def test_the_folder_loads_train_and_validation_through_its_card(data: Path, tmp_
         assert sorted(scope["ds"]) == ["train", "validation"]
     one = _load(str(folder), split="validation", cache_dir=str(tmp_path))
     assert one.num_rows == manifest["splits"]["eval"]["chunks"]
+
+
+def test_headings_load_as_lists_of_strings_from_every_format(data: Path, tmp_path: Path) -> None:
+    folder = data / "both"
+    meta = yaml.safe_load((folder / "README.md").read_text().split("---\n")[1])
+    assert {"name": "headings", "sequence": "string"} in meta["dataset_info"]["features"]
+    through_card = _load(str(folder), cache_dir=str(tmp_path / "card"))
+    jsonl = _load(
+        "json", data_files={s: str(folder / f"{s}.jsonl") for s in ("eval", "train")}, cache_dir=str(tmp_path)
+    )
+    for train, evals in ((through_card["train"], through_card["validation"]), (jsonl["train"], jsonl["eval"])):
+        assert {tuple(h) for h in train["headings"]} == {tuple(HEADINGS)}
+        assert {tuple(h) for h in evals["headings"]} == {tuple(HEADINGS[:1])}
+        assert train.features["headings"] == evals.features["headings"]
 
 
 def test_a_jsonl_only_folder_loads_its_jsonl_as_the_default(data: Path, tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ class Element:
     top: float | None = None  # paged formats: vertical position on the page, 0 = top edge, 1 = bottom edge
     bottom: float | None = None
     html: str | None = None  # tables read from HTML (unstructured): the source structure, never in `text`
+    level: int | None = None  # a title's heading level: 0 the document title, 1 a top section, 2 below it...
 
 
 @dataclass(slots=True)
@@ -131,6 +132,9 @@ class Chunk:
     metadata: dict[str, Any] = field(default_factory=dict)
     vector: np.ndarray | None = None
     sparse: SparseVector | None = None  # set by the embed stage, next to `vector`
+    # `chunk.contextualize`: what the chunker puts before the text when it is embedded (the heading path, a
+    # split table's header row); None when contextualizing is off. Never part of `text` or its span.
+    context: str | None = None
 
     @property
     def point_id(self) -> str:
@@ -139,8 +143,28 @@ class Chunk:
 
     @property
     def text_hash(self) -> str:
-        """sha256 of the chunk text: the embedding cache key together with the model id."""
+        """sha256 of the chunk text (the span `document.text[char_start:char_end]`)."""
         return sha256_hex(self.text)
+
+    @property
+    def embedding_text(self) -> str:
+        """The text that is embedded: with `context` set, the document title (`metadata["title"]`, set by
+        enrich) and the context lines first, then a blank line and the chunk text; else the chunk text."""
+        if self.context is None:
+            return self.text
+        title = str(self.metadata.get("title") or "").strip()
+        lines = [line for line in self.context.split("\n") if line]
+        if title and lines[:1] != [title]:
+            lines.insert(0, title)
+        return "\n".join(lines) + "\n\n" + self.text if lines else self.text
+
+    @property
+    def cache_key(self) -> str:
+        """The embedding cache key together with the model id: `text_hash` when the text is embedded alone (so
+        vectors cached without context stay valid), else the hash of both texts' hashes."""
+        if self.context is None:
+            return self.text_hash
+        return sha256_hex(f"{self.text_hash}:{sha256_hex(self.embedding_text)}")
 
 
 @dataclass(slots=True)

@@ -138,6 +138,8 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     for point_id, payload in points.items():
         assert point_id == str(uuid.uuid5(POINT_NAMESPACE, payload["chunk_id"]))
         assert set(payload) >= LINEAGE and payload["run_id"] == first["run_id"]
+        assert payload["headings"][0] == payload["title"], "every heading path starts at the document title"
+    assert table.column("headings").to_pylist() == [points[p]["headings"] for p in table.column("point_id").to_pylist()]
     finance = [p for p in points.values() if "/finance/" in p["source_uri"]]
     assert finance and all(p["department"] == "finance" for p in finance)
 
@@ -216,8 +218,17 @@ def test_full_run_then_unchanged_rerun_then_changes(prefect_api: str, e2e: dict[
     assert reprocessed == {new_runbook, new_readme, notice_doc, memo_b_doc}
     removed_docs = {old_doc, old_readme, gone_doc, memo_a_doc}
     assert set(points) - set(after) == {k for k, p in points.items() if p["doc_id"] in removed_docs}
-    # only chunks whose text is new are embedded (memo-b takes over memo-a's text from the cache)
-    assert third["chunks_embedded"] == len(fresh_texts) > 0
+
+    # only chunks whose embedded text is new are embedded: with `chunk.contextualize` that is the title, the
+    # heading path and the text, so memo-b, which takes over memo-a's text under its own title, is embedded anew
+    def embedded(p: dict[str, Any]) -> tuple[str, tuple[str, ...], str]:
+        return p["title"], tuple(p["headings"]), p["text"]
+
+    taken_over = [p["text"] for p in after.values() if p["doc_id"] == memo_b_doc]
+    assert taken_over and set(taken_over) <= {p["text"] for p in points.values() if p["doc_id"] == memo_a_doc}
+    again = (new_runbook, new_readme, notice_doc, memo_b_doc)
+    fresh = {embedded(p) for p in after.values() if p["doc_id"] in again} - {embedded(p) for p in points.values()}
+    assert third["chunks_embedded"] == len(fresh) == len(fresh_texts) + len(taken_over) > 0
     assert third["ingest"]["changed"] == 2 and third["ingest"]["sources_deleted"] == 3
     assert third["ingest"]["new"] == 2  # new paths: the added notice and the moved travel rules
     assert third["ingest"]["documents_moved"] == 1
@@ -351,6 +362,7 @@ def test_cli_run_status_and_quarantine(prefect_api: str, sample_corpus: Path, tm
     assert info["lineage"]["source_uri"].endswith("policies/security-policy.docx")
     assert info["lineage"]["parser"].startswith("python-docx") and info["lineage"]["model"].startswith("sentence")
     assert len(info["lineage"]["chunk_config"]) == 16 and info["lineage"]["run_id"]
+    assert info["lineage"]["headings"] and all(isinstance(h, str) for h in info["lineage"]["headings"])
     assert info["dataset_versions"] == ["default@v1"] and info["text"] == chunk_text
     assert info["source_check"]["status"] == "matches" and info["source_check"]["text"] == chunk_text
     unknown = subprocess.run([docmill, "lineage", "nope", "-c", str(tmp_path / "c.yaml")], capture_output=True, env=env)

@@ -26,7 +26,7 @@ from docmill.state.catalog.neardup import NearDupIndex
 from tests.golden.fixtures import Fixture
 
 DIGITS = 4  # floats (quality signals, positions on a page) are rounded to this many decimals
-LAYOUT = 1  # version of the record layout below; bump it when the layout changes
+LAYOUT = 2  # version of the record layout below; bump it when the layout changes
 # a record's keys in pipeline order (golden files sort their keys)
 FIXTURE, EXTRACT, CLEAN, CHUNK, ENRICH = "0_fixture", "1_extract", "2_clean", "3_chunk", "4_enrich"
 
@@ -132,7 +132,7 @@ def _extracted_document(doc: Document) -> dict[str, Any]:
         "file_type": doc.file_type,
         "parser": doc.parser,
         "metadata": plain(doc.metadata),
-        "elements": [_element(e, ("kind", "text", "page", "top", "bottom", "html")) for e in doc.elements],
+        "elements": [_element(e, ("kind", "level", "text", "page", "top", "bottom", "html")) for e in doc.elements],
     }
 
 
@@ -162,6 +162,7 @@ def _chunk(item: Chunk) -> dict[str, Any]:
         "page_start": item.page_start,
         "page_end": item.page_end,
         "metadata": plain({k: v for k, v in item.metadata.items() if k != "chunk_config"}),
+        "context": item.context,  # what `chunk.contextualize` embeds before the text (title aside)
     }
 
 

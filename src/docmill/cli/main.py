@@ -172,7 +172,7 @@ def lineage(
         return
     table = Table("field", "value", title=f"chunk {info['chunk_id']} (point {info['point_id']})")
     for key, value in info["lineage"].items():
-        table.add_row(key, str(value))
+        table.add_row(key, " > ".join(value) if isinstance(value, list) else str(value))
     table.add_row("document status", str(info["document_status"]))
     table.add_row("current sources", "\n".join(info["current_sources"]) or "(none)")
     if info["run"]:

@@ -350,6 +350,11 @@ class ChunkConfig(_Section):
     )
     overlap_tokens: int = Field(32, ge=0, description="Tokens carried over between consecutive chunks of a section.")
     titles_start_chunks: bool = Field(True, description="A title or heading always starts a new chunk.")
+    contextualize: bool = Field(
+        True,
+        description="Embed each chunk with the document title, its heading path and (a table continued from an "
+        "earlier chunk) the table's header row before its text; the stored text and offsets stay the source span.",
+    )
 
 
 class PathRule(_Section):

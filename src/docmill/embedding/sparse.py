@@ -40,8 +40,10 @@ _SNOWBALL = {
 
 
 def text_of(chunk: Chunk) -> str:
-    """The text a chunk's sparse vector is computed from (the one place that decides it)."""
-    return chunk.text
+    """The text a chunk's sparse vector is computed from (the one place that decides it): the text that is
+    embedded (`Chunk.embedding_text`: with `chunk.contextualize`, the title, heading path and table header
+    before the chunk text), so a section's words find its chunks in sparse search too."""
+    return chunk.embedding_text
 
 
 def payload_text(payload: Mapping[str, Any]) -> str:

@@ -88,7 +88,7 @@ def _blocks(nodes: list[dict[str, Any]], notes: list[str]) -> list[Element]:
         elif kind == "CodeBlock":
             elements.append(Element(content[1], "code"))
         elif kind == "Header":
-            elements.append(Element(_inlines(content[2], notes), "title"))
+            elements.append(Element(_inlines(content[2], notes), "title", level=content[0]))
         elif kind in ("BulletList", "OrderedList"):
             for item in content if kind == "BulletList" else content[1]:
                 elements.append(Element("\n".join(e.text for e in _blocks(item, notes)), "list_item"))
@@ -128,7 +128,7 @@ def _metadata(meta: dict[str, Any]) -> tuple[list[Element], dict[str, Any]]:
     for key in _META_FIRST:
         if key in meta and (text := _meta_text(meta[key]).strip()):
             fields[key] = text
-            elements.append(Element(text, "title" if key == "title" else "text"))
+            elements.append(Element(text, "title", level=0) if key == "title" else Element(text, "text"))
     return elements, fields
 
 

@@ -89,7 +89,9 @@ def _element(raw: Any) -> Element | None:
     text = (html_table_markdown(html) if html else "") or str(raw).strip()
     if not kind or not text:
         return None
-    return Element(text, kind, page=raw.metadata.page_number, html=html or None)
+    depth = getattr(raw.metadata, "category_depth", None) if kind == "title" else None  # h1 = 0
+    level = depth + 1 if isinstance(depth, int) else None
+    return Element(text, kind, page=raw.metadata.page_number, html=html or None, level=level)
 
 
 def parse_with_unstructured(path: Path, ext: str = "") -> Parsed:

@@ -11,6 +11,7 @@ from typing import Any
 import pymupdf
 
 from docmill.parsers import OPTIONS, Parsed, ParseError, describe
+from docmill.parsers.pdf_headings import Font, block_fonts, font_levels, outline_levels
 from docmill.parsers.pdf_tables import PageTable, Word, page_tables
 from docmill.parsers.pdf_unruled import unruled_tables
 from docmill.records import Element
@@ -74,8 +75,9 @@ def has_ruled_grid(page: pymupdf.Page) -> bool:
     return horizontal >= 3 and vertical >= 3 and other <= horizontal + vertical
 
 
-def _page_elements(page: pymupdf.Page) -> list[Element]:
-    """Text blocks with their vertical position (so repeated headers and footers can be found later).
+def _page_elements(page: pymupdf.Page, fonts: bool = False) -> tuple[list[Element], list[Font | None]]:
+    """Text blocks with their vertical position (so repeated headers and footers can be found later), and with
+    `fonts` each element's dominant font (None for tables).
 
     Ruled tables (when `pdf_tables` is on, the page passes `has_ruled_grid` and the grid passes the checks of
     `pdf_tables`) become one `table` element in Markdown each, where the first block holding their words stood;
@@ -84,6 +86,7 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
     placed = _placer(page)
     textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
     blocks = page.get_text("blocks", sort=False, textpage=textpage)
+    block_font = block_fonts(page, textpage) if fonts else {}
     tables: list[PageTable] = []
     words: list[Word] = []
     if OPTIONS.get("pdf_tables", True):
@@ -100,7 +103,8 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
     by_block: dict[int, list[Word]] = {}
     for word in words if tables else ():
         by_block.setdefault(word[5], []).append(word)
-    elements = []
+    elements: list[Element] = []
+    found: list[Font | None] = []
     for block in blocks:
         text = block[4].strip() if block[6] == 0 else ""  # block[6] == 1: an image block
         if not text:
@@ -108,13 +112,15 @@ def _page_elements(page: pymupdf.Page) -> list[Element]:
         mine = by_block.get(block[5], [])
         if any(w[5:8] in held for w in mine):
             keys = {w[5:8] for w in mine}
-            elements += [pending.pop(i) for i, t in enumerate(tables) if i in pending and not t.words.isdisjoint(keys)]
+            done = [pending.pop(i) for i, t in enumerate(tables) if i in pending and not t.words.isdisjoint(keys)]
+            elements, found = elements + done, found + [None] * len(done)
             text = _words_text([w for w in mine if w[5:8] not in held])
             if not text:
                 continue
         kind = "title" if _looks_like_title(text) else "text"
         elements.append(placed(text, kind, pymupdf.Rect(block[:4])))
-    return elements + list(pending.values())
+        found.append(block_font.get(block[5]))
+    return elements + list(pending.values()), found + [None] * len(pending)
 
 
 def _placer(page: pymupdf.Page) -> Callable[[str, str, pymupdf.Rect], Element]:
@@ -150,6 +156,15 @@ def _words_text(words: list[Word]) -> str:
     return "\n".join(" ".join(line) for line in lines.values())
 
 
+def _outline(doc: pymupdf.Document) -> list[list[Any]]:
+    """The document's outline (`[level, title, page]` entries), empty when it has none or it cannot be read."""
+    try:
+        return [entry for entry in doc.get_toc(simple=True) if str(entry[1]).strip()]
+    except Exception as exc:  # a damaged outline must not lose the document: font sizes decide then
+        log.warning("outline unreadable (%s), heading levels from font sizes", describe(exc))
+        return []
+
+
 def _ocr_page(page: pymupdf.Page, dpi: int = 300) -> tuple[list[Element], float]:
     from docmill.parsers.ocr import ocr_png
 
@@ -158,7 +173,8 @@ def _ocr_page(page: pymupdf.Page, dpi: int = 300) -> tuple[list[Element], float]
 
 
 def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
-    """Text blocks of every page (1-based page numbers); short single-line blocks are marked as titles.
+    """Text blocks of every page (1-based page numbers); short single-line blocks are marked as titles, with
+    heading levels from the outline or the font sizes (`pdf_headings`).
 
     Pages without a usable text layer but with images are OCRed with Tesseract (when `ocr` is on); the
     metadata lists them with Tesseract's mean word confidence per page.
@@ -177,26 +193,34 @@ def parse_pdf(path: Path, ext: str = ".pdf") -> Parsed:
         if doc.page_count == 0:
             raise ParseError("corrupt_pdf", "no readable page (damaged or truncated file)")
         elements: list[Element] = []
+        fonts: list[Font | None] = []
         ocr: dict[int, float] = {}
         missing_ocr: ParseError | None = None
+        toc = _outline(doc)
         for page in doc.pages():
             try:
-                found = _page_elements(page)
+                found, found_fonts = _page_elements(page, fonts=not toc)
                 scanned = sum(len(e.text) for e in found) < 10 and bool(page.get_images())
                 if scanned and OPTIONS.get("ocr", True):
                     try:
                         found, ocr[page.number + 1] = _ocr_page(page)
+                        found_fonts = [None] * len(found)
                     except ParseError as exc:
                         missing_ocr = exc
             except Exception as exc:  # a damaged page object (its text, its image list or its rendering)
                 raise ParseError("corrupt_pdf", f"page {page.number + 1} unreadable: {describe(exc)}") from exc
             elements += found
+            fonts += found_fonts
         if not elements:
             if missing_ocr:
                 raise missing_ocr
             if not OPTIONS.get("ocr", True):
                 raise ParseError("no_text_layer", f"{doc.page_count} page(s) without a text layer and OCR is off")
             raise ParseError("no_text_found", f"{doc.page_count} page(s): no text layer and OCR found no text")
+        if toc:
+            outline_levels(elements, toc)
+        else:
+            font_levels(elements, fonts)
         meta = _metadata(doc)
         if ocr:
             meta.update({"ocr": True, "ocr_confidence": {p: round(c, 1) for p, c in ocr.items()}})

@@ -31,7 +31,7 @@ def sheet_elements(sheets: Iterable[tuple[str, Sequence[Sequence[str]]]]) -> tup
     names: list[str] = []
     for number, (name, rows) in enumerate(sheets, 1):
         names.append(name)
-        elements.append(Element(f"Sheet: {name}", "title", page=number))
+        elements.append(Element(f"Sheet: {name}", "title", page=number, level=1))
         table = markdown_table(rows)
         if table:
             elements.append(Element(table, "table", page=number))

@@ -29,7 +29,8 @@ def _text_frame(frame: Any, kind: str, page: int) -> list[Element]:
         if not text:
             continue
         bullet = kind == "text" and (paragraph.level > 0 or paragraph._p.find(".//{*}buChar") is not None)
-        elements.append(Element(text, "list_item" if bullet else kind, page=page))
+        level = 1 if kind == "title" else None  # a slide title heads its slide
+        elements.append(Element(text, "list_item" if bullet else kind, page=page, level=level))
     return elements
 
 

@@ -51,7 +51,7 @@ def markdown_elements(text: str) -> list[Element]:
                 if lines:
                     elements.append(Element("\n".join(lines), "text"))
                     lines = []
-                elements.append(Element(heading.group(2).strip(), "title"))
+                elements.append(Element(heading.group(2).strip(), "title", level=len(heading.group(1))))
             else:
                 lines.append(line)
         if lines:

@@ -50,6 +50,13 @@ def _style_numbers(style: Any) -> tuple[str, int] | None:
     return None
 
 
+def _level(paragraph: Any) -> int:
+    """A title paragraph's heading level: 0 for the `Title` style, N for `Heading N`, else 1."""
+    style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    number = style.removeprefix("Heading").strip()
+    return 0 if style == "Title" else int(number) if number.isdigit() else 1
+
+
 def _page_breaks(paragraph: Any, rendered: bool) -> int:
     """Page breaks before or inside a paragraph: the ones Word recorded when it last laid the document out,
     or, in files never laid out by Word, hard page breaks, `page break before` and new-page sections."""
@@ -132,7 +139,10 @@ def parse_docx(path: Path, ext: str = ".docx") -> Parsed:
             paragraph = Paragraph(block, document)
             page += _page_breaks(paragraph, rendered)
             label = numbering.paragraph_label(block, partial(_style_numbering, paragraph, style_numbers))
-        body += block_elements(block, part, page, lambda p: _kind(Paragraph(p, document)), label)
+        found = block_elements(block, part, page, lambda p: _kind(Paragraph(p, document)), label)
+        if found and found[0].kind == "title" and block.tag.endswith("}p"):
+            found[0].level = _level(Paragraph(block, document))
+        body += found
         for key in references(block) if block.tag.endswith("}p") else []:
             note_part, note_blocks = attached.pop(key, (None, []))
             for note in note_blocks:

@@ -80,9 +80,9 @@ class Bookkeeping:
         """The published document holding this text (smallest doc_id), if any."""
         return self._catalog.canonical_for_text(text_hash)
 
-    def cached_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
-        """The embedding cache's vectors of these texts for the run's model."""
-        return self._catalog.cached_vectors(text_hashes, self.ctx.embedder.model_key)
+    def cached_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """The embedding cache's vectors of these cache keys (`Chunk.cache_key`) for the run's model."""
+        return self._catalog.cached_vectors(keys, self.ctx.embedder.model_key)
 
     def point_ids(self, doc_ids: set[str]) -> dict[str, list[str]]:
         """The Qdrant point ids the catalog holds for these documents (doc_id -> ids)."""

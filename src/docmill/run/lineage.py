@@ -24,6 +24,7 @@ LINEAGE_KEYS = (
     "char_start",
     "char_end",
     "chunk_index",
+    "headings",
     "parser",
     "chunk_config",
     "model",

@@ -132,7 +132,7 @@ def _enrich(batch: Batch, settings: Settings) -> StageResult[Chunk]:
 
 
 def _cached_vectors(batch: Batch, turn: Turn) -> None:
-    batch.known = turn.known_vectors(sorted({c.text_hash for c in batch.chunks}))
+    batch.known = turn.known_vectors(sorted({c.cache_key for c in batch.chunks}))
 
 
 def _embed(batch: Batch, settings: Settings) -> StageResult[Chunk]:

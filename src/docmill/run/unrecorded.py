@@ -58,9 +58,9 @@ class Unrecorded:
 
         return lookup
 
-    def known_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
-        """Vectors of these texts: the waiting batches' and the embedding cache's."""
-        pending = {c.text_hash: c.vector for batch in self.batches() for c in batch.chunks}
-        known = {h: np.asarray(pending[h], dtype=np.float32) for h in text_hashes if h in pending}
-        known.update(self.book.cached_vectors([h for h in text_hashes if h not in known]))
+    def known_vectors(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of these embedding cache keys (`Chunk.cache_key`): the waiting batches' and the cache's."""
+        pending = {c.cache_key: c.vector for batch in self.batches() for c in batch.chunks}
+        known = {k: np.asarray(pending[k], dtype=np.float32) for k in keys if k in pending}
+        known.update(self.book.cached_vectors([k for k in keys if k not in known]))
         return known

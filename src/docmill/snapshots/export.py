@@ -5,16 +5,17 @@ same catalog content always gives the same bytes.
 
 Parquet columns: the dataset columns of the version stage (`chunk_id`, `doc_id`, `chunk_index`, `point_id`,
 `text`, `token_count`, `char_start`, `char_end`, `page_start`, `page_end`, `source_uri`, `title`, `file_type`,
-`language`, `department`, `category`, `model`, `metadata` as a JSON string, `embedding` as fixed-size float32
-list) plus `run_id` (the run that wrote the chunk's Qdrant point, so `docmill index restore` rebuilds the exact
-payload) and `split`; one explicit schema for every split.
+`language`, `department`, `category`, `model`, `headings` (the chunk's heading path, a list of strings),
+`metadata` as a JSON string, `embedding` as fixed-size float32 list) plus `run_id` (the run that wrote the
+chunk's Qdrant point, so `docmill index restore` rebuilds the exact payload) and `split`; one explicit schema
+for every split.
 
 JSONL rows: `JSONL_COLUMNS` (no embedding) with one JSON type per column in every row (`jsonl_schema`). JSON
 Lines carry no schema: a reader such as `datasets.load_dataset("json", ...)` infers each column's type from the
 first rows it reads, so a column that is null in every row of one split would get the type `null` there and
-clash with the other splits. A missing text is therefore written as "" and a missing page as 0 (pages count
-from 1); `metadata` is a JSON string, so every row has the same keys whatever a document's metadata holds.
-The Parquet files keep the nulls.
+clash with the other splits. A missing text is therefore written as "", a missing page as 0 (pages count
+from 1) and missing headings as []; `metadata` is a JSON string, so every row has the same keys whatever a
+document's metadata holds. The Parquet files keep the nulls.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ JSONL_COLUMNS = (
     "department",
     "category",
     "model",
+    "headings",
     "page_start",
     "page_end",
     "char_start",
@@ -76,7 +78,7 @@ def jsonl_row(row: Mapping[str, Any], meta: dict[str, Any], split: str) -> str:
     missing number 0)."""
     values = {name: row[name] for name in _ROW_COLUMNS}
     values.update({k: meta.get(k) for k in _META_COLUMNS})
-    values.update({"split": split, "metadata": row["metadata"] or "{}"})
+    values.update({"split": split, "metadata": row["metadata"] or "{}", "headings": list(meta.get("headings") or [])})
     typed = {k: values[k] if values[k] is not None else "" if k in _JSONL_TEXT else 0 for k in JSONL_COLUMNS}
     return json.dumps(typed, ensure_ascii=False) + "\n"
 

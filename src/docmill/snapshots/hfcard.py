@@ -34,9 +34,12 @@ def hf_splits(names: list[str]) -> dict[str, str]:
 
 
 def _feature(field: pa.Field) -> dict[str, Any]:
-    """One column as a `datasets` YAML feature (`sequence` + `length`: read by datasets 2.x to 5.x)."""
+    """One column as a `datasets` YAML feature (`sequence`, with `length` when fixed: read by datasets 2.x to
+    5.x)."""
     if pa.types.is_fixed_size_list(field.type):
         return {"name": field.name, "sequence": _DTYPES[field.type.value_type], "length": field.type.list_size}
+    if pa.types.is_list(field.type):
+        return {"name": field.name, "sequence": _DTYPES[field.type.value_type]}
     return {"name": field.name, "dtype": _DTYPES[field.type]}
 
 

@@ -4,8 +4,14 @@ Titles start new chunks; consecutive sentences are packed up to the token budget
 tokens overlaps between neighbouring chunks of one section. A table is a chunk of its own when it fits the
 budget, otherwise it is cut between rows (never inside a cell's row, unless one row alone is over budget).
 E-mail quotes and signatures that the clean stage separated are chunks of their own too, with `part` in their
-metadata. Chunks whose quality signals fail (OCR noise, broken encoding) are rejected as `quality.<signal>`.
-Every chunk's text is exactly `document.text[char_start:char_end]`.
+metadata. A CSV row or a key-value record (`table_row`, `record` elements) is one piece: neither a boundary nor
+the overlap cuts it, nor a Markdown table row. Chunks whose quality signals fail (OCR noise, broken encoding)
+are rejected as `quality.<signal>`. Every chunk's text is exactly `document.text[char_start:char_end]`.
+
+Context: every chunk records its heading path (`metadata["headings"]`: the titles in force at its start, by
+their levels, e.g. `["Title", "Section", "Subsection"]`). With `chunk.contextualize`, `Chunk.context` holds the
+heading path and, for a chunk that continues a table, the table's header row (at most a quarter of the model's
+token limit): the embedded text (`Chunk.embedding_text`) starts with them, the chunk's `text` and span do not.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from docmill.text import quality
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 OWN_CHUNK_KINDS = ("table", "quoted", "signature")  # elements that never share a chunk with other elements
+WHOLE_KINDS = ("table_row", "record")  # elements that are one piece (a CSV row, a key-value record)
+_RULE = re.compile(r"^\|?\s*:?-{3,}")  # a Markdown table's header rule (`| --- | :-- |`)
 
 
 class Tokenizer(Protocol):
@@ -41,15 +49,16 @@ class _Piece:
     page: int | None
     title: bool
     block: int | None  # index of the element (a table, a quote) the piece belongs to, if it chunks alone
+    element: int  # index of the element the piece belongs to
 
 
-def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool, int | None]]:
+def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool, int | None, int]]:
     spans = []
     for index, element in enumerate(doc.elements):
         title = element.kind.endswith("title")
         block = index if element.kind in OWN_CHUNK_KINDS else None
         cursor = element.char_start
-        if title:
+        if title or element.kind in WHOLE_KINDS:
             parts = [element.text]
         elif element.kind == "table":
             parts = element.text.split("\n")  # rows (Markdown) or the whole table (HTML, one line)
@@ -59,7 +68,7 @@ def _sentences(doc: Document) -> list[tuple[int, int, int | None, bool, int | No
             if not part:
                 continue
             start = doc.text.index(part, cursor)
-            spans.append((start, start + len(part), element.page, title, block))
+            spans.append((start, start + len(part), element.page, title, block, index))
             cursor = start + len(part)
     return spans
 
@@ -80,15 +89,16 @@ def _word_cuts(offs: list[tuple[int, int]], budget: int) -> list[tuple[int, int]
 
 def _pieces(doc: Document, tokenizer: Tokenizer, budget: int) -> list[_Piece]:
     spans = _sentences(doc)
-    offsets = tokenizer.offsets([doc.text[s:e] for s, e, _, _, _ in spans])
+    offsets = tokenizer.offsets([doc.text[s:e] for s, e, _, _, _, _ in spans])
     pieces: list[_Piece] = []
-    for (start, end, page, title, block), offs in zip(spans, offsets, strict=True):
+    for (start, end, page, title, block, index), offs in zip(spans, offsets, strict=True):
         if len(offs) <= budget:
-            pieces.append(_Piece(start, end, max(len(offs), 1), page, title, block))
+            pieces.append(_Piece(start, end, max(len(offs), 1), page, title, block, index))
             continue
         for first, end in _word_cuts(offs, budget):  # an over-long sentence is cut between words
             part = offs[first:end]
-            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, title and first == 0, block))
+            first_piece = title and first == 0
+            pieces.append(_Piece(start + part[0][0], start + part[-1][1], len(part), page, first_piece, block, index))
     return pieces
 
 
@@ -128,13 +138,17 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
     groups = _pack(_pieces(doc, tokenizer, budget), config, budget)
     spans = [(g[0].start, g[-1].end, [p.page for p in g if p.page is not None]) for g in groups]
     counts = [len(o) for o in tokenizer.offsets([doc.text[s:e] for s, e, _ in spans])]
+    paths, headers = heading_paths(doc), table_headers(doc)
     chunks = []
     for index, ((start, end, pages), count, group) in enumerate(zip(spans, counts, groups, strict=True)):
         text = doc.text[start:end]
-        meta: dict[str, Any] = {"chunk_config": settings_hash}
+        headings = paths[next((p.element for p in group if not p.title), group[-1].element)]
+        meta: dict[str, Any] = {"chunk_config": settings_hash, "headings": headings}
         block = group[-1].block
         if block is not None:
             meta["part"] = doc.elements[block].kind  # table, quoted or signature
+        header = next((headers[p.element] for p in group if p.element in headers), None)
+        context = [*headings, header[2]] if header and header[0] < start else headings  # a table continued
         chunks.append(
             Chunk(
                 make_chunk_id(doc.doc_id, index, text),
@@ -147,9 +161,67 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
                 min(pages) if pages else None,
                 max(pages) if pages else None,
                 meta,
+                context="\n".join(context) if config.contextualize else None,
             )
         )
+    if config.contextualize:
+        _bound_contexts(chunks, tokenizer, max(tokenizer.max_tokens // 4, 16))  # the model's limit, not the budget
     return chunks
+
+
+def _bound_contexts(chunks: list[Chunk], tokenizer: Tokenizer, limit: int) -> None:
+    """Cut every context to at most `limit` tokens (a CSV header of thousands of characters, a heading made of a
+    whole paragraph must not crowd the chunk's own text out of what the model reads)."""
+    distinct = sorted({c.context for c in chunks if c.context})
+    cut = {}
+    for text, offs in zip(distinct, tokenizer.offsets(distinct), strict=True):
+        cut[text] = text if len(offs) <= limit else text[: offs[limit - 1][1]]
+    for item in chunks:
+        if item.context:
+            item.context = cut[item.context]
+
+
+def _heading(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
+def heading_paths(doc: Document) -> list[list[str]]:
+    """For every element, the heading path in force there: the titles before it (and itself) by level, a title
+    ending the sections of its level and below (a title without a level is a top section). A title that heads
+    CSV rows is their header, not a heading."""
+    stack: list[tuple[int, str]] = []
+    paths = []
+    for index, element in enumerate(doc.elements):
+        following = doc.elements[index + 1].kind if index + 1 < len(doc.elements) else ""
+        if element.kind.endswith("title") and following != "table_row" and _heading(element.text):
+            level = 1 if element.level is None else element.level
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, _heading(element.text)))
+        paths.append([text for _, text in stack])
+    return paths
+
+
+def table_headers(doc: Document) -> dict[int, tuple[int, int, str]]:
+    """Element index -> (start, end, text) of the header row of the table it belongs to: a Markdown table's
+    first row (when a rule follows it; the rule itself tells a model nothing), or the title heading a run of CSV
+    rows."""
+    headers: dict[int, tuple[int, int, str]] = {}
+    current: tuple[int, int, str] | None = None
+    for index, element in enumerate(doc.elements):
+        if element.kind == "table" and element.text.startswith("|"):
+            lines = element.text.split("\n")
+            if len(lines) > 1 and _RULE.match(lines[1]):
+                headers[index] = (element.char_start, element.char_start + len(lines[0]), lines[0])
+        elif element.kind == "table_row":
+            before = doc.elements[index - 1] if index else None
+            if before is not None and before.kind.endswith("title"):
+                current = (before.char_start, before.char_end, before.text)
+            if current is not None:
+                headers[index] = current
+        else:
+            current = None
+    return headers
 
 
 def _judge(chunks: list[Chunk], doc: Document, config: QualityConfig) -> list[Reject]:

@@ -1,5 +1,8 @@
 """Embed: vectors for chunks, reusing cached vectors for texts this model has already embedded, and each
-chunk's sparse lexical vector (cheap: computed for every chunk, cached dense vector or not)."""
+chunk's sparse lexical vector (cheap: computed for every chunk, cached dense vector or not).
+
+The text embedded is `Chunk.embedding_text` (the chunk text, after its title, heading path and table header when
+`chunk.contextualize` is on); the cache is keyed by `Chunk.cache_key` (both texts' hashes) and the model."""
 
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ def embed(
         chunks: enriched chunks.
         config: embed settings.
         encoder: the embedding model.
-        cached: (text hashes, model key) -> vectors already computed for those texts.
+        cached: (cache keys, model key) -> vectors already computed for those keys (`Chunk.cache_key`).
         sparse: the sparse lexical encoder; None leaves `sparse` unset.
 
     Returns:
@@ -51,9 +54,9 @@ def embed(
         the sparse vectors took (part of `seconds`).
     """
     started = time.perf_counter()
-    hashes = [c.text_hash for c in chunks]
+    hashes = [c.cache_key for c in chunks]
     known = cached(sorted(set(hashes)), encoder.model_key)
-    todo = {h: c.text for h, c in zip(hashes, chunks, strict=True) if h not in known}
+    todo = {h: c.embedding_text for h, c in zip(hashes, chunks, strict=True) if h not in known}
     fresh: dict[str, np.ndarray] = {}
     if todo:  # rows of one float32 array: no per-float Python objects
         fresh = dict(zip(todo.keys(), encoder.encode(list(todo.values())), strict=True))

@@ -1,4 +1,5 @@
-"""Enrich: attach document metadata (source, type, hash, title, dates, pages, language, department) to chunks."""
+"""Enrich: attach document metadata (source, type, hash, title, dates, pages, language, department) to chunks,
+and root each chunk's heading path (`headings`) at the document title."""
 
 from __future__ import annotations
 
@@ -147,7 +148,14 @@ def _enriched(
                 item.metadata["chunk_language"] = language(item.text)
     for item in chunks:
         item.metadata = {**meta, **item.metadata}
+        item.metadata["headings"] = rooted(item.metadata.get("headings") or [], meta["title"])
     return chunks
+
+
+def rooted(headings: list[str], title: str) -> list[str]:
+    """A chunk's heading path under its document's title (unless the path starts with it already), so that
+    every chunk has one: a dataset column that is empty in every row of a split would lose its type there."""
+    return [title, *headings] if title and headings[:1] != [title] else list(headings)
 
 
 def enrich(

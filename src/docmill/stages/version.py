@@ -57,6 +57,7 @@ def arrow_schema(dimension: int) -> pa.Schema:
             ("page_start", pa.int32()),
             ("page_end", pa.int32()),
             *[(name, pa.string()) for name in _COLUMNS],
+            ("headings", pa.list_(pa.string())),
             ("metadata", pa.string()),
             ("embedding", pa.list_(pa.float32(), dimension)),
         ]
@@ -83,6 +84,7 @@ def rows_table(rows: list[Mapping[str, Any]], schema: pa.Schema, dimension: int)
     }
     for name in _COLUMNS:
         data[name] = [m.get(name) for m in metas]
+    data["headings"] = [list(m.get("headings") or []) for m in metas]  # chunks made before heading paths: []
     data["metadata"] = [r["metadata"] for r in rows]
     vectors = np.frombuffer(b"".join(r["vector"] for r in rows), dtype=np.float32)
     data["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(vectors, pa.float32()), dimension)

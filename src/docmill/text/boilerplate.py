@@ -141,5 +141,7 @@ def split_email(elements: list[Element], config: CleanConfig) -> tuple[list[Elem
                 if config.email_quotes == "drop":
                     continue
             kind = element.kind if part == "body" else part
-            result.append(Element(text, kind, element.page, top=element.top, bottom=element.bottom))
+            result.append(
+                Element(text, kind, element.page, top=element.top, bottom=element.bottom, level=element.level)
+            )
     return result, counts

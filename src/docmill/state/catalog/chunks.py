@@ -1,5 +1,8 @@
 """The `chunks` table (every current chunk with its vector and point id) and `embeddings`, the embedding cache
-(vectors keyed by chunk text hash and model id, which outlives the chunks that produced them)."""
+(vectors keyed by the chunk's embedding cache key and model id, which outlives the chunks that produced them).
+
+The `text_hash` column of both tables holds `Chunk.cache_key`: the sha256 of the chunk text when the text is
+embedded alone (so older caches stay valid), else a hash of the text's and the embedded text's hashes."""
 
 from __future__ import annotations
 
@@ -37,8 +40,8 @@ class Chunks(CatalogBase):
             self._execute("UPDATE chunks SET metadata=? WHERE chunk_id=?", (json.dumps(meta), row["chunk_id"]))
 
     def cached_vectors(self, text_hashes: list[str], model_key: str) -> dict[str, np.ndarray]:
-        """Vectors already computed for these chunk texts with this model (the embedding cache, which outlives
-        the documents that produced them; see `prune_embeddings`)."""
+        """Vectors already computed for these cache keys (`Chunk.cache_key`) with this model (the embedding
+        cache, which outlives the documents that produced them; see `prune_embeddings`)."""
         sql = "SELECT text_hash, vector FROM embeddings WHERE model_key=? AND text_hash IN ({marks})"
         rows = self._in_pages(sql, text_hashes, (model_key,))
         return {row["text_hash"]: np.frombuffer(row["vector"], dtype=np.float32) for row in rows}
@@ -54,7 +57,7 @@ class Chunks(CatalogBase):
                     c.doc_id,
                     c.index,
                     c.text,
-                    c.text_hash,
+                    c.cache_key,
                     c.token_count,
                     c.char_start,
                     c.char_end,
@@ -71,7 +74,7 @@ class Chunks(CatalogBase):
         )
         self._execute_many(
             "INSERT OR REPLACE INTO embeddings(text_hash, model_key, vector, last_run) VALUES (?, ?, ?, ?)",
-            [(c.text_hash, model_key, np.asarray(c.vector, dtype=np.float32).tobytes(), run_id) for c in chunks],
+            [(c.cache_key, model_key, np.asarray(c.vector, dtype=np.float32).tobytes(), run_id) for c in chunks],
         )
 
     def point_ids(self, doc_ids: Iterable[str]) -> dict[str, list[str]]:
