@@ -81,3 +81,12 @@ def test_a_chunk_is_encoded_from_text_of_in_its_detected_language() -> None:
     assert text_of(item) == item.text
     encoder = SparseEncoder(["en", "de"])
     assert encoder.chunk(item) == encoder.document(item.text, "de")
+
+
+def test_identifiers_are_the_tokens_with_a_digit() -> None:
+    """What makes `docmill search` count the sparse ranks twice: a code, a number, a dotted version, a UUID."""
+    from docmill.embedding.sparse import identifiers
+
+    text = "Order PO-77341-B, ref 4373090816, v2.3.59, id 3f2b1c9e-8a7d-4c21-9e0f-1a2b3c4d5e6f for the desks"
+    assert identifiers(text) == ["PO-77341-B", "4373090816", "v2.3.59", "3f2b1c9e-8a7d-4c21-9e0f-1a2b3c4d5e6f"]
+    assert identifiers("standing desks for the Bristol office") == []

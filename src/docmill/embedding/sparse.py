@@ -39,6 +39,11 @@ _SNOWBALL = {
 }  # fmt: skip
 
 
+def identifiers(text: str) -> list[str]:
+    """The identifier-like tokens of a text: tokens with a digit (`4373090816`, `SKU-0019`, `2.3.59`, a UUID)."""
+    return [token for token in _TOKEN.findall(text) if any(ch.isdigit() for ch in token)]
+
+
 def text_of(chunk: Chunk) -> str:
     """The text a chunk's sparse vector is computed from (the one place that decides it): the text that is
     embedded (`Chunk.embedding_text`: with `chunk.contextualize`, the title, heading path and table header

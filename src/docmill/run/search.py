@@ -81,6 +81,9 @@ def open_store(settings: Settings) -> Any:
     )
 
 
+IDENTIFIER_WEIGHT = 2  # hybrid: the sparse ranks' weight for a query that names an identifier
+
+
 def search(
     settings: Settings,
     query: str,
@@ -94,7 +97,9 @@ def search(
     Args:
         settings: docmill settings (model, sparse encoder, Qdrant location and collection).
         query: the text searched for.
-        mode: `hybrid` (dense and sparse fused by reciprocal rank), `dense` or `sparse`.
+        mode: `hybrid` (dense and sparse fused by reciprocal rank; when the query names an identifier, a token
+            with a digit, the sparse ranks weigh `IDENTIFIER_WEIGHT`: the exact term is the evidence, and the
+            dense ranks of near-identical codes are noise), `dense` or `sparse`.
         filters: payload key -> value every hit must have (e.g. `{"file_type": "pdf"}`).
         k: how many hits.
         store: an open `QdrantStore` to query (default: the configured collection, opened and closed here).
@@ -107,7 +112,7 @@ def search(
     """
     if mode not in MODES:
         raise ValueError(f"unknown search mode {mode!r}: one of {', '.join(MODES)}")
-    from docmill.embedding.sparse import from_settings
+    from docmill.embedding.sparse import from_settings, identifiers
     from docmill.run.adapters import embedder
 
     dense = embedder(settings).encode([query])[0] if mode != "sparse" else None
@@ -118,7 +123,8 @@ def search(
         if not store.exists():
             return []
         store.ensure_collection(embedder(settings).dimension)  # an old-layout collection is migrated first
-        found = store.search(dense, sparse, filters, k)
+        weight = IDENTIFIER_WEIGHT if identifiers(query) else 1
+        found = store.search(dense, sparse, filters, k, lexical_weight=weight)
     finally:
         if own:
             store.close()

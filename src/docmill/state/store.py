@@ -396,10 +396,13 @@ class QdrantStore:
         filters: Mapping[str, Any] | None = None,
         k: int = 10,
         candidates: int = 50,
+        lexical_weight: int = 1,
     ) -> list[tuple[float, str, dict[str, Any]]]:
         """The `k` best points as (score, point id, payload): by the dense vector, the sparse one, or both fused
-        by reciprocal rank (one Query API call, each side prefetching `candidates`); `filters` match payload keys
-        exactly (a value that reads as a number also matches the number)."""
+        by reciprocal rank (one Query API call, each side prefetching `candidates`; the sparse side's ranks count
+        `lexical_weight` times, a whole number: its prefetch is listed that often, which plain RRF weighs the same
+        way in local mode and on a server); `filters` match payload keys exactly (a value that reads as a number
+        also matches the number)."""
         from qdrant_client import models
 
         condition = _filter(filters or {})
@@ -416,8 +419,11 @@ class QdrantStore:
                 self.collection, query=query, using=using, query_filter=condition, limit=k, with_payload=True
             )
         else:
+            times = {DENSE: 1, SPARSE: max(1, lexical_weight)}
             prefetch = [
-                models.Prefetch(query=q, using=u, filter=condition, limit=max(candidates, k)) for q, u in queries
+                models.Prefetch(query=q, using=u, filter=condition, limit=max(candidates, k))
+                for q, u in queries
+                for _ in range(times[u])
             ]
             found = self.client.query_points(
                 self.collection,
