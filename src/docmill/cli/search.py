@@ -52,9 +52,9 @@ def search_command(
         console.print("no hits")
         return
     for rank, hit in enumerate(hits, 1):
-        table = Table(
-            "field", "value", title=f"{rank}. score {hit.score:.4f}  chunk {hit.chunk_id} (point {hit.point_id})"
-        )
+        table = Table(title=f"{rank}. score {hit.score:.4f}  chunk {hit.chunk_id} (point {hit.point_id})")
+        table.add_column("field")
+        table.add_column("value", overflow="fold")  # a long source URI is wrapped, never cut to an ellipsis
         table.add_row("headings", " > ".join(hit.headings) or "(none)")
         table.add_row("source", str(hit.source_uri))
         pages = hit.page_start if hit.page_start == hit.page_end else f"{hit.page_start}-{hit.page_end}"
