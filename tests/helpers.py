@@ -117,3 +117,12 @@ def rechain_plain(log: Path, edit: dict[str, Any], line: int, keep_key_field: bo
         ).hexdigest()
     log.write_text("".join(json.dumps(e, sort_keys=True, separators=(",", ":")) + "\n" for e in entries))
     log.with_name(log.name + ".head").write_text(f"{entries[-1]['seq']} {prev}\n")
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent to reap it has stopped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -25,7 +25,7 @@ import yaml
 
 from docmill.isolation.faults import POINTS
 from docmill.state.audit import AuditLog
-from tests.helpers import audit_keyring, comparable, qdrant_points
+from tests.helpers import alive, audit_keyring, comparable, qdrant_points
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,15 +192,6 @@ def test_a_run_killed_with_sigkill_is_recorded_crashed_by_the_next(
     assert [(e["run_id"], e["found_by"]) for e in crashed] == [(killed, next_run)]
 
 
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie nobody has reaped yet has stopped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_kill_9_of_docmill_run_ends_the_run_it_started(prefect_api: str, sample_corpus: Path, tmp_path: Path) -> None:
     """`kill -9` of the `docmill run` a user started ends its run: the flow process it started dies with it
     instead of working on headless (holding the data folder's lock, its summary lost); `docmill status` says the
@@ -238,14 +229,14 @@ def test_kill_9_of_docmill_run_ends_the_run_it_started(prefect_api: str, sample_
         os.kill(cli.pid, signal.SIGKILL)
         assert cli.wait(timeout=60) == -signal.SIGKILL
         deadline = time.monotonic() + 30
-        while _alive(flow) and time.monotonic() < deadline:
+        while alive(flow) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _alive(flow), "the run went on without the docmill run that started it"
+        assert not alive(flow), "the run went on without the docmill run that started it"
         while Path(f"/proc/{flow}").exists() and time.monotonic() < deadline:  # reaped by init, pid free
             time.sleep(0.2)
     finally:
         for pid in (cli.pid, flow):
-            if pid and _alive(pid):
+            if pid and alive(pid):
                 os.kill(pid, signal.SIGKILL)
     ((run_id, status),) = _catalog_rows(data, "SELECT run_id, status FROM runs")
     assert status == "running"

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.flows.test_params_and_dry_run import write_small_corpus
+from tests.helpers import alive
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,15 +37,6 @@ def free_port() -> int:
 def _cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     docmill = str(Path(sys.executable).with_name("docmill"))
     return subprocess.run([docmill, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting for its parent to reap it has stopped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -278,7 +270,7 @@ def test_the_demo_leaves_the_server_and_the_deployments_running_until_server_sto
         assert f"pid {pids['server']}, UI http://127.0.0.1:{port} " in last[1], last
         assert f"pid {pids['serve']}: deployments ingestion, snapshot registered" in last[2], last
         assert CRON in last[2] and TZ in last[2]
-        assert all(_alive(pid) for pid in pids.values()), pids
+        assert all(alive(pid) for pid in pids.values()), pids
         with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}), get_client(sync_client=True) as c:
             nightly = c.read_deployment_by_name(DEPLOYMENT)
             (schedule,) = nightly.schedules
@@ -293,6 +285,6 @@ def test_the_demo_leaves_the_server_and_the_deployments_running_until_server_sto
     deadline = time.monotonic() + 30
     while any(_group_members(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not any(_alive(pid) for pid in pids.values())
+    assert not any(alive(pid) for pid in pids.values())
     assert not [m for pid in pids.values() for m in _group_members(pid)], "a process of theirs outlived the stop"
     assert not (tmp_path / "data" / "prefect" / "server.pid").exists()
