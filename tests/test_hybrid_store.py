@@ -170,3 +170,42 @@ def test_points_written_from_payloads_get_their_sparse_vector_from_the_text(tmp_
         assert hits[0][2]["text"].startswith("Order SKU-0019")
     finally:
         store.close()
+
+
+def test_a_contextualized_point_rebuilt_from_its_catalog_row_gets_the_same_sparse_vector(
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    """The context embedded before a chunk's text (title, heading path) feeds its sparse vector: a point rebuilt
+    from the chunk's catalog row or dataset row (`docmill index restore`, a migration) must get it too."""
+    from docmill.state.catalog import Catalog
+    from docmill.state.store import row_payload
+
+    framed = [
+        Chunk(c.chunk_id, c.doc_id, c.index, c.text, c.token_count, c.char_start, c.char_end, metadata=c.metadata)
+        for c in _chunks(embedder)
+    ]
+    for item in framed:
+        item.context = "Purchasing ledger 2024\nBristol office\nStanding desks"
+    framed = embed(framed, EmbedConfig(), embedder, lambda hashes, key: {}, SparseEncoder(["en"])).records
+    catalog = Catalog(tmp_path / "catalog.db")
+    with catalog.transaction():
+        catalog.replace_chunks(DOC, framed, "model@test", "run-1")
+    rows = [row for page in catalog.iter_chunks() for row in page]
+    store = QdrantStore("restored", path=tmp_path / "data" / "qdrant", sparse=SparseEncoder(["en"]))
+    try:
+        store.ensure_collection(384)
+        payloads = [row_payload(dict(row)) for row in rows]
+        store.upsert([row["point_id"] for row in rows], np.stack([c.vector for c in framed]), payloads)  # type: ignore[misc]
+        records, _ = store.client.scroll("restored", limit=20, with_vectors=True, with_payload=True)
+        by_id = {c.point_id: c for c in framed}
+        assert len(records) == len(framed)
+        for record in records:
+            original = by_id[str(record.id)]
+            assert record.payload and record.payload["context"] == original.context
+            assert list(record.vector[SPARSE].indices) == original.sparse.indices  # type: ignore[index,union-attr]
+        hits = store.search(None, SparseEncoder(["en"]).query("purchasing ledger"), k=len(LINES))
+        assert len(hits) == len(LINES), "the context's words find every chunk it framed"
+    finally:
+        store.close()
+        catalog.close()

@@ -132,8 +132,10 @@ class Chunk:
     metadata: dict[str, Any] = field(default_factory=dict)
     vector: np.ndarray | None = None
     sparse: SparseVector | None = None  # set by the embed stage, next to `vector`
-    # `chunk.contextualize`: what the chunker puts before the text when it is embedded (the heading path, a
-    # split table's header row); None when contextualizing is off. Never part of `text` or its span.
+    # `chunk.contextualize`: what is put before the text when it is embedded (the chunker's heading path and a
+    # split table's header row, enrich's document title first); None when contextualizing is off. Never part of
+    # `text` or its span; stored with the chunk (`stored_metadata`), so a point rebuilt from its payload gets
+    # the same sparse vector.
     context: str | None = None
 
     @property
@@ -148,15 +150,15 @@ class Chunk:
 
     @property
     def embedding_text(self) -> str:
-        """The text that is embedded: with `context` set, the document title (`metadata["title"]`, set by
-        enrich) and the context lines first, then a blank line and the chunk text; else the chunk text."""
-        if self.context is None:
-            return self.text
-        title = str(self.metadata.get("title") or "").strip()
-        lines = [line for line in self.context.split("\n") if line]
-        if title and lines[:1] != [title]:
-            lines.insert(0, title)
+        """The text that is embedded: with `context` set (enrich puts the document title first), the context
+        lines, a blank line and the chunk text; else the chunk text."""
+        lines = [line for line in (self.context or "").split("\n") if line]
         return "\n".join(lines) + "\n\n" + self.text if lines else self.text
+
+    def stored_metadata(self) -> dict[str, Any]:
+        """The metadata the catalog, the point payload and the dataset rows keep: `metadata` and, when set, the
+        `context` (what was embedded before the text is part of where the vector came from)."""
+        return self.metadata if self.context is None else {**self.metadata, "context": self.context}
 
     @property
     def cache_key(self) -> str:

@@ -15,6 +15,7 @@ from docmill.records import Chunk, Document, config_hash, sha256_hex
 from docmill.samples import make_csv
 from docmill.stages.chunk import chunk_document
 from docmill.stages.clean import clean_document
+from docmill.stages.enrich import titled
 
 
 def _document(path: Path) -> Document:
@@ -178,11 +179,12 @@ def test_every_chunk_is_its_exact_span_with_or_without_context(shared_corpus: Pa
         shutil.copy2(source, copy)
         doc = _document(copy)
         plain = chunk_document(doc, ChunkConfig(contextualize=False), tokenizer)
-        framed = chunk_document(doc, ChunkConfig(), tokenizer)
-        assert [(c.text, c.char_start, c.char_end) for c in plain] == [
-            (c.text, c.char_start, c.char_end) for c in framed
-        ]
-        for item in framed:
+        framed = chunk_document(doc, ChunkConfig(), tokenizer)  # the budget leaves room for the context
+        small = [chunk_document(doc, ChunkConfig(max_tokens=64, contextualize=flag), tokenizer) for flag in (0, 1)]
+        assert [(c.text, c.char_start, c.char_end) for c in small[0]] == [
+            (c.text, c.char_start, c.char_end) for c in small[1]
+        ], "where the budget leaves room, the context changes no boundary"
+        for item in [*plain, *framed, *small[0], *small[1]]:
             assert item.text == doc.text[item.char_start : item.char_end], source.name
             assert isinstance(item.metadata["headings"], list)
 
@@ -191,8 +193,9 @@ def test_contextualize_changes_the_embedded_text_and_cache_key_not_the_text(tmp_
     doc = _document(_inventory(tmp_path))
     plain = chunk_document(doc, ChunkConfig(contextualize=False, max_tokens=40), tokenizer)
     framed = chunk_document(doc, ChunkConfig(max_tokens=40), tokenizer)
+    titled(plain, "Inventory", tokenizer)
+    titled(framed, "Inventory", tokenizer)
     for a, b in zip(plain, framed, strict=True):
-        a.metadata["title"] = b.metadata["title"] = "Inventory"
         assert (a.text, a.char_start, a.char_end, a.chunk_id) == (b.text, b.char_start, b.char_end, b.chunk_id)
         assert a.context is None and a.embedding_text == a.text and a.cache_key == a.text_hash
         assert b.embedding_text.startswith("Inventory\n") and b.embedding_text.endswith(b.text)
@@ -245,3 +248,42 @@ def test_a_very_long_table_header_is_cut_to_a_quarter_of_the_model_limit(tmp_pat
     for item in continued:
         assert item.context is not None and item.context.startswith("measurement_0_in_millimetres | ")
         assert 64 // 4 < len(tokenizer.offsets([item.context])[0]) <= tokenizer.max_tokens // 4
+
+
+def _embedded_tokens(chunks: list[Chunk], tokenizer) -> list[int]:  # type: ignore[no-untyped-def]
+    return [len(offs) for offs in tokenizer.offsets([c.embedding_text for c in chunks])]
+
+
+def test_the_context_never_pushes_a_chunk_tail_past_the_model_window(tmp_path: Path, tokenizer) -> None:
+    """Chunks fill the model's window by default: the title and heading path embedded before a full chunk
+    would make the model cut the chunk's last sentences off. The budget leaves room for them instead."""
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Group Policy on Procurement, Contract Management and Supplier Relationships", 0)
+    document.add_heading("Part Four: Evaluation of Tenders for Framework Agreements and Dynamic Systems", 1)
+    document.add_heading("Section 4.2: Weighting of Quality, Price and Social Value Criteria in Scoring", 2)
+    for n in range(12):
+        document.add_paragraph(f"Clause {n}: " + _BODY * 2)
+    document.save(tmp_path / "policy.docx")
+    _, chunks = _chunks(tmp_path / "policy.docx", tokenizer)
+    titled(chunks, "Group Policy on Procurement, Contract Management and Supplier Relationships", tokenizer)
+    assert len(chunks) > 3
+    counts = _embedded_tokens(chunks, tokenizer)
+    assert max(counts) <= tokenizer.max_tokens, (max(counts), tokenizer.max_tokens)
+    body = next(c for c in chunks if "Clause 5:" in c.text)
+    assert "Section 4.2" in (body.context or ""), "the context itself is kept, the chunk is shorter"
+    assert body.embedding_text.endswith(body.text)
+
+
+def test_a_title_longer_than_expected_is_cut_to_what_the_window_leaves(tmp_path: Path, tokenizer) -> None:
+    """Enrich knows the real title only after chunking (a redacted name, a metadata title): what does not fit
+    beside the chunk is cut from the context, never from the chunk text."""
+    (tmp_path / "notes.txt").write_text("Every supplier invoice is checked against its purchase order. " * 60)
+    _, chunks = _chunks(tmp_path / "notes.txt", tokenizer)
+    title = "Minutes of the extraordinary meeting of the audit and risk committee " * 6
+    titled(chunks, title.strip(), tokenizer)
+    assert max(_embedded_tokens(chunks, tokenizer)) <= tokenizer.max_tokens
+    for item in chunks:
+        assert item.context is not None and title.startswith(item.context), "cut, title first"
+        assert len(tokenizer.offsets([item.context])[0]) <= tokenizer.max_tokens // 4

@@ -353,7 +353,9 @@ class ChunkConfig(_Section):
     contextualize: bool = Field(
         True,
         description="Embed each chunk with the document title, its heading path and (a table continued from an "
-        "earlier chunk) the table's header row before its text; the stored text and offsets stay the source span.",
+        "earlier chunk) the table's header row before its text (at most a quarter of the model's token limit; "
+        "the chunk budget leaves room for it, so the model never cuts a chunk's tail); the stored text and "
+        "offsets stay the source span, the context is stored as `context` in the chunk's metadata.",
     )
 
 

@@ -64,6 +64,7 @@ def payload_text(payload: Mapping[str, Any]) -> str:
         page_start=payload.get("page_start"),
         page_end=payload.get("page_end"),
         metadata=dict(payload),
+        context=payload.get("context"),  # `Chunk.stored_metadata`: what was embedded before the text
     )
     return text_of(item)
 

@@ -113,12 +113,14 @@ def prepare_batch(
 def enrich_batch(
     settings: Settings, docs: list[Document], chunks: list[Chunk], sources: list[SourceFile], pii_key: str | None
 ) -> StageResult[Chunk]:
-    """Attach location metadata (names redacted like text, `pii_key` as in `redactor`) and language to chunks."""
+    """Attach location metadata (names redacted like text, `pii_key` as in `redactor`) and language to chunks,
+    and the title to their contexts (fitted to the model's window by its tokenizer)."""
     from docmill.text.language import detect_language
 
     by_id = {s.doc_id: s for s in sources}
     names = redactor(settings, pii_key)
-    return _here(enrich.enrich(docs, chunks, by_id, settings.enrich, detect_language, names))
+    fit = tokenizer(settings) if settings.chunk.contextualize else None
+    return _here(enrich.enrich(docs, chunks, by_id, settings.enrich, detect_language, names, fit))
 
 
 def embed_batch(settings: Settings, chunks: list[Chunk], known: dict[str, np.ndarray]) -> StageResult[Chunk]:

@@ -20,7 +20,9 @@ import re
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import PurePosixPath
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 from docmill.config.settings import ChunkConfig, QualityConfig
 from docmill.isolation import steps
@@ -31,6 +33,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 OWN_CHUNK_KINDS = ("table", "quoted", "signature")  # elements that never share a chunk with other elements
 WHOLE_KINDS = ("table_row", "record")  # elements that are one piece (a CSV row, a key-value record)
 _RULE = re.compile(r"^\|?\s*:?-{3,}")  # a Markdown table's header rule (`| --- | :-- |`)
+_SEPARATOR_TOKENS = 2  # kept free between a context and the text (a blank line; some tokenizers count it)
 
 
 class Tokenizer(Protocol):
@@ -131,10 +134,41 @@ def _pack(pieces: list[_Piece], config: ChunkConfig, budget: int) -> list[list[_
     return groups
 
 
+def context_limit(tokenizer: Tokenizer) -> int:
+    """The most tokens a chunk's context (title, heading path, table header) may take: a quarter of the model's
+    limit (a CSV header of thousands of characters, a heading made of a whole paragraph must not crowd the
+    chunk's own text out of what the model reads)."""
+    return max(tokenizer.max_tokens // 4, 16)
+
+
+def _title_guess(doc: Document) -> str:
+    """The title enrich will most likely give `doc` (before names are redacted): its own, its first title's
+    first line, or its file name's stem."""
+    own = str(doc.metadata.get("title") or "").strip()
+    first = next((e.text for e in doc.elements if e.kind.endswith("title")), "")
+    return own or first.split("\n")[0][:200] or PurePosixPath(unquote(urlsplit(doc.source_uri).path)).stem
+
+
+def _context_reserve(doc: Document, tokenizer: Tokenizer) -> int:
+    """Tokens the chunks of `doc` leave free for their context: the longest context any of its chunks can get
+    (title, heading path and table header row), at most `context_limit`, and the blank line after it."""
+    paths, headers = heading_paths(doc), table_headers(doc)
+    title = _title_guess(doc)
+    contexts = {title}
+    for index, path in enumerate(paths):
+        lines = [*path, *([headers[index][2]] if index in headers else [])]
+        contexts.add("\n".join(lines if lines[:1] == [title] else [title, *lines]))  # as enrich roots them
+    longest = max((len(offs) for offs in tokenizer.offsets(sorted(contexts))), default=0)
+    return min(longest, context_limit(tokenizer)) + _SEPARATOR_TOKENS
+
+
 def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> list[Chunk]:
-    """Split one cleaned document into chunks."""
+    """Split one cleaned document into chunks. With `config.contextualize`, the budget leaves room for the
+    context before the text, so that the text embedded with it still fits the model's window."""
     budget = config.max_tokens or tokenizer.max_tokens
     settings_hash = config_hash(config.model_copy(update={"max_tokens": budget}))  # lineage: how it was cut
+    if config.contextualize:
+        budget = max(min(budget, tokenizer.max_tokens - _context_reserve(doc, tokenizer)), 8)
     groups = _pack(_pieces(doc, tokenizer, budget), config, budget)
     spans = [(g[0].start, g[-1].end, [p.page for p in g if p.page is not None]) for g in groups]
     counts = [len(o) for o in tokenizer.offsets([doc.text[s:e] for s, e, _ in spans])]
@@ -165,20 +199,20 @@ def chunk_document(doc: Document, config: ChunkConfig, tokenizer: Tokenizer) -> 
             )
         )
     if config.contextualize:
-        _bound_contexts(chunks, tokenizer, max(tokenizer.max_tokens // 4, 16))  # the model's limit, not the budget
+        fit_contexts(chunks, tokenizer)
     return chunks
 
 
-def _bound_contexts(chunks: list[Chunk], tokenizer: Tokenizer, limit: int) -> None:
-    """Cut every context to at most `limit` tokens (a CSV header of thousands of characters, a heading made of a
-    whole paragraph must not crowd the chunk's own text out of what the model reads)."""
-    distinct = sorted({c.context for c in chunks if c.context})
-    cut = {}
-    for text, offs in zip(distinct, tokenizer.offsets(distinct), strict=True):
-        cut[text] = text if len(offs) <= limit else text[: offs[limit - 1][1]]
-    for item in chunks:
-        if item.context:
-            item.context = cut[item.context]
+def fit_contexts(chunks: list[Chunk], tokenizer: Tokenizer) -> None:
+    """Cut every chunk's context to what fits: at most `context_limit` tokens, and no more than the chunk's own
+    text leaves free of the model's window, so the embedded text (`Chunk.embedding_text`) is never truncated by
+    the model. The chunker reserves room for the context; enrich fits it again once the title is known."""
+    framed = [c for c in chunks if c.context]
+    limit = context_limit(tokenizer)
+    for item, offs in zip(framed, tokenizer.offsets([c.context or "" for c in framed]), strict=True):
+        room = min(limit, tokenizer.max_tokens - item.token_count - _SEPARATOR_TOKENS)
+        if len(offs) > room:
+            item.context = item.context[: offs[room - 1][1]] if room > 0 else ""  # type: ignore[index]
 
 
 def _heading(text: str) -> str:

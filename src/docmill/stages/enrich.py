@@ -1,5 +1,5 @@
 """Enrich: attach document metadata (source, type, hash, title, dates, pages, language, department) to chunks,
-and root each chunk's heading path (`headings`) at the document title."""
+and root each chunk's heading path (`headings`) and its context (`chunk.contextualize`) at the document title."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from docmill.config.globs import glob_match
 from docmill.config.settings import EnrichConfig
 from docmill.isolation import steps
 from docmill.records import Chunk, Document, SourceFile, StageResult
+from docmill.stages.chunk import Tokenizer, fit_contexts
 
 
 class NameRedactor(Protocol):
@@ -140,6 +141,7 @@ def _enriched(
     config: EnrichConfig,
     language: Callable[[str], str] | None,
     names: NameRedactor | None,
+    tokenizer: Tokenizer | None,
 ) -> list[Chunk]:
     meta = document_metadata(doc, source, config, language, names)
     if language and config.detect_language:
@@ -149,7 +151,19 @@ def _enriched(
     for item in chunks:
         item.metadata = {**meta, **item.metadata}
         item.metadata["headings"] = rooted(item.metadata.get("headings") or [], meta["title"])
+    titled(chunks, meta["title"], tokenizer)
     return chunks
+
+
+def titled(chunks: list[Chunk], title: str, tokenizer: Tokenizer | None) -> None:
+    """Put the document title first in the context of every chunk that has one (`chunk.contextualize`), then,
+    given the model's `tokenizer`, cut each context to what the model's window leaves free beside its chunk
+    (`chunk.fit_contexts`: a long title may not fit beside a long chunk)."""
+    for item in chunks:
+        if item.context is not None:
+            item.context = "\n".join(rooted([line for line in item.context.split("\n") if line], title))
+    if tokenizer is not None:
+        fit_contexts(chunks, tokenizer)
 
 
 def rooted(headings: list[str], title: str) -> list[str]:
@@ -165,16 +179,21 @@ def enrich(
     config: EnrichConfig,
     language: Callable[[str], str] | None = None,
     names: NameRedactor | None = None,
+    tokenizer: Tokenizer | None = None,
 ) -> StageResult[Chunk]:
-    """Give every chunk its document's metadata (names redacted with `names`) and its own language. A document
-    whose enrichment fails is rejected (`step_failed:enrich:<Exception>`) with its chunks."""
+    """Give every chunk its document's metadata (names redacted with `names`) and its own language; put the
+    title first in every chunk's context (`chunk.contextualize`), cut to what the model's window leaves free
+    (`chunk.fit_contexts`) given the model's `tokenizer`. A document whose enrichment fails is rejected
+    (`step_failed:enrich:<Exception>`) with its chunks."""
     started = time.perf_counter()
     by_doc: dict[str, list[Chunk]] = {}
     for item in chunks:
         by_doc.setdefault(item.doc_id, []).append(item)
     result: StageResult[Chunk] = StageResult(records=[])
     for doc in docs:
-        work = partial(_enriched, doc, by_doc.get(doc.doc_id, []), sources[doc.doc_id], config, language, names)
+        work = partial(
+            _enriched, doc, by_doc.get(doc.doc_id, []), sources[doc.doc_id], config, language, names, tokenizer
+        )
         outcome = steps.attempt("enrich", "enrich", steps.Item(doc.doc_id, doc.source_uri), work)
         if isinstance(outcome, steps.Failure):
             result.rejects.append(outcome.reject)

@@ -41,7 +41,7 @@ class StoreUnavailable(RuntimeError):
 def point_payload(item: Chunk, run_id: str) -> dict[str, Any]:
     """Text, metadata and lineage stored with every point."""
     return {
-        **item.metadata,
+        **item.stored_metadata(),
         "text": item.text,
         "doc_id": item.doc_id,
         "chunk_id": item.chunk_id,

@@ -63,7 +63,7 @@ class Chunks(CatalogBase):
                     c.char_end,
                     c.page_start,
                     c.page_end,
-                    json.dumps(c.metadata, sort_keys=True, default=str),
+                    json.dumps(c.stored_metadata(), sort_keys=True, default=str),
                     model_key,
                     np.asarray(c.vector, dtype=np.float32).tobytes(),
                     c.point_id,
