@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from docmill.embedding.sparse import SparseEncoder
-from docmill.records import Chunk, SparseVector
+from docmill.records import Chunk, SemanticMatch, SparseVector
 
 log = logging.getLogger(__name__)
 
@@ -434,6 +434,43 @@ class QdrantStore:
                 with_payload=True,
             )
         return [(float(p.score), str(p.id), dict(p.payload or {})) for p in found.points]
+
+    @_reachable
+    def nearest(
+        self, vectors: Any, threshold: float, exclude_docs: Iterable[str] = (), unflagged: str | None = None
+    ) -> list[SemanticMatch | None]:
+        """For each dense vector (rows), the nearest point whose cosine reaches `threshold` (its chunk id, doc_id
+        and cosine), or None. Points of `exclude_docs` are never answered, nor (`unflagged` set) points whose payload
+        has that key. Batches of `write_batch` queries, one Query API call each."""
+        from qdrant_client import models
+
+        excluded = sorted(set(exclude_docs))
+        must_not = [models.FieldCondition(key="doc_id", match=models.MatchAny(any=excluded))] if excluded else []
+        must = [models.IsEmptyCondition(is_empty=models.PayloadField(key=unflagged))] if unflagged else []
+        condition = models.Filter(must=must, must_not=must_not) if must or must_not else None  # type: ignore[arg-type]
+        rows = list(vectors)
+        found: list[SemanticMatch | None] = []
+        for start in range(0, len(rows), self.write_batch):
+            requests = [
+                models.QueryRequest(
+                    query=_as_list(v),
+                    using=DENSE,
+                    filter=condition,
+                    limit=1,
+                    score_threshold=threshold - 1e-6,  # float32: identical vectors may score 0.9999999
+                    with_payload=["chunk_id", "doc_id"],
+                )
+                for v in rows[start : start + self.write_batch]
+            ]
+            for response in self.client.query_batch_points(self.collection, requests=requests):
+                top = response.points[0] if response.points else None
+                payload = (top.payload or {}) if top else {}
+                found.append(
+                    SemanticMatch(str(payload["chunk_id"]), str(payload["doc_id"]), min(1.0, float(top.score)))
+                    if top
+                    else None
+                )
+        return found
 
     @_reachable
     def count(self) -> int:

@@ -99,6 +99,10 @@ class Documents(CatalogBase):
         )
         return [r["doc_id"] for r in rows]
 
+    def superseded_documents(self) -> list[str]:
+        """Previous contents of changed files (their points go once their successors are processed)."""
+        return [r[0] for r in self.query("SELECT doc_id FROM documents WHERE status=? ORDER BY doc_id", (SUPERSEDED,))]
+
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         """Forget documents and their chunks (inside a transaction)."""
         for doc_id in doc_ids:
