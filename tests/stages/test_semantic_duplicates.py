@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from docmill.config.settings import SemanticDuplicatesConfig
-from docmill.records import Chunk, Document, SemanticMatch, make_chunk_id
+from docmill.records import Chunk, Document, SemanticMatch, SourceFile, make_chunk_id
 from docmill.stages import semantic_duplicates
 from docmill.stages.semantic_duplicates import FLAGS, REASON, STAGE, apply
 from docmill.state.store import QdrantStore
@@ -165,3 +165,42 @@ def test_identical_vectors_reach_a_threshold_of_one(embedder) -> None:  # type: 
     found = semantic_duplicates.find(chunks, 1.0, lambda items, threshold: [None] * len(items))
     assert found[0] is None and found[1] is not None and found[1].cosine == pytest.approx(1.0, abs=1e-5)
     assert np.allclose(np.linalg.norm(semantic_duplicates.unit_rows([c.vector for c in chunks]), axis=1), 1)
+
+
+def test_the_catalog_scan_of_the_embedded_store_answers_as_a_filtered_query(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """With the embedded store, `Bookkeeping.nearest_points` scans the catalog's vectors (one pass per batch, not
+    one Qdrant scan per chunk): the same canonical chunks as the filtered Qdrant query, the batch's documents,
+    superseded previous contents and flagged chunks excluded alike."""
+    from docmill.config.settings import PathsConfig, Settings
+    from docmill.run.bookkeeping import Bookkeeping
+    from docmill.run.context import RunContext
+    from docmill.state import ledger
+
+    ctx = RunContext(Settings(paths=PathsConfig(data_dir=tmp_path / "data")), "r1")
+    try:
+        book = Bookkeeping(ctx)
+        a, c = _chunks(embedder, A, TRAINS, CLAIMS), _chunks(embedder, C, CLAIMS_REWORDED, TRAINS + " By train.")
+        c[0].metadata.update(dict(zip(FLAGS, (a[1].chunk_id, A, 0.997), strict=True)))
+        d = _chunks(embedder, "d" * 64, CLAIMS_OTHER_TERMS)
+        with ctx.catalog.transaction():
+            for doc_id, chunks in ((A, a), (C, c), ("d" * 64, d)):
+                ctx.catalog.replace_chunks(doc_id, chunks, ctx.embedder.model_key, "r1")
+                ctx.store.replace_document(doc_id, chunks, "r1")
+        queries = [x.vector for x in _chunks(embedder, B, CLAIMS_REWORDED, TRAINS, CLAIMS_OTHER_TERMS, "Unrelated.")]
+        for threshold in (0.97, 0.9):
+            for excluded in (set(), {A}):
+                scanned = book.nearest_points(queries, threshold, excluded)
+                queried = ctx.store.nearest(queries, threshold, excluded, unflagged=FLAGS[0])
+                assert [m and m.chunk_id for m in scanned] == [m and m.chunk_id for m in queried]
+                for s, q in zip(scanned, queried, strict=True):
+                    assert s is None or q is None or s.cosine == pytest.approx(q.cosine, abs=1e-4)
+        assert book.nearest_points(queries, 0.97, set())[0].chunk_id == a[1].chunk_id  # type: ignore[union-attr]
+        assert book.nearest_points(queries, 0.97, set())[1].chunk_id == a[0].chunk_id  # type: ignore[union-attr]
+        with ctx.catalog.transaction():  # a's file changed: its previous content is on its way out
+            ctx.catalog.upsert_source(SourceFile("file:///a.md", "/a.md", 1, 0.0, A, ".md"), "r1")
+            ctx.catalog.add_document(SourceFile("file:///a.md", "/a.md", 1, 0.0, A, ".md"), "r1")
+            ledger.superseded(ctx.catalog, A, B)
+        assert book.nearest_points(queries, 0.97, set())[0] is None, "c's copy is flagged, a's superseded"
+        assert book.nearest_points(queries, 0.9, set())[0].doc_id == "d" * 64  # type: ignore[union-attr]
+    finally:
+        ctx.close()

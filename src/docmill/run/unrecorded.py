@@ -18,9 +18,7 @@ import numpy as np
 
 from docmill.records import Chunk, Document, SemanticMatch
 from docmill.run.bookkeeping import Bookkeeping
-from docmill.stages.semantic_duplicates import FLAGS, unit_rows
-
-_BLOCK = 512  # chunks compared with the waiting ones at a time (memory: _BLOCK x waiting chunks)
+from docmill.stages.semantic_duplicates import FLAGS, closer, unit_rows
 
 
 @dataclass
@@ -76,15 +74,8 @@ class Unrecorded:
         own = {c.doc_id for c in chunks}
         found = self.book.nearest_points([c.vector for c in chunks], threshold, own)
         waiting = [c for b in self.batches() for c in b.chunks if c.doc_id not in own and FLAGS[0] not in c.metadata]
-        if not waiting or not chunks:
-            return found
-        theirs = unit_rows([c.vector for c in waiting])
-        mine = unit_rows([c.vector for c in chunks])
-        for start in range(0, len(chunks), _BLOCK):
-            sims = mine[start : start + _BLOCK] @ theirs.T
-            for offset, row in enumerate(sims):
-                j = int(np.argmax(row))
-                cosine, i = min(1.0, float(row[j])), start + offset
-                if row[j] >= threshold - 1e-6 and (found[i] is None or cosine > found[i].cosine):  # type: ignore[union-attr]
-                    found[i] = SemanticMatch(waiting[j].chunk_id, waiting[j].doc_id, cosine)
+        if waiting and chunks:
+            mine = unit_rows([c.vector for c in chunks])
+            candidates = [(c.chunk_id, c.doc_id) for c in waiting]
+            closer(found, mine, candidates, [c.vector for c in waiting], threshold)
         return found

@@ -44,6 +44,30 @@ def unit_rows(vectors: Any) -> np.ndarray:
     return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
 
 
+def closer(
+    found: list[SemanticMatch | None],
+    mine: np.ndarray,
+    candidates: list[tuple[str, str]],
+    vectors: Any,
+    threshold: float,
+) -> None:
+    """Replace `found[i]` by the candidate (chunk_id, doc_id; its vector a row of `vectors`) closest to `mine[i]`
+    (unit rows) when their cosine reaches `threshold` and beats `found[i]`'s (a tie keeps `found[i]`, then the
+    first candidate): how a lookup over several sources of canonical chunks keeps the closest one."""
+    if not candidates or not len(mine):
+        return
+    theirs = unit_rows(vectors)
+    for start in range(0, len(mine), _BLOCK):
+        sims = mine[start : start + _BLOCK] @ theirs.T
+        best = sims.argmax(axis=1)
+        for offset in np.nonzero(sims[np.arange(len(best)), best] >= threshold - _EPSILON)[0]:
+            i, j = start + int(offset), int(best[offset])
+            cosine = min(1.0, float(sims[offset, j]))
+            current = found[i]
+            if current is None or cosine > current.cosine:
+                found[i] = SemanticMatch(candidates[j][0], candidates[j][1], cosine)
+
+
 def _earlier_matches(vectors: np.ndarray, threshold: float) -> list[list[tuple[int, float]]]:
     """For each row i, the earlier rows j < i whose cosine reaches `threshold`, best first (then earliest)."""
     n = len(vectors)
