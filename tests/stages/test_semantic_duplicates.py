@@ -204,3 +204,14 @@ def test_the_catalog_scan_of_the_embedded_store_answers_as_a_filtered_query(tmp_
         assert book.nearest_points(queries, 0.9, set())[0].doc_id == "d" * 64  # type: ignore[union-attr]
     finally:
         ctx.close()
+
+
+def test_the_step_runs_only_when_enabled() -> None:
+    from docmill.config.settings import Settings
+    from docmill.run import plan
+
+    names = lambda settings: [s.name for s in plan.turn_steps(settings)]  # noqa: E731
+    assert "semantic_duplicates" not in names(Settings())
+    enabled = Settings(embed={"semantic_duplicates": {"enabled": True}})  # type: ignore[arg-type]
+    assert names(enabled)[-2:] == ["validate", "semantic_duplicates"]
+    assert [s.name for s in plan.AT_TURN if s.when is None] == names(Settings())

@@ -105,6 +105,8 @@ class Bookkeeping:
             return self.ctx.store.nearest(vectors, threshold, excluded, unflagged=FLAGS[0])
         mine = unit_rows(vectors)
         found: list[SemanticMatch | None] = [None] * len(mine)
+        if not found:
+            return found
         for page in self._catalog.vector_pages(self.ctx.embedder.model_key):
             rows = [r for r in page if not r["flagged"] and r["doc_id"] not in excluded]
             theirs = [np.frombuffer(r["vector"], dtype=np.float32) for r in rows]
