@@ -9,7 +9,7 @@ embed as themselves (with it, each copy embeds with its own document's title fir
 - drop: `b.md`'s copy is quarantined (reason `semantic_duplicate`, naming `a.md`), in neither Qdrant nor the
   dataset; `d.md`, holding only another copy, becomes a duplicate of `a.md` (found in the collection). Once `a.md`
   is deleted, `b.md` gets its copy back and `d.md` becomes a duplicate of `b.md`.
-- off (the default): nothing of it runs.
+- off (the default): nothing of it runs; turned on later, every document is judged again as in a first run.
 """
 
 from __future__ import annotations
@@ -167,9 +167,25 @@ def test_drop_quarantines_the_copy_and_gives_it_back_once_its_original_goes(
     assert _catalog(data, "SELECT doc_id, duplicate_of FROM quarantine WHERE chunk_id IS NULL") == [(d[0], b)]
 
 
-def test_off_by_default_nothing_runs(prefect_api: str, tmp_path: Path, models_dir: Path) -> None:
+def test_off_by_default_nothing_runs_and_turning_it_on_judges_every_document_as_a_first_run(
+    prefect_api: str, tmp_path: Path, models_dir: Path
+) -> None:
+    """Off: nothing of it runs. Turned on (a settings change: every document is processed again), `a.md` comes
+    first again and is canonical: `b.md`'s published points, pending themselves, are no canonical chunks."""
     config = _corpus(tmp_path, models_dir, None)
+    data = tmp_path / "data"
     summary = _run(config)
     assert summary["semantic_duplicates"] == {} and "semantic_duplicates" not in summary["stages"]
-    assert not any(k.startswith("semantic_duplicate") for p in qdrant_points(tmp_path / "data").values() for k in p)
-    assert len(_claims(tmp_path / "data")) == 3
+    assert not any(k.startswith("semantic_duplicate") for p in qdrant_points(data).values() for k in p)
+    assert len(_claims(data)) == 3
+
+    settings = yaml.safe_load(config.read_text())
+    settings["embed"]["semantic_duplicates"] = {"enabled": True}
+    config.write_text(yaml.safe_dump(settings))
+    summary = _run(config)
+    assert summary["stages"]["extract"]["in"] == 3, "a settings change: every document is processed again"
+    docs = _documents(data)
+    claims = _claims(data)
+    a, b = docs["a.md"][0], docs["b.md"][0]
+    assert "semantic_duplicate_of" not in claims[a] and claims[b]["semantic_duplicate_doc"] == a
+    assert summary["semantic_duplicates"]["flagged"] == 1

@@ -215,3 +215,21 @@ def test_the_step_runs_only_when_enabled() -> None:
     enabled = Settings(embed={"semantic_duplicates": {"enabled": True}})  # type: ignore[arg-type]
     assert names(enabled)[-2:] == ["validate", "semantic_duplicates"]
     assert [s.name for s in plan.AT_TURN if s.when is None] == names(Settings())
+
+
+def test_when_every_candidate_is_excluded_the_query_is_asked_again_with_the_filter(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """17 copies in A (the excluded document) come before D's chunk at 0.92: past the 16 candidates of the first
+    query, only the filtered second query finds D's."""
+    store = QdrantStore("docmill", path=tmp_path / "qdrant")
+    try:
+        store.ensure_collection(embedder.dimension)
+        (vector,) = embedder.encode([CLAIMS])
+        copies = [Chunk(make_chunk_id(A, i, CLAIMS), A, i, CLAIMS, 40, 0, 1, vector=vector) for i in range(17)]
+        store.replace_document(A, copies, "r1")
+        store.replace_document("d" * 64, _chunks(embedder, "d" * 64, CLAIMS_OTHER_TERMS), "r1")
+        (query,) = [c.vector for c in _chunks(embedder, B, CLAIMS_REWORDED)]
+        assert store.nearest([query], 0.9)[0].doc_id == A  # type: ignore[union-attr]
+        assert store.nearest([query], 0.9, {A})[0].doc_id == "d" * 64  # type: ignore[union-attr]
+        assert store.nearest([query], 0.97, {A}) == [None]
+    finally:
+        store.close()

@@ -91,7 +91,8 @@ class Bookkeeping:
     def nearest_points(self, vectors: Any, threshold: float, exclude_docs: set[str]) -> list[SemanticMatch | None]:
         """For each dense vector, the nearest canonical chunk in the collection whose cosine reaches `threshold`
         (`docmill.stages.semantic_duplicates`): never a point of `exclude_docs` (the batch's own documents, whose
-        points are being replaced), of a previous content on its way out (superseded), nor a flagged duplicate.
+        points are being replaced), of a document still pending (judged at its own turn: processing every document
+        again gives what a first run gives), of a previous content on its way out (superseded), nor a flagged one.
 
         A Qdrant server answers (HNSW, filtered by its payload index). The embedded store would scan every point
         for each query (~15 ms per query at 10,000 points, ~10x that with a filter), so there the catalog's copy
@@ -100,7 +101,7 @@ class Bookkeeping:
         `Unrecorded`'s)."""
         from docmill.stages.semantic_duplicates import FLAGS, closer, unit_rows
 
-        excluded = exclude_docs | set(self._catalog.superseded_documents())
+        excluded = exclude_docs | set(self._catalog.unsettled_documents())
         if self.ctx.store.is_server:
             return self.ctx.store.nearest(vectors, threshold, excluded, unflagged=FLAGS[0])
         mine = unit_rows(vectors)
