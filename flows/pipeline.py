@@ -100,8 +100,9 @@ def _turn(
         embedder.model_key,
         ctx.max_tokens,
         embedder.dimension,
+        unrecorded.semantic_matches,
     )
-    for step in plan.AT_TURN:
+    for step in plan.turn_steps(ctx.settings):
         if step.gather:
             step.gather(batch, turn)
         if step.on_runner:

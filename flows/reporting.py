@@ -46,6 +46,7 @@ def run_artifacts(summary: dict[str, Any]) -> None:
         f"- quarantined this far: {sum(summary['quarantine'].values())} documents "
         f"(`docmill quarantine list`)\n- data: `{summary['data_dir']}`\n"
         f"- PII found this run (by type, never values): {summary['pii'] or 'none'}\n"
+        f"{_semantic_line(summary.get('semantic_duplicates'))}"
         f"{snapshot}- took {summary['seconds']} s\n",
         key="docmill-run-report",
         description="docmill run report",
@@ -130,3 +131,11 @@ def mark_crashed(run_ids: list[str], found_by: str) -> list[str]:
             except Exception as exc:  # an old run must never fail the new one
                 log.warning("could not mark flow run %s crashed in Prefect: %s", run_id, exc)
     return changed
+
+
+def _semantic_line(semantic: dict[str, Any] | None) -> str:
+    """The report's line on semantic near-duplicate chunks (none when `embed.semantic_duplicates` is off)."""
+    if not semantic:
+        return ""
+    outcome = next(f"{k} {semantic[k]}" for k in ("kept", "flagged", "dropped") if k in semantic)
+    return f"- semantic near-duplicate chunks (cosine >= {semantic['threshold']}): {semantic['found']}, {outcome}\n"

@@ -92,7 +92,7 @@ def test_a_new_catalog_has_the_latest_schema_version(tmp_path: Path) -> None:
     assert layout["user_version"] == [("", str(schema.VERSION))] and len(schema.MIGRATIONS) == schema.VERSION
     assert [c for c, _ in layout["sources"]][-2:] == ["version", "metadata"]
     assert [c for c, _ in layout["documents"]][-2:] == ["superseded_by", "config_key"]
-    assert [c for c, _ in layout["quarantine"]][-1] == "part" and "embeddings" in layout
+    assert [c for c, _ in layout["quarantine"]][-2:] == ["part", "duplicate_of"] and "embeddings" in layout
     Catalog(tmp_path / "catalog.sqlite").close()  # opening again applies nothing
     assert _layout(tmp_path / "catalog.sqlite") == layout
 

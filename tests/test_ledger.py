@@ -7,9 +7,10 @@ import ast
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from docmill.records import SourceFile
+from docmill.records import Chunk, Reject, SourceFile, make_chunk_id
 from docmill.state import ledger
 from docmill.state.catalog import CONTAINER, DUPLICATE, EMBEDDED, PENDING, QUARANTINED, SUPERSEDED, Catalog
 
@@ -49,8 +50,18 @@ def _apply(event: str, catalog: Catalog) -> None:
             ledger.requeued_for_new_settings(catalog, "k")
         elif event == "canonical_removed":
             ledger.canonical_removed(catalog, ["other"])
+        elif event == "semantic_canonical_removed":
+            catalog.add_rejects([_semantic_reject("d")], "r1")
+            ledger.semantic_canonical_removed(catalog, ["other"])
         else:
             assert ledger.replayed(catalog, "d")
+
+
+def _semantic_reject(doc_id: str) -> Reject:
+    """A chunk of `doc_id` dropped as a semantic near-duplicate of a chunk of `other`."""
+    return Reject(
+        "semantic_duplicates", "semantic_duplicate", "cosine 0.99", doc_id, chunk_id="c", duplicate_of="other"
+    )
 
 
 ALLOWED = [(event, source) for event, move in ledger.TRANSITIONS.items() for source in move.sources]
@@ -101,7 +112,8 @@ BULK = [
     (event, source)
     for event, move in ledger.TRANSITIONS.items()
     for source in STATUSES
-    if source not in move.sources and event in ("requeued_for_new_settings", "canonical_removed", "replayed")
+    if source not in move.sources
+    and event in ("requeued_for_new_settings", "canonical_removed", "semantic_canonical_removed", "replayed")
 ]
 
 
@@ -114,9 +126,36 @@ def test_a_bulk_transition_leaves_documents_in_other_statuses_as_they_are(
         moved = {
             "requeued_for_new_settings": lambda: ledger.requeued_for_new_settings(catalog, "k")[1],
             "canonical_removed": lambda: ledger.canonical_removed(catalog, ["other"]),
+            "semantic_canonical_removed": lambda: (
+                catalog.add_rejects([_semantic_reject("d")], "r1"),
+                ledger.semantic_canonical_removed(catalog, ["other"]),
+            )[1],
             "replayed": lambda: int(ledger.replayed(catalog, "d")),
         }[event]()
     assert moved == 0 and catalog.document("d")["status"] == source
+    catalog.close()
+
+
+def test_semantic_canonical_removed_queues_the_documents_with_flagged_or_dropped_copies(tmp_path: Path) -> None:
+    """`d` has a chunk flagged as a copy of `other`'s (metadata), `e` a dropped one (a quarantine row), `f` a copy
+    of a third document: removing `other` queues `d` and `e`, never `other` itself nor `f`."""
+    catalog = _catalog(tmp_path, EMBEDDED)
+    with catalog.transaction():
+        for doc, uri in (("e", "file:///e.txt"), ("f", "file:///f.txt")):
+            source = SourceFile(uri, uri[7:], 1, 0.0, doc, ".txt")
+            catalog.upsert_source(source, "r0")
+            catalog.add_document(source, "r0")
+            ledger.published(catalog, doc, "r1", "k", n_chunks=1, text_hash=doc, title=None)
+        for doc, canonical in (("d", "other"), ("f", "third"), ("other", None)):
+            meta = {"semantic_duplicate_of": "x", "semantic_duplicate_doc": canonical} if canonical else {}
+            vector = np.ones(4, dtype=np.float32)
+            item = Chunk(make_chunk_id(doc, 0, "t"), doc, 0, "t", 1, 0, 1, metadata=meta, vector=vector)
+            catalog.replace_chunks(doc, [item], "m", "r1")
+        catalog.add_rejects([_semantic_reject("e")], "r1")
+        assert catalog.semantic_duplicates_of(["other"]) == {"d", "e"}
+        assert ledger.semantic_canonical_removed(catalog, ["other"]) == 2
+    statuses = {doc: catalog.document(doc)["status"] for doc in ("d", "e", "f")}
+    assert statuses == {"d": PENDING, "e": PENDING, "f": EMBEDDED}
     catalog.close()
 
 

@@ -169,6 +169,15 @@ class Chunk:
         return sha256_hex(f"{self.text_hash}:{sha256_hex(self.embedding_text)}")
 
 
+@dataclass(frozen=True, slots=True)
+class SemanticMatch:
+    """The canonical chunk a chunk is a semantic near-duplicate of, and the cosine of their dense vectors."""
+
+    chunk_id: str
+    doc_id: str
+    cosine: float
+
+
 @dataclass(slots=True)
 class Reject:
     """A document or chunk that left the pipeline, with the stage and a specific reason code."""
@@ -180,7 +189,7 @@ class Reject:
     source_uri: str | None = None
     chunk_id: str | None = None
     part: str | None = None  # a part dropped from a document that goes on, e.g. `page 3`
-    duplicate_of: str | None = None  # a `duplicate` or `near_duplicate` reject: the doc_id of the canonical copy
+    duplicate_of: str | None = None  # a duplicate reject (`DUPLICATE_REASONS`): the doc_id of the canonical copy
 
     @property
     def whole_document(self) -> bool:

@@ -150,6 +150,13 @@ def _print_summary(summary: dict[str, Any], log_path: Path, ui: str) -> None:
     table.add_row("reject rates", ", ".join(f"{k} {v:.1%}" for k, v in summary["reject_rates"].items()))
     for reason, count in sorted(summary["quarantine"].items()):
         table.add_row("quarantined", f"{reason}: {count}")
+    if semantic := summary.get("semantic_duplicates"):
+        outcome = next(f"{k} {semantic[k]}" for k in ("kept", "flagged", "dropped") if k in semantic)
+        table.add_row(
+            "semantic duplicates",
+            f"{semantic['found']} chunks at cosine >= {semantic['threshold']} ({outcome}; "
+            f"{semantic['found_in_batch']} within their batch)",
+        )
     state = "new version" if summary["new_version"] else "unchanged"
     table.add_row("dataset", f"{summary['dataset_tag']} ({state}), {summary['dataset_rows']} rows")  # tag: NAME@vN
     table.add_row("dataset version", summary["dataset_version"])

@@ -391,6 +391,30 @@ class SparseConfig(_Section):
     )
 
 
+class SemanticDuplicatesConfig(_Section):
+    """Near-duplicate chunks found from their dense vectors (after embedding: nothing is embedded again)."""
+
+    enabled: bool = Field(
+        False,
+        description="Compare every chunk's dense vector with the chunks already in the collection and the earlier "
+        "chunks of its batch; a chunk whose cosine similarity with a canonical chunk reaches `threshold` is a "
+        "semantic near-duplicate of it (counted in the run summary and the snapshot cards).",
+    )
+    threshold: float = Field(
+        0.97,
+        gt=0,
+        le=1,
+        description="Cosine similarity of the dense vectors (as embedded: with the chunk's context when "
+        "`chunk.contextualize` is on) at or above which a chunk is a near-duplicate of an earlier one.",
+    )
+    policy: Literal["keep", "flag", "drop"] = Field(
+        "flag",
+        description="keep: only counted; flag: the chunk is published with `semantic_duplicate_of` (the canonical "
+        "chunk id), `semantic_duplicate_doc` and `semantic_duplicate_cosine` in its metadata and payload; drop: the "
+        "chunk is quarantined as `semantic_duplicate` (naming the canonical chunk) and not published.",
+    )
+
+
 class EmbedConfig(_Section):
     model_path: Path | None = Field(
         None,
@@ -430,6 +454,10 @@ class EmbedConfig(_Section):
     write_batch: int = Field(128, ge=1, description="Points per Qdrant upsert request.")
     sparse: SparseConfig = Field(
         default_factory=SparseConfig, description="The sparse lexical vector stored next to the dense one."
+    )
+    semantic_duplicates: SemanticDuplicatesConfig = Field(
+        default_factory=SemanticDuplicatesConfig,
+        description="Optional semantic near-duplicate chunks, from the vectors already computed.",
     )
     cache_keep_runs: int = Field(
         5,

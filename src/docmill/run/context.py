@@ -185,10 +185,11 @@ class RunContext:
     def config_key(self) -> str:
         """Hash of every setting that shapes a document's chunks and vectors (extract output options, clean,
         chunk with its effective token budget, enrich, embedding model id@weights, the sparse encoder's version
-        and settings). Operational settings
+        and settings, `embed.semantic_duplicates` when enabled). Operational settings
         (workers, time and memory limits, batch sizes, Qdrant address) are not part of it; the version of name
         redaction is (`enrich.NAME_REDACTION`)."""
         s = self.settings
+        semantic = s.embed.semantic_duplicates
         return config_hash(
             {
                 "extract": s.extract.model_dump(mode="json", include={"ocr", "ocr_languages", "pdf_tables"}),
@@ -198,6 +199,8 @@ class RunContext:
                 "names": NAME_REDACTION,  # documents enriched before names were redacted are enriched again
                 "model": self.embedder.model_key,
                 "sparse": {"version": self.sparse.version, **s.embed.sparse.model_dump(mode="json")},
+                # only when on: turning it on (or changing it) judges every document again, the default keeps keys
+                **({"semantic_duplicates": semantic.model_dump(mode="json")} if semantic.enabled else {}),
             }
         )
 

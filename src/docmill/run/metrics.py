@@ -166,6 +166,13 @@ def _last_run(summary: Mapping[str, Any], gauge: Any) -> None:
         ("type",),
         iter(sorted((summary.get("pii") or {}).items())),
     )
+    semantic = summary.get("semantic_duplicates") or {}
+    gauge(
+        "last_run_semantic_duplicates",
+        "Semantic near-duplicate chunks the latest run found, by the policy applied (none: the check is off).",
+        ("policy",),
+        iter([(semantic["policy"], semantic["found"])] if semantic else []),
+    )
 
 
 def write(path: Path, summary: Mapping[str, Any], outcome: str, totals: Mapping[str, Any]) -> Path:

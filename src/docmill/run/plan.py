@@ -8,7 +8,8 @@ which the flow takes in one way (`take`): its counters and the gates' counts int
 the catalog (`Bookkeeping.record_rejects`), its records into the batch. A step `on_runner` is stateless and
 runs on the task runner (threads of the flow process, or Dask workers) with the fields it `reads`; the others
 run in the flow process with the `Turn` (the catalog's view through `Bookkeeping`, and the batches validated
-but not yet recorded). After `validate` the flow hands the batch to publishing (`flows/publishing.py`).
+but not yet recorded). A step with `when` runs only when its setting enables it (`turn_steps`): the semantic
+near-duplicate chunks after `validate`. Then the flow hands the batch to publishing (`flows/publishing.py`).
 
 Per-item failures are captured inside each step by the per-item step runner (`docmill.isolation.steps`): one
 bad document becomes its reject, never the end of the batch. A step's own failure stops the run.
@@ -28,7 +29,7 @@ from docmill.isolation.faults import POINTS, checkpoint
 from docmill.records import Chunk, Document, SourceFile, StageResult
 from docmill.run import stagework
 from docmill.run.runstats import RunStats
-from docmill.stages import chunk, validate
+from docmill.stages import chunk, semantic_duplicates, validate
 
 if TYPE_CHECKING:  # bookkeeping is the flow's: a runner process never needs the catalog
     from docmill.run.bookkeeping import Bookkeeping, CanonicalLookup
@@ -65,6 +66,8 @@ class Turn:
     model_key: str
     max_tokens: int
     dimension: int
+    # the collection and the batches not yet recorded: for `embed.semantic_duplicates`
+    semantic_matches: semantic_duplicates.Outside | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class Step:
     reads: tuple[str, ...] = ()  # on the runner: the batch fields it is sent
     gather: Callable[[Batch, Turn], None] | None = None  # in the flow, before the step: what it reads there
     check: Callable[[Turn, StageResult[Any]], None] | None = None  # in the flow, after the step
+    when: Callable[[Settings], bool] | None = None  # an optional step: runs only when this is true
 
 
 # ahead -----------------------------------------------------------------------------------------------------
@@ -159,6 +163,16 @@ def _validate(batch: Batch, turn: Turn) -> StageResult[Chunk]:
     return validate.validate(batch.docs, batch.chunks, cfg, turn.max_tokens, turn.dimension)
 
 
+def _semantic_duplicates(batch: Batch, turn: Turn) -> StageResult[Chunk]:
+    assert turn.semantic_matches is not None, "the flow gives the turn the semantic lookup"
+    config = turn.settings.embed.semantic_duplicates
+    return semantic_duplicates.apply(batch.docs, batch.chunks, config, turn.semantic_matches)
+
+
+def _semantic_enabled(settings: Settings) -> bool:
+    return settings.embed.semantic_duplicates.enabled
+
+
 AT_TURN: tuple[Step, ...] = (
     Step("extract", _extracted),
     Step("clean", _deduplicate, writes=("docs",)),  # exact and near duplicates, the `cleaned` contract
@@ -174,7 +188,14 @@ AT_TURN: tuple[Step, ...] = (
         check=_same_model,
     ),
     Step("validate", _validate, writes=("chunks",)),  # the `chunks` and `embeddings` contracts
+    # optional: near-duplicate chunks by their validated dense vectors (keep, flag or drop)
+    Step("semantic_duplicates", _semantic_duplicates, writes=("chunks",), when=_semantic_enabled),
 )
+
+
+def turn_steps(settings: Settings) -> tuple[Step, ...]:
+    """The `AT_TURN` steps that run under `settings` (the optional ones only when enabled)."""
+    return tuple(step for step in AT_TURN if step.when is None or step.when(settings))
 
 
 def take(step: Step, batch: Batch, result: StageResult[Any], stats: RunStats, book: Bookkeeping) -> None:

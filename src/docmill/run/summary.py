@@ -27,6 +27,7 @@ def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, secon
         "chunks_cached": int(stats.stage("embed")["cached"]),
         **_quarantine(ctx),
         "pii": stats.pii(),
+        "semantic_duplicates": semantic_duplicates(ctx, stats),
         "points": ctx.store.count(),
         "dataset": settings.version.dataset_name,
         "dataset_version": dataset.version_id,
@@ -35,6 +36,26 @@ def run_summary(ctx: RunContext, stats: RunStats, dataset: DatasetVersion, secon
         "new_version": dataset.new,
         "data_dir": str(settings.paths.data_dir.resolve()),
         "metrics_file": str(settings.paths.metrics.resolve()),
+    }
+
+
+def semantic_duplicates(ctx: RunContext, stats: RunStats) -> dict[str, Any]:
+    """The semantic near-duplicate chunks this run found (`embed.semantic_duplicates`; empty when off): the
+    policy and threshold, how many were `found` (of them `found_in_batch`, the rest against the collection and
+    the batches not yet recorded) and what the policy made of them (`kept`, `flagged` or `dropped`)."""
+    config = ctx.settings.embed.semantic_duplicates
+    if not config.enabled:
+        return {}
+    counters = stats.stage("semantic_duplicates")
+    found = int(counters["found"])
+    done = {"keep": "kept", "flag": "flagged", "drop": "dropped"}[config.policy]
+    return {
+        "policy": config.policy,
+        "threshold": config.threshold,
+        "found": found,
+        "found_in_batch": int(counters["found_in_batch"]),
+        done: found,
+        "documents_dropped": int(counters["documents_dropped"]),
     }
 
 

@@ -3,8 +3,9 @@
 The catalog records a batch only once its points are in Qdrant (a run killed in between leaves the catalog as
 a sequential run would), and the flow goes on with the next batches meanwhile. Those next batches must still
 see the waiting ones, as a sequential run would have seen them published: an exact duplicate of a waiting
-document is a duplicate, and a chunk text a waiting batch embedded reuses its vector. `Unrecorded` answers
-those two lookups from the waiting batches and the catalog together; `flows/publishing.py` fills and empties it.
+document is a duplicate, a chunk text a waiting batch embedded reuses its vector, and a chunk may be a semantic
+near-duplicate of a waiting chunk. `Unrecorded` answers those lookups from the waiting batches and the catalog
+(or the collection) together; `flows/publishing.py` fills and empties it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from docmill.records import Chunk, Document
+from docmill.records import Chunk, Document, SemanticMatch
 from docmill.run.bookkeeping import Bookkeeping
+from docmill.stages.semantic_duplicates import FLAGS, closer, unit_rows
 
 
 @dataclass
@@ -64,3 +66,16 @@ class Unrecorded:
         known = {k: np.asarray(pending[k], dtype=np.float32) for k in keys if k in pending}
         known.update(self.book.cached_vectors([k for k in keys if k not in known]))
         return known
+
+    def semantic_matches(self, chunks: list[Chunk], threshold: float) -> list[SemanticMatch | None]:
+        """For each chunk, its best canonical chunk outside its batch whose cosine reaches `threshold`: in the
+        collection (`Bookkeeping.nearest_points`) or in the waiting batches, whichever is closer (the collection
+        on a tie: a waiting batch's points may already be written)."""
+        own = {c.doc_id for c in chunks}
+        found = self.book.nearest_points([c.vector for c in chunks], threshold, own)
+        waiting = [c for b in self.batches() for c in b.chunks if c.doc_id not in own and FLAGS[0] not in c.metadata]
+        if waiting and chunks:
+            mine = unit_rows([c.vector for c in chunks])
+            candidates = [(c.chunk_id, c.doc_id) for c in waiting]
+            closer(found, mine, candidates, [c.vector for c in waiting], threshold)
+        return found

@@ -117,7 +117,7 @@ def _sections(manifest: dict[str, Any], trainings: list[dict[str, Any]] | None) 
     ]
 
     def counted(key: str) -> list[Row]:
-        return [(k, v, f"{key}.{k}") for k, v in m[key].items()]
+        return [(k, v, f"{key}.{k}") for k, v in m.get(key, {}).items()]  # a manifest cut before the key: none
 
     sections = [
         ("Overview", overview),
@@ -130,6 +130,7 @@ def _sections(manifest: dict[str, Any], trainings: list[dict[str, Any]] | None) 
         ("Quality signals (documents)", quality),
         ("PII values by type (counts, never values)", counted("pii")),
         ("Duplicates removed", counted("dedup")),
+        ("Semantic near-duplicate chunks (flagged with semantic_duplicate_of)", counted("semantic_duplicates")),
         ("Quarantine by reason", counted("quarantine")),
         ("Chunks left out by the filters", counted("excluded_chunks")),
         ("Lineage", lineage),

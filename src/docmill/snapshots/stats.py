@@ -1,7 +1,8 @@
 """What a snapshot holds, summed up while its rows stream past: the numbers of the manifest and the card.
 
 Document-level facts (file type, language, department, quality signals, PII counts) are taken once per
-document, from its first chunk; chunk-level facts (token lengths, runs, models) from every chunk.
+document, from its first chunk; chunk-level facts (token lengths, runs, models, chunks flagged as semantic
+near-duplicates) from every chunk.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class SnapshotStats:
         self.counters["chunk_configs"][json.dumps(meta.get("chunk_config", "unknown"), sort_keys=True)] += 1
         self.splits[split]["chunks"] += 1
         self.splits[split]["tokens"] += int(row["token_count"] or 0)
+        if meta.get("semantic_duplicate_of"):  # `embed.semantic_duplicates` policy `flag`
+            self.counters["semantic_duplicates"]["flagged"] += 1
         if row["doc_id"] in self.seen_docs:
             return
         self.seen_docs.add(row["doc_id"])
@@ -107,7 +110,8 @@ class SnapshotStats:
     def summary(self) -> dict[str, Any]:
         """The manifest's content summary (sorted, so equal content gives equal bytes)."""
         counters = {name: dict(sorted(c.items())) for name, c in sorted(self.counters.items())}
-        for name in ("file_types", "languages", "departments", "parsers", "sources", "pii", "models", "chunk_configs"):
+        names = ("file_types", "languages", "departments", "parsers", "sources", "pii", "models", "chunk_configs")
+        for name in (*names, "semantic_duplicates"):
             counters.setdefault(name, {})
         return {
             "rows": self.rows,

@@ -4,9 +4,10 @@
 `TRANSITIONS` names every event that moves a document, the statuses it may leave and the status it enters.
 A single-document event (`published`, `rejected`, `duplicate`, `expanded`, `superseded`) reads the current
 status first and raises `IllegalTransition` when the table does not allow the move: that is a bug in docmill,
-never a property of a document. A bulk event (`requeued_for_new_settings`, `canonical_removed`, `replayed`) is
-one SQL statement whose WHERE clause holds exactly the allowed from-statuses, so documents in other statuses
-are left as they are. A document the catalog does not know is not changed (as before the ledger).
+never a property of a document. A bulk event (`requeued_for_new_settings`, `canonical_removed`,
+`semantic_canonical_removed`, `replayed`) is one SQL statement whose WHERE clause holds exactly the allowed
+from-statuses, so documents in other statuses are left as they are. A document the catalog does not know is
+not changed (as before the ledger).
 
 Every function takes the catalog and runs inside its transaction (`with catalog.transaction():`); a call
 outside one raises.
@@ -50,6 +51,9 @@ TRANSITIONS: dict[str, Transition] = {
     "requeued_for_new_settings": Transition((EMBEDDED, DUPLICATE, QUARANTINED), PENDING),
     # the document it duplicates is removed or quarantined: it may now hold the only copy of the text
     "canonical_removed": Transition((DUPLICATE,), PENDING),
+    # a chunk of it was a semantic near-duplicate (flagged or dropped) of a chunk of a document removed or
+    # quarantined: that chunk may now hold the only copy of its text
+    "semantic_canonical_removed": Transition((EMBEDDED,), PENDING),
     # `docmill quarantine replay` (embedded: documents that lost chunks or pages)
     "replayed": Transition((QUARANTINED, DUPLICATE, EMBEDDED), PENDING),
 }
@@ -155,6 +159,20 @@ def canonical_removed(catalog: Catalog, doc_ids: Iterable[str]) -> int:
         ).rowcount
         for doc_id in doc_ids
     )
+
+
+def semantic_canonical_removed(catalog: Catalog, doc_ids: Iterable[str]) -> int:
+    """`embedded -> pending` for the documents with a chunk that is a semantic near-duplicate (flagged in its
+    metadata, or dropped into the quarantine) of a chunk of `doc_ids` (documents removed or quarantined). Returns
+    how many were queued."""
+    sources = TRANSITIONS["semantic_canonical_removed"].sources
+    queued = 0
+    for doc_id in catalog.semantic_duplicates_of(list(doc_ids)):
+        queued += catalog._execute(
+            f"UPDATE documents SET status=?, stage='ingest' WHERE doc_id=? AND status IN ({_marks(sources)})",
+            (PENDING, doc_id, *sources),
+        ).rowcount
+    return queued
 
 
 def replayed(catalog: Catalog, doc_id: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from docmill.embedding.sparse import SparseEncoder
-from docmill.records import Chunk, SparseVector
+from docmill.records import Chunk, SemanticMatch, SparseVector
 
 log = logging.getLogger(__name__)
 
@@ -434,6 +434,61 @@ class QdrantStore:
                 with_payload=True,
             )
         return [(float(p.score), str(p.id), dict(p.payload or {})) for p in found.points]
+
+    @_reachable
+    def nearest(
+        self, vectors: Any, threshold: float, exclude_docs: Iterable[str] = (), unflagged: str | None = None
+    ) -> list[SemanticMatch | None]:
+        """For each dense vector (rows), the nearest point whose cosine reaches `threshold` (its chunk id, doc_id
+        and cosine), or None. Points of `exclude_docs` are never answered, nor (`unflagged` set) points whose payload
+        has that key. Batches of `write_batch` queries, one Query API call each, for the `_CANDIDATES` nearest
+        points over the threshold: the excluded documents (possibly every document, when all are processed again)
+        are left out here, and only a vector whose candidates were all excluded is asked again with them in the
+        filter."""
+        from qdrant_client import models
+
+        excluded = set(exclude_docs)
+        must = [models.IsEmptyCondition(is_empty=models.PayloadField(key=unflagged))] if unflagged else []
+        rows = list(vectors)
+        found = self._nearest(rows, threshold, models.Filter(must=must) if must else None, excluded)  # type: ignore[arg-type]
+        again = [i for i, hit in enumerate(found) if hit is False]  # every candidate excluded: ask with the filter
+        if again:
+            strict = models.Filter(
+                must=must,  # type: ignore[arg-type]
+                must_not=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=sorted(excluded)))],
+            )
+            for i, hit in zip(again, self._nearest([rows[i] for i in again], threshold, strict, set()), strict=True):
+                found[i] = hit
+        return [hit or None for hit in found]
+
+    _CANDIDATES = 16
+
+    def _nearest(self, rows: list[Any], threshold: float, condition: Any, excluded: set[str]) -> list[Any]:
+        """Per vector: the nearest candidate not of `excluded`, None when there is none over the threshold, False
+        when every one of the `_CANDIDATES` was excluded (there may be more)."""
+        from qdrant_client import models
+
+        found: list[Any] = []
+        for start in range(0, len(rows), self.write_batch):
+            requests = [
+                models.QueryRequest(
+                    query=_as_list(v),
+                    using=DENSE,
+                    filter=condition,
+                    limit=self._CANDIDATES if excluded else 1,
+                    score_threshold=threshold - 1e-6,  # float32: identical vectors may score 0.9999999
+                    with_payload=["chunk_id", "doc_id"],
+                )
+                for v in rows[start : start + self.write_batch]
+            ]
+            for response in self.client.query_batch_points(self.collection, requests=requests):
+                kept = [p for p in response.points if (p.payload or {}).get("doc_id") not in excluded]
+                if kept:
+                    top, payload = kept[0], kept[0].payload or {}
+                    found.append(SemanticMatch(str(payload["chunk_id"]), str(payload["doc_id"]), min(1.0, top.score)))
+                else:
+                    found.append(False if len(response.points) == self._CANDIDATES else None)
+        return found
 
     @_reachable
     def count(self) -> int:

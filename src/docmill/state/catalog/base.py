@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from docmill.state.catalog import schema
 
 PENDING, EMBEDDED, QUARANTINED, DUPLICATE = "pending", "embedded", "quarantined", "duplicate"
-DUPLICATE_REASONS = ("duplicate", "near_duplicate")  # rejects that make a document a duplicate of another
+# rejects that make a document a duplicate of another (`semantic_duplicate`: when every chunk of it is one)
+DUPLICATE_REASONS = ("duplicate", "near_duplicate", "semantic_duplicate")
 CONTAINER = "container"  # an archive: its members are documents of their own
 SUPERSEDED = "superseded"  # a changed file's previous content: served until its successor is processed
 UNDER = "substr(source_uri, 1, ?) = ?"  # a source URI under a prefix (a folder, a connector's scope)

@@ -115,6 +115,28 @@ class Chunks(CatalogBase):
             yield rows
             last = (rows[-1]["doc_id"], rows[-1]["chunk_index"])
 
+    def vector_pages(self, model_key: str, page: int = 4096) -> Iterator[list[sqlite3.Row]]:
+        """Every current chunk of this model as `chunk_id`, `doc_id`, `vector` (float32 bytes) and `flagged`
+        (it carries `semantic_duplicate_of`), page by page in insertion order (bounded memory)."""
+        sql = (
+            "SELECT rowid, chunk_id, doc_id, vector, metadata LIKE '%\"semantic_duplicate_of\":%' AS flagged "
+            "FROM chunks WHERE rowid > ? AND model_key = ? ORDER BY rowid LIMIT ?"
+        )
+        last = 0
+        while rows := self.query(sql, (last, model_key, page)):
+            yield rows
+            last = rows[-1]["rowid"]
+
+    def semantic_duplicates_of(self, doc_ids: list[str]) -> set[str]:
+        """The other documents with a chunk that is a semantic near-duplicate of a chunk of `doc_ids`: flagged
+        (`semantic_duplicate_doc` in its metadata) or dropped (a `semantic_duplicate` reject naming the document)."""
+        flagged = "SELECT DISTINCT doc_id FROM chunks WHERE metadata LIKE '%semantic_duplicate_doc%' AND "
+        flagged += "json_extract(metadata, '$.semantic_duplicate_doc') IN ({marks})"
+        dropped = "SELECT DISTINCT doc_id FROM quarantine WHERE reason='semantic_duplicate' AND "
+        dropped += "duplicate_of IN ({marks})"
+        found = {row[0] for sql in (flagged, dropped) for row in self._in_pages(sql, doc_ids)}
+        return found - set(doc_ids)
+
     def pii_totals(self) -> dict[str, int]:
         """PII values redacted (or flagged) in the current dataset's documents, by type; never the values."""
         totals: dict[str, int] = {}

@@ -99,6 +99,12 @@ class Documents(CatalogBase):
         )
         return [r["doc_id"] for r in rows]
 
+    def unsettled_documents(self) -> list[str]:
+        """Documents whose points (if any) are about to change: pending ones (processed again when their batch
+        comes) and previous contents of changed files (their points go once their successors are processed)."""
+        sql = "SELECT doc_id FROM documents WHERE status IN (?, ?) ORDER BY doc_id"
+        return [r[0] for r in self.query(sql, (PENDING, SUPERSEDED))]
+
     def delete_documents(self, doc_ids: Iterable[str]) -> None:
         """Forget documents and their chunks (inside a transaction)."""
         for doc_id in doc_ids:

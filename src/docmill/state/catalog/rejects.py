@@ -18,8 +18,8 @@ class Rejects(CatalogBase):
         """Append reject rows (inside a transaction)."""
         now = time.time()
         self._execute_many(
-            "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, part, stage, reason, message, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO quarantine(run_id, doc_id, source_uri, chunk_id, part, stage, reason, message, created_at, "
+            "duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id,
@@ -31,6 +31,7 @@ class Rejects(CatalogBase):
                     r.reason,
                     text(r.message),
                     now,
+                    r.duplicate_of,
                 )
                 for r in rejects
             ],

@@ -84,6 +84,11 @@ def _quarantine_part(db: sqlite3.Connection) -> None:
     _add_column(db, "quarantine", "part")
 
 
+def _quarantine_duplicate_of(db: sqlite3.Connection) -> None:
+    """7: a duplicate reject's canonical document (`semantic_duplicate` chunks: requeued when it goes)."""
+    _add_column(db, "quarantine", "duplicate_of")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _base,
     _embedding_cache,
@@ -91,6 +96,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _config_key,
     _source_version,
     _quarantine_part,
+    _quarantine_duplicate_of,
 )
 VERSION = len(MIGRATIONS)  # the schema version this code writes
 
