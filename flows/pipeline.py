@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -228,6 +229,8 @@ def _batches(
         with Publishing(book, ctx.settings, stats) as publishing:
             with publishing.on_failure():  # a batch that failed to prepare, a listing error, a failed turn
                 _prepare_ahead(ctx, runner, batches, ahead)
+                if ahead:  # the model the turns need (here for its key and dimension), while the first batches parse
+                    threading.Thread(target=stagework.load_embedder, args=(ctx.settings,), daemon=True).start()
                 if ahead and isinstance(runner, ThreadPoolTaskRunner):  # the runner's threads share this process's
                     stagework.load_preparation(ctx.settings, ctx.pii_key)  # while the first batch parses
                 while ahead:

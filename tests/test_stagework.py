@@ -132,3 +132,17 @@ def test_cleaning_and_chunking_are_bounded_per_document_like_parsing(
         assert [d.source_uri for d in ahead.prepared.records] == [sources[0].source_uri]
         assert {c.doc_id for c in ahead.chunked.records} == {sources[0].doc_id}
         stagework.release_workers(settings)
+
+
+def test_the_model_loads_ahead_and_a_failure_is_left_for_its_first_use(tmp_path: Path) -> None:
+    """The flow loads the model on a thread while the first batches parse (on a data folder's first run, the
+    ONNX export): the first turn finds it loaded. A model that cannot load fails the turn, not the thread."""
+    settings = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), embed=EmbedConfig(backend="onnx"))
+    stagework.load_embedder(settings)
+    assert "_model" in vars(stagework.embedder(settings)), "loaded, not only constructed"
+    assert list((tmp_path / "data" / "models").rglob("*.onnx")), "the export is done ahead too"
+    (tmp_path / "empty").mkdir()
+    broken = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), embed=EmbedConfig(model_path=tmp_path / "empty"))
+    stagework.load_embedder(broken)  # nothing raised here
+    with pytest.raises(FileNotFoundError, match="no sentence-transformers model"):
+        stagework.embedder(broken).dimension  # noqa: B018

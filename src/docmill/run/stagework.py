@@ -12,6 +12,7 @@ dataset.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import socket
@@ -32,6 +33,7 @@ from docmill.run.runstats import contract_counter
 from docmill.stages import embed, enrich, extract, validate
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # one extraction at a time per process: a parser pool is not thread-safe, and replacing one (other settings)
 # must not close it under a running extraction (a Dask worker with several threads, two runs on one cluster)
@@ -45,6 +47,16 @@ def load_preparation(settings: Settings, pii_key: str | None = None) -> None:
     and the PII recognisers, ~3 s), e.g. on a thread that would otherwise wait for the first batch's parse."""
     with _preparing:
         preparers(settings, pii_key).start()
+
+
+def load_embedder(settings: Settings) -> None:
+    """Load this process's embedding model now (on a data folder's first run the ONNX export and quantisation,
+    then the weights: ~3-15 s), e.g. on a thread while the first batches parse, so the first batch's turn does
+    not wait for it. A failure is not raised here: the first real use loads the model again and raises it."""
+    try:
+        embedder(settings).dimension  # noqa: B018  # the property loads the model
+    except Exception as exc:  # raised again, where it stops the run, by the turn that needs the model
+        log.debug("loading the embedding model ahead failed: %s", exc)
 
 
 def release_workers(settings: Settings) -> None:
