@@ -15,7 +15,7 @@ from docmill.config.globs import glob_match
 from docmill.config.settings import EnrichConfig
 from docmill.isolation import steps
 from docmill.records import Chunk, Document, SourceFile, StageResult
-from docmill.stages.chunk import Tokenizer, fit_contexts
+from docmill.stages.context import Tokenizer, fit_contexts
 
 
 class NameRedactor(Protocol):
@@ -158,7 +158,7 @@ def _enriched(
 def titled(chunks: list[Chunk], title: str, tokenizer: Tokenizer | None) -> None:
     """Put the document title first in the context of every chunk that has one (`chunk.contextualize`), then,
     given the model's `tokenizer`, cut each context to what the model's window leaves free beside its chunk
-    (`chunk.fit_contexts`: a long title may not fit beside a long chunk)."""
+    (`context.fit_contexts`: a long title may not fit beside a long chunk)."""
     for item in chunks:
         if item.context is not None:
             item.context = "\n".join(rooted([line for line in item.context.split("\n") if line], title))
@@ -183,7 +183,7 @@ def enrich(
 ) -> StageResult[Chunk]:
     """Give every chunk its document's metadata (names redacted with `names`) and its own language; put the
     title first in every chunk's context (`chunk.contextualize`), cut to what the model's window leaves free
-    (`chunk.fit_contexts`) given the model's `tokenizer`. A document whose enrichment fails is rejected
+    (`context.fit_contexts`) given the model's `tokenizer`. A document whose enrichment fails is rejected
     (`step_failed:enrich:<Exception>`) with its chunks."""
     started = time.perf_counter()
     by_doc: dict[str, list[Chunk]] = {}
