@@ -91,16 +91,14 @@ def _turn(
     is then handed to `publishing` (which runs the reject-rate gates before publishing it)."""
     book = publishing.book
     book.start_batch(batch.sources)
-    embedder = ctx.embedder
     unrecorded = publishing.unrecorded
     turn = plan.Turn(
         ctx.settings,
         book,
         unrecorded.canonical_for_text(),
         unrecorded.known_vectors,
-        embedder.model_key,
+        ctx.embedder,
         ctx.max_tokens,
-        embedder.dimension,
         unrecorded.semantic_matches,
     )
     for step in plan.turn_steps(ctx.settings):

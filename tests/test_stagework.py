@@ -139,7 +139,7 @@ def test_the_model_loads_ahead_and_a_failure_is_left_for_its_first_use(tmp_path:
     ONNX export): the first turn finds it loaded. A model that cannot load fails the turn, not the thread."""
     settings = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), embed=EmbedConfig(backend="onnx"))
     stagework.load_embedder(settings)
-    assert "_model" in vars(stagework.embedder(settings)), "loaded, not only constructed"
+    assert stagework.embedder(settings).loaded, "loaded, not only constructed"
     assert list((tmp_path / "data" / "models").rglob("*.onnx")), "the export is done ahead too"
     (tmp_path / "empty").mkdir()
     broken = Settings(paths=PathsConfig(data_dir=tmp_path / "data"), embed=EmbedConfig(model_path=tmp_path / "empty"))

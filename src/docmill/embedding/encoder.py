@@ -7,6 +7,7 @@ Both load from a local folder only; the default is all-MiniLM-L6-v2 as shipped b
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,8 @@ class Embedder:
         self.cache_dir = cache_dir or Path("data/models")
         self.revision = model_revision(folder)
         self.threads = threads
+        self._loading = threading.Lock()
+        self._loaded: Any = None
 
     @cached_property
     def plan(self) -> tuple[str, str, str]:
@@ -143,8 +146,21 @@ class Embedder:
             return f"{self.model_name}@{self.revision}+onnx-{precision}-r{EXPORT_VERSION}"
         return f"{self.model_name}@{self.revision}+{backend}-{precision}"
 
-    @cached_property
+    @property
     def _model(self) -> Any:
+        """The loaded model, loaded once: the flow loads it on a thread while the embed step may need it
+        already (one load, the other caller waits for it)."""
+        with self._loading:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is loaded (not only configured)."""
+        return self._loaded is not None
+
+    def _load(self) -> Any:
         backend, device, precision = self.plan
         if backend == "onnx":
             from docmill.embedding.onnx import OnnxEncoder, cache_folder, ensure_export
@@ -172,7 +188,7 @@ class Embedder:
 
     def close(self) -> None:
         """Release the ONNX backend's threads (the per-process adapter cache calls this when it drops one)."""
-        model = self.__dict__.get("_model")  # not loaded: nothing to release
+        model = self._loaded  # not loaded: nothing to release
         if model is not None and hasattr(model, "close"):
             model.close()
 

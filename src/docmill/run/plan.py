@@ -63,9 +63,11 @@ class Turn:
     book: Bookkeeping
     canonical_for_text: CanonicalLookup | None  # the published texts, with the batches not yet recorded
     known_vectors: Callable[[list[str]], dict[str, np.ndarray]]  # the embedding cache, the same way
-    model_key: str
+    # the run's embedder: its model key and dimension are read when a step needs them (the dimension loads the
+    # model, on a data folder's first run with the ONNX export: the embed step is the first to need it, so its
+    # seconds hold the load, wherever it happens)
+    embedder: Any
     max_tokens: int
-    dimension: int
     # the collection and the batches not yet recorded: for `embed.semantic_duplicates`
     semantic_matches: semantic_duplicates.Outside | None = None
 
@@ -150,17 +152,17 @@ def _same_model(turn: Turn, result: StageResult[Any]) -> None:
     Raises:
         RuntimeError: naming both model keys.
     """
-    keys = {c.metadata.get("model") for c in result.records} - {turn.model_key}
+    keys = {c.metadata.get("model") for c in result.records} - {turn.embedder.model_key}
     if keys:
         raise RuntimeError(
-            f"a worker embedded with {sorted(map(str, keys))} but this run records {turn.model_key}: give "
+            f"a worker embedded with {sorted(map(str, keys))} but this run records {turn.embedder.model_key}: give "
             "every machine the same model folder and set embed.device and embed.backend explicitly (not auto)"
         )
 
 
 def _validate(batch: Batch, turn: Turn) -> StageResult[Chunk]:
     cfg = turn.settings.validate_
-    return validate.validate(batch.docs, batch.chunks, cfg, turn.max_tokens, turn.dimension)
+    return validate.validate(batch.docs, batch.chunks, cfg, turn.max_tokens, turn.embedder.dimension)
 
 
 def _semantic_duplicates(batch: Batch, turn: Turn) -> StageResult[Chunk]:
