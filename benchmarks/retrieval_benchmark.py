@@ -4,15 +4,19 @@
 The real pipeline flow (a temporary Prefect server, offline, local paths only) runs twice over the same inbox
 (copies of the markitdown test files, the pdfplumber PDFs, the unstructured example documents and docmill's
 sample corpus), once per `chunk.contextualize` value, each into its own data folder; then every query goes
-through the real `docmill.run.search.search` in each mode against each run's collection. Query sets
+through the real `docmill.run.search.search` in each mode against each run's collection. Stated
+simplifications, to keep the default run near 15 minutes on 2 cores: embedding through `embed.backend: auto`
+(ONNX int8 on a CPU; `--backend torch` for fp32), and the corpora without their three longest documents
+(`LONG`: War and Peace, the 619- and 400-page PDFs, 6,150 of the 10,355 chunks; `--long` keeps them), since
+Qdrant's local mode scores sparse vectors in Python (about half a second a query over 10k points). Query sets
 (`retrieval_queries.py` says how relevance is derived from each run's chunks, and defines the metrics):
 
 - identifiers: every id-like token (a digit inside, 5 characters or more) of markitdown's `must_include`
   strings and expected outputs, of the string constants pdfplumber's table tests assert (`test_table.py`,
   `test_nics_report.py`, `test_ca_warn_report.py`), and of the sample corpus's text files (its SKUs); each
   queried verbatim and inside a short sentence (one of three forms, drawn with the seed);
-- sections: each distinct heading (of at least three letters) of the chunks' heading paths, its own text as
-  the query; at most `--per-set`, drawn with the seed;
+- sections: each distinct heading below a document's title (of at least three letters) in the chunks' heading
+  paths, its own text as the query; at most `--per-set`, drawn with the seed;
 - passages: a prose sentence (8-40 words) of a chunk, lightly reworded with the seed: two neighbouring words
   swapped, a word replaced by a synonym from a fixed table when one occurs, a word dropped; at most
   `--per-set` chunks, spread over the documents.
@@ -20,7 +24,7 @@ through the real `docmill.run.search.search` in each mode against each run's col
 Queries with no relevant chunk in a run are skipped and counted. Prints a table set x mode x context ->
 recall@5, MRR@10, n; the hybrid misses of the identifier set; the issue's targets as PASS/FAIL lines; the CPU.
 
-Usage: python benchmarks/retrieval_benchmark.py [--limit N] [--per-set N] [--backend auto|torch|onnx]
+Usage: python benchmarks/retrieval_benchmark.py [--limit N] [--per-set N] [--long] [--backend auto|torch|onnx]
            [--seed N] [--json FILE]
 """
 
@@ -60,16 +64,20 @@ TABLE_TESTS = ("test_table.py", "test_nics_report.py", "test_ca_warn_report.py")
 SETS = ("identifiers", "sections", "passages")
 MODES = ("dense", "sparse", "hybrid")
 CONTEXTS = {"context": True, "plain": False}
+# 6,150 of the 10,355 chunks of the whole corpora; Qdrant's local mode scores sparse vectors in Python, ~0.5 s
+# a query over 10k points on 2 loaded cores, so with them the default run would take ~an hour (`--long`)
+LONG = {"book-war-and-peace-1225p.txt", "DA-619p.pdf", "pdf2image-memory-error-test-400p.pdf"}
 
 
-def _named_first(folder: Path, named: set[str], limit: int | None) -> list[Path]:
-    """A corpus's files: those the query sources name first, then the rest smallest first; `limit` of them."""
-    files = [p for p in folder.rglob("*") if p.is_file()]
+def _named_first(folder: Path, named: set[str], limit: int | None, long: bool) -> list[Path]:
+    """A corpus's files: those the query sources name first, then the rest smallest first; `limit` of them;
+    without the `LONG` documents unless `long`."""
+    files = [p for p in folder.rglob("*") if p.is_file() and (long or p.name not in LONG)]
     files.sort(key=lambda p: (p.name not in named, p.stat().st_size, str(p)))
     return files[:limit] if limit else files
 
 
-def build_inbox(inbox: Path, limit: int | None) -> dict[str, int]:
+def build_inbox(inbox: Path, limit: int | None, long: bool = False) -> dict[str, int]:
     """Copy the corpora (or `limit` files of each) into `inbox/<corpus>/`; write the sample corpus there too."""
     from docmill.samples import write_sample_corpus
 
@@ -87,7 +95,7 @@ def build_inbox(inbox: Path, limit: int | None) -> dict[str, int]:
     }
     counts = {}
     for name, folder in corpora.items():
-        chosen = _named_first(folder, named, limit)
+        chosen = _named_first(folder, named, limit, long)
         for path in chosen:
             target = inbox / name / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +140,7 @@ def evaluate(settings: Any, queries: list[Query], chunks: list[dict[str, Any]]) 
     scores: dict[str, dict[str, list[tuple[float, float]]]] = {s: {m: [] for m in MODES} for s in SETS}
     skipped = dict.fromkeys(SETS, 0)
     misses: list[dict[str, Any]] = []
+    seconds = dict.fromkeys(MODES, 0.0)
     store = open_store(settings)
     try:
         for query in queries:
@@ -140,7 +149,9 @@ def evaluate(settings: Any, queries: list[Query], chunks: list[dict[str, Any]]) 
                 skipped[query.set] += 1
                 continue
             for mode in MODES:
+                started = time.perf_counter()
                 ranked = [hit.chunk_id for hit in search(settings, query.text, mode, k=10, store=store)]
+                seconds[mode] += time.perf_counter() - started
                 recall = recall_at(ranked, wanted, 5)
                 scores[query.set][mode].append((recall, mrr_at(ranked, wanted, 10)))
                 if mode == "hybrid" and query.set == "identifiers" and recall < 1:
@@ -149,7 +160,9 @@ def evaluate(settings: Any, queries: list[Query], chunks: list[dict[str, Any]]) 
         store.close()
     figures = {s: {m: _mean(scores[s][m]) for m in MODES} for s in SETS}
     misses.sort(key=lambda miss: (miss["recall@5"], miss["query"]))
-    return {"figures": figures, "skipped": skipped, "identifier_misses": misses}
+    searched = sum(len(scores[s]["dense"]) for s in SETS)
+    latency = {mode: 1000 * seconds[mode] / max(searched, 1) for mode in MODES}
+    return {"figures": figures, "skipped": skipped, "identifier_misses": misses, "ms_per_query": latency}
 
 
 def _mean(pairs: list[tuple[float, float]]) -> dict[str, float]:
@@ -207,6 +220,8 @@ def report(results: dict[str, Any], counts: dict[str, Any]) -> None:
     for context, run in results.items():
         print(f"{context}: queries per set {counts['queries']}, skipped (no relevant chunk) {run['skipped']}")
         misses = run["identifier_misses"]
+        latency = ", ".join(f"{mode} {ms:.0f}" for mode, ms in run["ms_per_query"].items())
+        print(f"{context}: ms per search() call (Qdrant local mode): {latency}")
         print(f"{context}: identifier queries hybrid misses in its top 5: {len(misses)}")
         for miss in misses[:20]:
             print(f"  {miss['query']!r}: recall@5 {miss['recall@5']:.2f} of {miss['relevant']} relevant chunks")
@@ -218,7 +233,8 @@ def main() -> None:
     """Run the two pipelines, build the query sets, search, print."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--limit", type=int, help="files per corpus (the files the query sources name first)")
-    parser.add_argument("--per-set", type=int, default=300, help="at most this many section and passage queries")
+    parser.add_argument("--per-set", type=int, default=150, help="at most this many section and passage queries")
+    parser.add_argument("--long", action="store_true", help="include the three longest documents (`LONG`)")
     parser.add_argument("--backend", default="auto", help="embed.backend (auto: onnx int8 on CPU)")
     parser.add_argument("--batch-size", type=int, default=25)
     parser.add_argument("--seed", type=int, default=7)
@@ -233,7 +249,7 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="docmill-retrieval-") as tmp:
         base = Path(tmp)
-        counts: dict[str, Any] = {"files": build_inbox(base / "inbox", args.limit)}
+        counts: dict[str, Any] = {"files": build_inbox(base / "inbox", args.limit, args.long)}
         configs, flows = {}, {}
         with prefect_test_harness(server_startup_timeout=180):
             from flows.pipeline import pipeline

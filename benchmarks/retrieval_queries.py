@@ -5,7 +5,8 @@ hand-made inputs.
 Relevance always comes from the chunks of the run being measured, never from a list of expected results:
 - an identifier query's relevant chunks hold the identifier in their text (both NFKC-normalised and casefolded,
   the identifier not glued to further word characters on either side);
-- a section query's relevant chunks carry the heading in their `headings` path (normalised the same way);
+- a section query's relevant chunks carry the heading in their `headings` path (normalised the same way), in
+  whichever document (a heading such as `References` heads a section in several);
 - a passage query's relevant chunks hold the sentence it was reworded from (whitespace-collapsed): the chunk it
   was taken from, and any other chunk holding the same sentence (the chunk overlap, or a duplicate file).
 
@@ -107,11 +108,12 @@ def identifier_queries(found: Iterable[str], seed: int = 7) -> list[Query]:
 
 
 def section_queries(chunks: Iterable[Chunk], limit: int, seed: int = 7) -> list[Query]:
-    """One query per distinct heading (normalised) with at least three letters, each the heading's own text;
-    `limit` of them drawn by `seed` when there are more."""
+    """One query per distinct heading below a document's title (the first entry of a heading path, or the file
+    name where a document has none: not a section) with at least three letters, normalised, each the heading's
+    own text; `limit` of them drawn by `seed` when there are more."""
     headings: dict[str, str] = {}
     for chunk in chunks:
-        for heading in chunk.get("headings") or []:
+        for heading in (chunk.get("headings") or [])[1:]:
             if sum(ch.isalpha() for ch in heading) >= 3:
                 headings.setdefault(normalise(heading), " ".join(heading.split()))
     keys = sorted(headings)

@@ -75,10 +75,11 @@ def test_identifier_queries_are_verbatim_and_in_a_sentence() -> None:
     assert identifier_queries(["sku-0019"], seed=1) == identifier_queries(["sku-0019"], seed=1)
 
 
-def test_section_queries_take_each_distinct_heading_once() -> None:
-    queries = section_queries(CHUNKS, limit=10)
-    assert sorted(q.text for q in queries) == ["Handbook", "Leave", "Report"]
-    assert len(section_queries(CHUNKS, limit=2)) == 2
+def test_section_queries_take_each_distinct_heading_below_the_title_once() -> None:
+    chunks = [*CHUNKS, {"chunk_id": "e", "doc_id": "d3", "text": "x", "headings": ["Manual", "Setup", "Wi-Fi 6"]}]
+    queries = section_queries(chunks, limit=10)
+    assert sorted(q.text for q in queries) == ["Leave", "Setup", "Wi-Fi 6"]
+    assert len(section_queries(chunks, limit=2)) == 2
 
 
 def test_passages_are_prose_sentences_reworded_deterministically() -> None:
