@@ -47,13 +47,13 @@ from fidelity_reference import SHARED, load_vectors  # noqa: E402
 from pipeline_benchmark import write_config  # noqa: E402
 from retrieval_queries import (  # noqa: E402
     Query,
+    Relevance,
     asserted_identifiers,
     id_like,
     identifier_queries,
     mrr_at,
     passage_queries,
     recall_at,
-    relevant,
     section_queries,
     vector_identifiers,
 )
@@ -141,10 +141,11 @@ def evaluate(settings: Any, queries: list[Query], chunks: list[dict[str, Any]]) 
     skipped = dict.fromkeys(SETS, 0)
     misses: list[dict[str, Any]] = []
     seconds = dict.fromkeys(MODES, 0.0)
+    relevant = Relevance(chunks)
     store = open_store(settings)
     try:
         for query in queries:
-            wanted = relevant(query, chunks)
+            wanted = relevant(query)
             if not wanted:
                 skipped[query.set] += 1
                 continue
@@ -264,7 +265,7 @@ def main() -> None:
                     args.batch_size,
                     args.backend,
                     chunk={"contextualize": on},
-                    embed={"backend": args.backend, "models_dir": str(base / "models")},
+                    embed={"models_dir": str(base / "models")},
                 )
                 summary = pipeline(config_path=str(configs[context]))
                 flows[context] = {"seconds": summary["seconds"], "documents": summary["documents"]}

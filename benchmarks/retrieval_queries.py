@@ -67,19 +67,25 @@ def id_like(text: str) -> list[str]:
     return list(dict.fromkeys(token for token in found if len(token) >= MIN_IDENTIFIER))
 
 
-def holds_identifier(identifier: str, text: str) -> bool:
-    """Whether a chunk text holds the (normalised) identifier, not as part of a longer word."""
-    return re.search(rf"(?<!\w){re.escape(identifier)}(?!\w)", normalise(text)) is not None
+class Relevance:
+    """The relevant chunk ids of a query among one run's chunks (see the module); the chunks are normalised
+    once, not once per query."""
 
+    def __init__(self, chunks: Iterable[Chunk]) -> None:
+        self.chunks = [
+            (str(c["chunk_id"]), normalise(str(c.get("text") or "")), {normalise(h) for h in c.get("headings") or []})
+            for c in chunks
+        ]
 
-def relevant(query: Query, chunks: Iterable[Chunk]) -> set[str]:
-    """The chunk ids relevant to a query among a run's chunks (see the module)."""
-    target = normalise(query.target)
-    if query.set == "identifiers":
-        return {str(c["chunk_id"]) for c in chunks if holds_identifier(target, str(c.get("text") or ""))}
-    if query.set == "sections":
-        return {str(c["chunk_id"]) for c in chunks if target in {normalise(h) for h in c.get("headings") or []}}
-    return {str(c["chunk_id"]) for c in chunks if target in normalise(str(c.get("text") or ""))}
+    def __call__(self, query: Query) -> set[str]:
+        """The chunk ids relevant to `query`."""
+        target = normalise(query.target)
+        if query.set == "identifiers":
+            found = re.compile(rf"(?<!\w){re.escape(target)}(?!\w)")
+            return {chunk_id for chunk_id, text, _ in self.chunks if found.search(text)}
+        if query.set == "sections":
+            return {chunk_id for chunk_id, _, headings in self.chunks if target in headings}
+        return {chunk_id for chunk_id, text, _ in self.chunks if target in text}
 
 
 def recall_at(ranked: Sequence[str], wanted: set[str], k: int = 5) -> float:
