@@ -141,6 +141,7 @@ def evaluate(settings: Any, queries: list[Query], chunks: list[dict[str, Any]]) 
     skipped = dict.fromkeys(SETS, 0)
     misses: list[dict[str, Any]] = []
     seconds = dict.fromkeys(MODES, 0.0)
+    unfound: dict[str, None] = {}  # identifiers no chunk holds (an extraction gap, or not in the corpora)
     relevant = Relevance(chunks)
     store = open_store(settings)
     try:
@@ -148,6 +149,8 @@ def evaluate(settings: Any, queries: list[Query], chunks: list[dict[str, Any]]) 
             wanted = relevant(query)
             if not wanted:
                 skipped[query.set] += 1
+                if query.set == "identifiers":
+                    unfound[query.target] = None
                 continue
             for mode in MODES:
                 started = time.perf_counter()
@@ -163,7 +166,13 @@ def evaluate(settings: Any, queries: list[Query], chunks: list[dict[str, Any]]) 
     misses.sort(key=lambda miss: (miss["recall@5"], miss["query"]))
     searched = sum(len(scores[s]["dense"]) for s in SETS)
     latency = {mode: 1000 * seconds[mode] / max(searched, 1) for mode in MODES}
-    return {"figures": figures, "skipped": skipped, "identifier_misses": misses, "ms_per_query": latency}
+    return {
+        "figures": figures,
+        "skipped": skipped,
+        "unfound_identifiers": list(unfound),
+        "identifier_misses": misses,
+        "ms_per_query": latency,
+    }
 
 
 def _mean(pairs: list[tuple[float, float]]) -> dict[str, float]:
@@ -221,6 +230,7 @@ def report(results: dict[str, Any], counts: dict[str, Any]) -> None:
     for context, run in results.items():
         print(f"{context}: queries per set {counts['queries']}, skipped (no relevant chunk) {run['skipped']}")
         misses = run["identifier_misses"]
+        print(f"{context}: identifiers in no chunk: {', '.join(run['unfound_identifiers']) or 'none'}")
         latency = ", ".join(f"{mode} {ms:.0f}" for mode, ms in run["ms_per_query"].items())
         print(f"{context}: ms per search() call (Qdrant local mode): {latency}")
         print(f"{context}: identifier queries hybrid misses in its top 5: {len(misses)}")
