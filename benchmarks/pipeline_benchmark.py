@@ -74,6 +74,24 @@ def docmill_extract(pdfs: list[Path], workdir: Path, ocr: bool = False) -> tuple
     return int(result.stats["pages"]), seconds
 
 
+def write_config(
+    target: Path, workdir: Path, sources: list[Path], batch_size: int, backend: str, **sections: dict
+) -> Path:
+    """A benchmark run's config file: data and DVC remote under `workdir`, the given sources, batch size and
+    embedding backend, plus `sections` (setting section -> keys, merged over those)."""
+    config: dict[str, dict] = {
+        "paths": {"data_dir": str(workdir / "data")},
+        "pipeline": {"batch_size": batch_size},
+        "ingest": {"sources": [str(source) for source in sources]},
+        "embed": {"backend": backend},
+        "version": {"remote_url": str(workdir / "remote")},
+    }
+    for name, keys in sections.items():
+        config[name] = {**config.get(name, {}), **keys}
+    target.write_text(yaml.safe_dump(config))
+    return target
+
+
 def run_flow(corpus: Path, workdir: Path, batch_size: int, backend: str, spans: Path | None = None) -> dict:
     """The real pipeline flow over a copy of the corpus, against a temporary Prefect server."""
     from prefect.testing.utilities import prefect_test_harness
@@ -83,14 +101,7 @@ def run_flow(corpus: Path, workdir: Path, batch_size: int, backend: str, spans: 
     apply_offline_defaults()
     inbox = workdir / "inbox"
     shutil.copytree(corpus, inbox)
-    config = {
-        "paths": {"data_dir": str(workdir / "data")},
-        "pipeline": {"batch_size": batch_size},
-        "ingest": {"sources": [str(inbox)]},
-        "embed": {"backend": backend},
-        "version": {"remote_url": str(workdir / "remote")},
-    }
-    (workdir / "bench.yaml").write_text(yaml.safe_dump(config))
+    write_config(workdir / "bench.yaml", workdir, [inbox], batch_size, backend)
     with prefect_test_harness(server_startup_timeout=120):
         from flows.pipeline import pipeline
 
