@@ -58,6 +58,16 @@ def test_a_metadata_column_named_context_does_not_change_the_restored_sparse_tex
         assert column in payload.values(), "the column is kept in the payload (and the catalog, the dataset)"
 
 
+def test_a_numeric_metadata_column_named_context_does_not_break_a_restore(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """Found by review (medium, same cause): a SQL `metadata_columns` entry named `context` holding a number
+    (`sources/sql.py` keeps ints as ints) reaches the payload as an int; `payload_text` passes it to `Chunk` as the
+    context and `Chunk.embedding_text` calls `.split` on it: `docmill index restore` and the store migration
+    (`QdrantStore._of_payload`) stopped with AttributeError instead of rebuilding the point. Fixed: a `context`
+    that is no string is not read as one."""
+    for item in _enriched(False, tokenizer, 7):  # type: ignore[arg-type]
+        assert payload_text(point_payload(item, "run-1")) == text_of(item)
+
+
 @pytest.mark.parametrize("contextualize", [False, True])
 def test_the_persisted_context_rebuilds_the_embedded_text(contextualize: bool, tokenizer) -> None:  # type: ignore[no-untyped-def]
     """Checked and right: without a colliding column, a point rebuilt from its payload gets the text the
