@@ -98,6 +98,8 @@ def ensure_export(folder: Path, target: Path, precision: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be exporting the same model: wait for it
         if model.exists():
             return model
+        for stale in (p for p in target.parent.glob(f".{target.name}.*") if p.is_dir()):  # unfinished exports'
+            shutil.rmtree(stale, ignore_errors=True)  # scratch (a process exited while it exported)
         started = time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:

@@ -52,7 +52,9 @@ def text_of(chunk: Chunk) -> str:
 
 
 def payload_text(payload: Mapping[str, Any]) -> str:
-    """`text_of` for a point's payload (a store migrated or restored without its chunks)."""
+    """`text_of` for a point's payload (a store migrated or restored without its chunks). A `context` that is no
+    string is no context docmill stored (a connector's metadata field of that name): the text alone."""
+    context = payload.get("context")
     item = Chunk(
         chunk_id=str(payload.get("chunk_id", "")),
         doc_id=str(payload.get("doc_id", "")),
@@ -64,7 +66,7 @@ def payload_text(payload: Mapping[str, Any]) -> str:
         page_start=payload.get("page_start"),
         page_end=payload.get("page_end"),
         metadata=dict(payload),
-        context=payload.get("context"),  # `Chunk.stored_metadata`: what was embedded before the text
+        context=context if isinstance(context, str) else None,  # `Chunk.stored_metadata`: embedded before the text
     )
     return text_of(item)
 
