@@ -35,7 +35,6 @@ def _enriched(contextualize: bool, tokenizer, column: str):  # type: ignore[no-u
     return result.records
 
 
-@pytest.mark.xfail(strict=True, reason="review finding: a connector column named `context` is read as the context")
 @pytest.mark.parametrize("contextualize", [False, True])
 def test_a_metadata_column_named_context_does_not_change_the_restored_sparse_text(
     contextualize: bool,
@@ -49,7 +48,8 @@ def test_a_metadata_column_named_context_does_not_change_the_restored_sparse_tex
     02925dd a restored point got exactly the pipeline's). With contextualize on, `stored_metadata` overwrites
     the user's column with the context in the catalog, the payload and the dataset rows (the column is lost),
     and a later move of the file (`update_chunk_metadata` with `location_metadata`, which carries the column)
-    writes the column back over the stored context."""
+    writes the column back over the stored context. Fixed: a connector field named like a key docmill writes
+    itself is kept as `source_<name>` (`enrich.OWN_KEYS`)."""
     column = "handwritten note from the night shift"
     for item in _enriched(contextualize, tokenizer, column):
         payload = point_payload(item, "run-1")
@@ -86,3 +86,24 @@ def test_the_persisted_context_rebuilds_the_embedded_text(contextualize: bool, t
         payload = point_payload(item, "run-1")
         assert payload_text(payload) == text_of(item)
         assert ("context" in payload) is contextualize
+
+
+@pytest.mark.parametrize("field", ["source_uri", "title", "doc_id", "sha256", "headings"])
+def test_a_connector_field_can_neither_forge_nor_lose_under_a_docmill_key(field: str, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """Found by review (the same class): connector metadata was merged over docmill's own keys, so a SQL column
+    named `source_uri` rewrote every chunk's lineage in the payload and the dataset, and one named like a key set
+    later (`title`, `headings`) was silently replaced. Now it is kept as `source_<name>`, docmill's key stays."""
+    forged = "s3://elsewhere/forged.pdf"
+    doc_id = sha256_hex(_TEXT)
+    start = _TEXT.index("Every")
+    elements = [Element("Quarterly stock count", "title", char_start=0, char_end=21, level=0)]
+    elements.append(Element(_TEXT[start:], "text", char_start=start, char_end=len(_TEXT)))
+    doc = Document(doc_id, "sql://warehouse/notes/17", "txt", elements, text=_TEXT)
+    source = SourceFile(doc.source_uri, "/tmp/17.txt", len(_TEXT), 0.0, doc_id, ".txt", "v1", {field: forged})
+    chunks = chunk_document(doc, ChunkConfig(), tokenizer)
+    result = enrich([doc], chunks, {doc_id: source}, EnrichConfig(detect_language=False), None, None, tokenizer)
+    for item in result.records:
+        payload = point_payload(item, "run-1")
+        assert payload[f"source_{field}"] == forged, "the connector's value is kept"
+        assert payload[field] != forged, "docmill's own value is not replaced"
+        assert payload["source_uri"] == "sql://warehouse/notes/17" and payload["doc_id"] == doc_id

@@ -76,7 +76,11 @@ class SqlConnectorConfig(_Connector):
     updated_at_column: str | None = Field(
         None, description="Row version or update time: listing reads only ids and this; rows are fetched on change."
     )
-    metadata_columns: list[str] = Field(default_factory=list, description="Columns carried as chunk metadata.")
+    metadata_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns carried as chunk metadata (a column named like a key docmill writes itself, "
+        "e.g. `title` or `source_uri`, as `source_<name>`).",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> SqlConnectorConfig:

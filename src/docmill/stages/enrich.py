@@ -34,6 +34,21 @@ NAME_REDACTION = 2  # 2: metadata values too (connector columns, e-mail headers,
 
 _CARRIED = ("author", "created", "modified", "last_modified", "subject", "sent_from", "sent_to", "encoding")
 _CARRIED_TEXT = ("author", "subject", "sent_from", "sent_to")  # free text: redacted like the document's text
+# every key docmill itself writes into a chunk's metadata and its point's payload (lineage, positions, the
+# context, quality, flags): a connector's field of one of these names (a SQL column named `source_uri`, `title`
+# or `context`) is kept as `source_<name>`, so it can neither forge docmill's lineage nor be lost under it. The
+# document properties of `_CARRIED` (author, subject, ...) are no such key: a connector's value (a mail's
+# subject) stands until the document's own replaces it
+OWN_KEYS = frozenset(
+    {
+        *("text", "doc_id", "chunk_id", "chunk_index", "char_start", "char_end", "page_start", "page_end"),
+        *("token_count", "run_id", "context", "headings", "chunk_config", "part", "quality", "chunk_language"),
+        *("model", "sparse_model", "semantic_duplicate_of", "semantic_duplicate_doc", "semantic_duplicate_cosine"),
+        *("source_uri", "source_path", "file_name", "file_mtime", "container_uri", "department", "category"),
+        *("file_type", "sha256", "size_bytes", "title", "pages", "parser", "language", "pii", "document_quality"),
+        "near_duplicate_of",
+    }
+)
 
 
 def path_labels(path: str, config: EnrichConfig) -> dict[str, str]:
@@ -90,8 +105,15 @@ def location_metadata(source: SourceFile, config: EnrichConfig, names: NameRedac
         meta["container_uri"] = names.uri(container) if names else container
     meta.update(path_labels(_origin_path(source), config))
     # from the connector: SQL columns, mail thread (message_id, thread_id, ...); their text redacted like names
-    meta.update({k: names.value(v) for k, v in source.metadata.items()} if names else source.metadata)
+    for key, value in source.metadata.items():
+        meta[connector_key(key)] = names.value(value) if names else value
     return meta
+
+
+def connector_key(name: str) -> str:
+    """The metadata key of a connector's field `name`: the name itself, or `source_<name>` when docmill writes a
+    key of that name itself (`OWN_KEYS`)."""
+    return f"source_{name}" if name in OWN_KEYS else name
 
 
 def document_metadata(
